@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: run test install install-dev lint check-content
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(DEVSTAMP): requirements.txt requirements-dev.txt package.json package-lock.json | $(PY)
+	$(PIP) install -q -r requirements.txt -r requirements-dev.txt
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+install: $(STAMP)
+
+install-dev: $(DEVSTAMP)
+
+## Serve the site on http://127.0.0.1:5000 with embedded defaults (SQLite and mail folder under instance/).
+run: install
+	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port 5000
+
+## The whole suite: unit, integration, browser (Chromium) and static checks.
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py blueprints clinic
+	$(VENV)/bin/python -m pytest
+
+check-content: install
+	$(PY) -m clinic.journey content

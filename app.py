@@ -1,0 +1,81 @@
+"""Application factory: configuration, extensions and blueprints. `flask --app app run` finds `app`."""
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from clinic.db import init_schema
+from clinic.journey import load_journey
+
+ROOT = Path(__file__).parent
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+DEFAULTS = {
+    # Storage and content
+    "DATABASE": None,  # default: instance/clinic.sqlite3
+    "CONTENT_DIR": str(ROOT / "content"),
+    "JOURNEY_KEEP_DAYS": 7,
+    "CONTINUE_LINK_MAX_AGE_DAYS": 7,
+    # Absolute links (emails, continue-later links) start with this
+    "BASE_URL": "http://127.0.0.1:5000",
+    # Forms
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+    "WTF_CSRF_TIME_LIMIT": 3600,
+    # Cookies: only a random id travels in them
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PRODUCTION": False,
+}
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env()  # FLASK_SECRET_KEY -> SECRET_KEY, FLASK_DATABASE -> DATABASE ...
+    if config:
+        app.config.update(config)
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("DATABASE"):
+        app.config["DATABASE"] = os.path.join(app.instance_path, "clinic.sqlite3")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
+
+    init_schema(app.config["DATABASE"])
+    # A broken content file stops start-up here, naming the file and the field.
+    app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
+
+    csrf.init_app(app)
+
+    from blueprints import journey, pages, web
+
+    web.init_app(app)
+    app.register_blueprint(journey.bp)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+def _instance_secret_key(instance_path):
+    """Use instance/secret_key, creating it once (mode 0600) so sessions survive restarts."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    log.warning("No FLASK_SECRET_KEY set: generated one into %s (mode 0600)", path)
+    return key
+
+
+def __getattr__(name):
+    """`app` is built on first use, so importing create_app (as tests do) has no side effects."""
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Blueprints: one area of the site each (journey, pages, requests, staff, operations)."""

@@ -1,0 +1,179 @@
+"""The guided journey: one view shows any step, one view takes its answers and routes on."""
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from blueprints.web import get_db, is_htmx, journey_content, render
+from clinic.journey import REQUEST_TARGET
+from clinic.journeys import JourneyStore
+
+bp = Blueprint("journey", __name__)
+CONTINUE_SALT = "journey-continue-later"
+
+
+def store():
+    return JourneyStore(get_db())
+
+
+def current_journey():
+    """(journey id, answers, seen) from the cookie's id, or (None, {}, set()) when there is none."""
+    journey_id = session.get("journey_id")
+    state = store().load(journey_id, current_app.config["JOURNEY_KEEP_DAYS"]) if journey_id else None
+    if state is None:
+        return None, {}, set()
+    return journey_id, state[0], state[1]
+
+
+def start_journey():
+    # Unfinished journeys expire; clearing them out here needs no scheduler.
+    store().purge_expired(current_app.config["JOURNEY_KEEP_DAYS"])
+    journey_id = store().create()
+    session.clear()
+    session["journey_id"] = journey_id
+    return journey_id
+
+
+def step_url(step_id, **args):
+    if step_id == REQUEST_TARGET:
+        return request_page_url()
+    return url_for("journey.step", step_id=step_id, **args)
+
+
+def request_page_url():
+    try:
+        return url_for("requests.new")
+    except Exception:  # the requests blueprint is not registered (tests of the journey alone)
+        return "/request"
+
+
+def continue_serializer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=CONTINUE_SALT)
+
+
+@bp.get("/")
+def start():
+    return show_step(journey_content().first_step)
+
+
+@bp.get("/journey/<step_id>")
+def step(step_id):
+    return show_step(step_id)
+
+
+def show_step(step_id, errors=None, typed=None, status=200):
+    content = journey_content()
+    step = content.steps.get(step_id) or abort(404)
+    journey_id, answers, seen = current_journey()
+    if journey_id is None and step_id != content.first_step:
+        return redirect(url_for("journey.start"))
+    walked = content.path(answers, seen)
+    if step_id not in walked:
+        # Earlier questions are unanswered: go to the first unanswered one.
+        return redirect(step_url(walked[-1]))
+
+    route = content.expected_route(answers)
+    previous = content.previous_step(step_id, answers, seen)
+    context = {
+        "step": step,
+        "title": ("Error: " if errors else "") + step.title,
+        "answers": typed if typed is not None else answers,
+        "errors": errors or {},
+        "error_list": [(f"{q.id}-0", errors[q.id]) for q in step.questions if errors and q.id in errors],
+        "progress": (route.index(step_id) + 1, len(route)) if step.kind != "stop" else None,
+        "back_url": step_url(previous) if previous else None,
+        "blocks": content.ordered_blocks(step, answers),
+        "return_to": request.args.get("return") if request.args.get("return") == "summary" else None,
+        "request_url": request_page_url(),
+        "has_journey": journey_id is not None,
+    }
+    if step.kind == "summary":
+        context["summary_rows"] = [
+            (question, answer, step_url(owner.id, **{"return": "summary"}) + f"#{question.id}")
+            for owner, question, answer in content.relevant_answers(answers, seen)
+        ]
+        context["doctor_questions"] = content.doctor_questions(answers)
+        context["highlights"] = content.highlights(answers)
+    response = current_app.make_response((render("journey/step.html", **context), status))
+    if is_htmx():
+        response.headers["HX-Push-Url"] = request.full_path.rstrip("?")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/journey/<step_id>")
+def answer(step_id):
+    content = journey_content()
+    step = content.steps.get(step_id) or abort(404)
+    journey_id, answers, seen = current_journey()
+    if journey_id is None:
+        if step_id != content.first_step:
+            return redirect(url_for("journey.start"), 303)
+        journey_id = start_journey()
+    walked = content.path(answers, seen)
+    if step_id not in walked:
+        return redirect(step_url(walked[-1]), 303)
+
+    if step.kind == "question":
+        given, errors = content.read_answers(step, request.form.to_dict(flat=False))
+        if errors:
+            typed = dict(answers)
+            typed.update({q.id: _typed_value(q) for q in step.questions})
+            return show_step(step_id, errors=errors, typed=typed)
+        store().save_answers(journey_id, given)
+        answers.update(given)
+    elif step.kind == "info":
+        store().mark_seen(journey_id, step_id)
+        seen.add(step_id)
+    else:
+        return redirect(step_url(step_id), 303)
+
+    if request.args.get("return") == "summary":
+        # Back to the summary if the new answers still lead there, else to what is now missing.
+        return redirect(step_url(content.path(answers, seen)[-1]), 303)
+    return redirect(step_url(content.next_step(step, answers)), 303)
+
+
+def _typed_value(question):
+    values = [v for v in request.form.getlist(question.id) if isinstance(v, str)]
+    return values if question.type == "multiple" else (values[0] if values else None)
+
+
+@bp.post("/journey/restart")
+def restart():
+    journey_id = session.get("journey_id")
+    if journey_id:
+        store().delete(journey_id)
+    session.clear()
+    return redirect(url_for("journey.start"), 303)
+
+
+@bp.get("/journey/save")
+def save():
+    journey_id, answers, seen = current_journey()
+    if journey_id is None:
+        return redirect(url_for("journey.start"))
+    token = continue_serializer().dumps(journey_id)
+    link = current_app.config["BASE_URL"].rstrip("/") + url_for("journey.resume", token=token)
+    walked = journey_content().path(answers, seen)
+    response = current_app.make_response(render(
+        "journey/save.html", title="Continue later", link=link, back_url=step_url(walked[-1]),
+        keep_days=current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"]))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/journey/continue/<token>")
+def resume(token):
+    max_age = current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"] * 86400
+    try:
+        journey_id = continue_serializer().loads(token, max_age=max_age)
+    except BadSignature:  # includes SignatureExpired
+        journey_id = None
+    if not isinstance(journey_id, str) or store().load(journey_id, current_app.config["JOURNEY_KEEP_DAYS"]) is None:
+        session.clear()
+        response = current_app.make_response((render("journey/link_expired.html", title="This link no longer works"), 410))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    session.clear()
+    session["journey_id"] = journey_id
+    _, answers, seen = current_journey()
+    return redirect(step_url(journey_content().path(answers, seen)[-1]))

@@ -1,0 +1,114 @@
+"""Flask glue shared by every blueprint: the per-request database, htmx-aware rendering, error pages."""
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+from flask import current_app, g, render_template, request
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
+
+from clinic.db import connect
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+HTMX_FILE = "vendor/htmx-2.0.11.min.js"
+
+# htmx settings (read by htmx from a meta tag): no page snapshots in browser storage,
+# no eval, no scripts from responses, same-origin requests only, no injected styles.
+HTMX_CONFIG = {
+    "historyCacheSize": 0,
+    "refreshOnHistoryMiss": True,
+    "allowEval": False,
+    "allowScriptTags": False,
+    "selfRequestsOnly": True,
+    "includeIndicatorStyles": False,
+    "defaultFocusScroll": True,
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[234]..", "swap": True},
+        {"code": "...", "swap": False, "error": True},
+    ],
+}
+
+
+def get_db():
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def journey_content():
+    return current_app.extensions["journey"]
+
+
+def is_htmx():
+    """A partial is wanted for htmx swaps, never for htmx's history restore."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+def render(template, **context):
+    """Render `template` as a full page, or its `_partial` twin when htmx asks for a region."""
+    if is_htmx():
+        folder, _, name = template.rpartition("/")
+        template = f"{folder}/_{name}" if folder else f"_{name}"
+        context["partial"] = True
+    return render_template(template, **context)
+
+
+def init_app(app):
+    app.teardown_appcontext(close_db)
+    app.jinja_env.add_extension("jinja2.ext.do")
+    script = (STATIC_DIR / "htmx-errors.js").read_text(encoding="utf-8").strip()
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    app.extensions["inline_script"] = Markup(script)  # noqa: S704  # nosec B704 - our own static file
+    app.extensions["inline_script_hash"] = f"'sha256-{digest}'"
+
+    @app.context_processor
+    def layout_context():
+        return {
+            "site": journey_content(),
+            "htmx_config": json.dumps(HTMX_CONFIG, separators=(",", ":")),
+            "htmx_file": HTMX_FILE,
+            "inline_script": app.extensions["inline_script"],
+            "partial": False,
+        }
+
+    @app.after_request
+    def vary_on_htmx(response):
+        # The same URL answers with a page or a partial: caches must keep them apart.
+        response.vary.add("HX-Request")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_expired(error):
+        message = ("For your safety, forms expire after a while. "
+                   "Please go back, reload the page and try again. Nothing was lost.")
+        return render("errors/error.html", code=400, title="This page has expired", message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        titles = {
+            404: "Page not found",
+            405: "This page cannot be used that way",
+            413: "That was too much text",
+        }
+        messages = {
+            404: "We could not find that page. It may have moved.",
+            413: "What you sent was larger than we can accept. Please shorten it and try again.",
+        }
+        code = error.code or 500
+        return render("errors/error.html", code=code, title=titles.get(code, "Something went wrong"),
+                      message=messages.get(code, "Please go back and try again.")), code
+
+    @app.errorhandler(Exception)
+    def server_error(error):
+        current_app.logger.exception("Unhandled error on %s %s", request.method, request.url_rule)
+        return render("errors/error.html", code=500, title="Something went wrong on our side",
+                      message="Please try again in a moment."), 500

@@ -1,0 +1,55 @@
+"""SQLite connections and schema: one file, WAL mode, full sync, a busy timeout."""
+import sqlite3
+from pathlib import Path
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+BUSY_TIMEOUT_MS = 5000
+
+
+def connect(path, *, busy_timeout_ms=BUSY_TIMEOUT_MS):
+    """Open the database file with the pragmas every connection needs.
+
+    isolation_level=None puts transactions in our hands: callers use
+    `transaction(conn)` so a request and its outbox row commit together.
+    """
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # Erased rows must not linger in free pages of the file.
+    conn.execute("PRAGMA secure_delete = ON")
+    return conn
+
+
+class transaction:
+    """`with transaction(conn):` runs BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        return False
+
+
+def init_schema(path):
+    """Create every table from clinic/schema/*.sql (idempotent: CREATE ... IF NOT EXISTS)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        for sql_file in sorted(SCHEMA_DIR.glob("*.sql")):
+            conn.executescript(sql_file.read_text(encoding="utf-8"))
+    finally:
+        conn.close()

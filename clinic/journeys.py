@@ -1,0 +1,68 @@
+"""Journeys in progress, stored server-side under a random id: answers never travel in a cookie."""
+import json
+import secrets
+import time
+
+from clinic.db import transaction
+
+JOURNEY_ID_BYTES = 32  # 256 bits
+DEFAULT_KEEP_DAYS = 7
+
+
+class JourneyStore:
+    def __init__(self, conn, clock=time.time):
+        self.conn = conn
+        self.clock = clock
+
+    def create(self):
+        journey_id = secrets.token_urlsafe(JOURNEY_ID_BYTES)
+        now = int(self.clock())
+        self.conn.execute(
+            "INSERT INTO journeys (id, answers, seen, created_at, updated_at) VALUES (?, '{}', '[]', ?, ?)",
+            (journey_id, now, now),
+        )
+        return journey_id
+
+    def load(self, journey_id, keep_days=DEFAULT_KEEP_DAYS):
+        """(answers, seen) for a live journey, or None if unknown or expired."""
+        if not isinstance(journey_id, str) or not journey_id:
+            return None
+        row = self.conn.execute(
+            "SELECT answers, seen, updated_at FROM journeys WHERE id = ?", (journey_id,)
+        ).fetchone()
+        if row is None or row["updated_at"] < self.clock() - keep_days * 86400:
+            return None
+        return json.loads(row["answers"]), set(json.loads(row["seen"]))
+
+    def save_answers(self, journey_id, new_answers):
+        with transaction(self.conn):
+            answers, seen = self._load_for_update(journey_id)
+            answers.update(new_answers)
+            self._write(journey_id, answers, seen)
+
+    def mark_seen(self, journey_id, step_id):
+        with transaction(self.conn):
+            answers, seen = self._load_for_update(journey_id)
+            seen.add(step_id)
+            self._write(journey_id, answers, seen)
+
+    def delete(self, journey_id):
+        self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,))
+
+    def purge_expired(self, keep_days=DEFAULT_KEEP_DAYS):
+        cursor = self.conn.execute(
+            "DELETE FROM journeys WHERE updated_at < ?", (int(self.clock() - keep_days * 86400),)
+        )
+        return cursor.rowcount
+
+    def _load_for_update(self, journey_id):
+        row = self.conn.execute("SELECT answers, seen FROM journeys WHERE id = ?", (journey_id,)).fetchone()
+        if row is None:
+            raise KeyError("journey not found")
+        return json.loads(row["answers"]), set(json.loads(row["seen"]))
+
+    def _write(self, journey_id, answers, seen):
+        self.conn.execute(
+            "UPDATE journeys SET answers = ?, seen = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(answers, sort_keys=True), json.dumps(sorted(seen)), int(self.clock()), journey_id),
+        )
