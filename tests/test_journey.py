@@ -1,0 +1,267 @@
+"""The journey's routes: pages and partials, routing on answers, bad input, where answers are kept."""
+import base64
+import json
+import re
+import sqlite3
+import time
+import zlib
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from tests.conftest import ROOT
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def app(make_app):
+    """The small fixture journey: start -> safety -> (urgent | surgery -> (causes ->) summary)."""
+    return make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content"), WTF_CSRF_ENABLED=False)
+
+
+def walk_to_summary(client, surgery="fusion"):
+    client.post("/journey/start")
+    client.post("/journey/safety", data={"bladder": "no"})
+    client.post("/journey/surgery", data={"surgery": surgery})
+    if surgery == "fusion":
+        client.post("/journey/causes")
+
+
+def stored_journeys(app):
+    conn = sqlite3.connect(app.config["DATABASE"])
+    try:
+        return conn.execute("SELECT id, answers, seen FROM journeys").fetchall()
+    finally:
+        conn.close()
+
+
+def test_start_page_is_a_full_page_with_the_start_button(client):
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" in html and "<head>" in html
+    assert ">Start</button>" in html
+
+
+def test_step_url_gives_a_full_page_and_a_partial_to_htmx_both_varying_on_hx_request(client):
+    client.post("/journey/start")
+    full = client.get("/journey/safety")
+    partial = client.get("/journey/safety", headers=HTMX)
+    assert full.status_code == partial.status_code == 200
+    assert "<html" in full.get_data(as_text=True) and "<head>" in full.get_data(as_text=True)
+    body = partial.get_data(as_text=True)
+    assert "<html" not in body and "<head" not in body
+    assert "<title>Safety" in body  # htmx updates the page title from it
+    for response in (full, partial):
+        assert "HX-Request" in response.headers["Vary"]
+        assert response.headers["Cache-Control"] == "no-store"
+    assert partial.headers["HX-Push-Url"] == "/journey/safety"
+
+
+def test_htmx_history_restore_gets_the_full_page(client):
+    client.post("/journey/start")
+    response = client.get("/journey/safety", headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<html" in response.get_data(as_text=True)
+
+
+def test_partial_announces_the_new_step_and_moves_focus_to_its_heading(client):
+    client.post("/journey/start")
+    body = client.get("/journey/safety", headers=HTMX).get_data(as_text=True)
+    assert re.search(r'<h1 id="step-title" tabindex="-1" autofocus>', body)
+    assert 'id="announcer" data-hx-swap-oob="innerHTML">Safety, step 2 of' in body
+
+
+def test_progress_names_the_section_and_the_step_number(client):
+    client.post("/journey/start")
+    html = client.get("/journey/safety").get_data(as_text=True)
+    assert '<span class="progress-section">Safety</span>' in html
+    assert re.search(r"Step 2 of \d+", html)
+
+
+def test_answers_route_to_the_next_step_with_post_redirect_get(client):
+    assert client.post("/journey/start").headers["Location"] == "/journey/safety"
+    response = client.post("/journey/safety", data={"bladder": "no"})
+    assert response.status_code == 303 and response.headers["Location"] == "/journey/surgery"
+    response = client.post("/journey/surgery", data={"surgery": "other"})
+    assert response.headers["Location"] == "/journey/summary"
+
+
+def test_a_warning_sign_leads_to_the_urgent_care_page_which_ends_the_journey(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"bladder": "yes"})
+    assert response.headers["Location"] == "/journey/urgent"
+    html = client.get("/journey/urgent").get_data(as_text=True)
+    assert "Get help today" in html
+    assert "<form class=\"step-form\"" not in html  # nothing to continue to
+    assert 'href="/journey/safety">go back and change your answer' in html
+    # The rest of the journey stays closed while the answer is "yes".
+    assert client.get("/journey/surgery").headers["Location"] == "/journey/urgent"
+
+
+def test_answering_by_mistake_can_be_undone_from_the_urgent_page(client):
+    client.post("/journey/start")
+    client.post("/journey/safety", data={"bladder": "yes"})
+    response = client.post("/journey/safety", data={"bladder": "no"})
+    assert response.headers["Location"] == "/journey/surgery"
+
+
+def test_missing_answer_re_shows_the_step_with_a_message_and_an_error_summary(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<title>Error: Safety" in html
+    assert 'class="error-summary"' in html and 'href="#bladder-0"' in html
+    assert 'id="bladder-error"' in html
+
+
+def test_answer_not_among_the_options_is_refused_and_not_stored(client, app):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"bladder": "maybe"})
+    assert "Choose one of the answers shown" in response.get_data(as_text=True)
+    assert json.loads(stored_journeys(app)[0][1]) == {}
+
+
+def test_ticked_boxes_are_kept_when_another_question_on_the_step_is_missing(client):
+    client.post("/journey/start")
+    client.post("/journey/safety", data={"bladder": "no"})
+    html = client.post("/journey/surgery", data={"tried": ["pills", "exercise"]}).get_data(as_text=True)
+    assert re.search(r'value="pills" checked', html) and re.search(r'value="exercise" checked', html)
+    assert "Choose an answer: Which surgery?" in html
+
+
+def test_unknown_step_is_a_404_page_in_the_site_layout(client):
+    response = client.get("/journey/no-such-step")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+    assert "<footer" in response.get_data(as_text=True)
+
+
+def test_opening_a_later_step_redirects_to_the_first_unanswered_one(client):
+    assert client.get("/journey/summary").headers["Location"] == "/"
+    client.post("/journey/start")
+    assert client.get("/journey/summary").headers["Location"] == "/journey/safety"
+    client.post("/journey/safety", data={"bladder": "no"})
+    assert client.get("/journey/causes").headers["Location"] == "/journey/surgery"
+    # Posting to a step off the path is refused the same way.
+    assert client.post("/journey/causes").headers["Location"] == "/journey/surgery"
+
+
+def test_previously_given_answers_are_shown_when_going_back(client):
+    walk_to_summary(client)
+    html = client.get("/journey/surgery").get_data(as_text=True)
+    assert re.search(r'value="fusion" checked', html)
+    assert 'href="/journey/safety"' in html  # the Back link
+
+
+def test_changing_an_answer_on_the_summary_re_routes_what_follows(client):
+    walk_to_summary(client, surgery="fusion")
+    summary = client.get("/journey/summary").get_data(as_text=True)
+    assert "Fusion question?" in summary and "Fusion levels" in summary
+    assert 'href="/journey/surgery?return=summary#surgery"' in summary
+    response = client.post("/journey/surgery?return=summary", data={"surgery": "other"})
+    assert response.headers["Location"] == "/journey/summary"
+    summary = client.get("/journey/summary").get_data(as_text=True)
+    assert "Fusion question?" not in summary and "Fusion levels" not in summary
+    assert "Always asked?" in summary
+
+
+def test_a_changed_answer_that_opens_a_new_step_goes_there_first(client):
+    walk_to_summary(client, surgery="other")
+    response = client.post("/journey/surgery?return=summary", data={"surgery": "fusion"})
+    assert response.headers["Location"] == "/journey/causes"
+
+
+def test_blocks_matching_the_answers_come_first_and_are_marked(client):
+    walk_to_summary(client, surgery="fusion")
+    html = client.get("/journey/causes").get_data(as_text=True)
+    assert html.index("Fusion levels") < html.index(">General<")
+    assert "Most relevant to you" in html
+    assert '<summary>What the research says</summary>' in html
+    assert 'href="/references#ref-2"' in html
+
+
+def test_answers_are_kept_on_the_server_and_the_cookie_carries_only_a_random_id(client, app):
+    walk_to_summary(client)
+    cookie = client.get_cookie("session").value
+    payload = cookie.split(".")[0]
+    compressed = payload.startswith(".")
+    raw = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload) % 4))
+    data = json.loads(zlib.decompress(raw) if compressed else raw)
+    journey_id = data["journey_id"]
+    assert set(data) <= {"journey_id", "csrf_token"}
+    assert len(base64.urlsafe_b64decode(journey_id + "=" * (-len(journey_id) % 4))) >= 16  # >= 128 bits
+    for word in ("fusion", "bladder", "surgery", "no"):
+        assert word not in json.dumps(data)
+    (stored_id, answers, _seen), = stored_journeys(app)
+    assert stored_id == journey_id and json.loads(answers)["surgery"] == "fusion"
+
+
+def test_continue_later_link_carries_only_the_signed_id_and_restores_the_answers(client, app):
+    walk_to_summary(client)
+    html = client.get("/journey/save").get_data(as_text=True)
+    link = re.search(r'href="(http://clinic\.test/journey/continue/[^"]+)"', html).group(1)
+    token = link.rsplit("/", 1)[1]
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="journey-continue-later")
+    journey_id = serializer.loads(token)
+    assert journey_id == stored_journeys(app)[0][0]
+    assert "fusion" not in base64.urlsafe_b64decode(token.split(".")[0] + "==").decode("latin-1")
+
+    other_device = app.test_client()
+    response = other_device.get(link.replace("http://clinic.test", ""))
+    assert response.headers["Location"] == "/journey/summary"
+    assert "Fusion" in other_device.get("/journey/summary").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t[:-3] + "abc", lambda t: "not-a-token", lambda t: t + "x"])
+def test_a_tampered_continue_link_gives_a_friendly_page_and_a_fresh_start(client, mangle):
+    walk_to_summary(client)
+    token = re.search(r"/journey/continue/([^\"<]+)", client.get("/journey/save").get_data(as_text=True)).group(1)
+    response = client.get(f"/journey/continue/{mangle(token)}")
+    assert response.status_code == 410
+    assert "This link no longer works" in response.get_data(as_text=True)
+    assert client.get("/journey/summary").headers["Location"] == "/"
+
+
+def test_an_expired_continue_link_gives_the_friendly_page(client, app, monkeypatch):
+    walk_to_summary(client)
+    token = re.search(r"/journey/continue/([^\"<]+)", client.get("/journey/save").get_data(as_text=True)).group(1)
+    later = time.time() + 8 * 86400
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = client.get(f"/journey/continue/{token}")
+    assert response.status_code == 410
+
+
+def test_unfinished_journeys_expire_after_a_week_without_activity(client, app):
+    walk_to_summary(client)
+    conn = sqlite3.connect(app.config["DATABASE"])
+    conn.execute("UPDATE journeys SET updated_at = updated_at - 8 * 86400")
+    conn.commit()
+    conn.close()
+    assert client.get("/journey/summary").headers["Location"] == "/"
+    app.test_client().post("/journey/start")  # starting any journey purges the expired ones
+    assert len(stored_journeys(app)) == 1
+
+
+def test_start_again_deletes_the_answers(client, app):
+    walk_to_summary(client)
+    client.post("/journey/restart")
+    assert stored_journeys(app) == []
+    assert client.get("/journey/summary").headers["Location"] == "/"
+
+
+def test_references_page_lists_every_reference_with_an_anchor(client):
+    html = client.get("/references").get_data(as_text=True)
+    assert 'id="ref-1"' in html and 'id="ref-2"' in html
+
+
+def test_footer_has_the_disclaimer_and_the_review_date(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "This is a test." in html
+    assert '<time datetime="2026-11-25">25 November 2026</time>' in html
+
+
+def test_journey_posts_need_a_csrf_token(make_app):
+    client = make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content")).test_client()
+    assert client.post("/journey/start").status_code == 400

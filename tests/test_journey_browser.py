@@ -1,0 +1,225 @@
+"""The journey in real Chromium on a phone: answer paths with JavaScript on and off, Back, reload, focus, axe."""
+import re
+
+import pytest
+
+from tests.conftest import assert_no_axe_violations
+
+pytestmark = pytest.mark.browser
+
+SAFE = {"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no", "fever_wound": "no"}
+
+PATHS = {
+    "fusion-with-hardware-problem": {
+        **SAFE, "surgery": "fusion", "how_long": "6_to_24_months", "told": ["technical_success"],
+        "hardware_problem": "yes", "tried": ["opioids", "stimulator"],
+    },
+    "discectomy": {
+        **SAFE, "surgery": "discectomy", "how_long": "under_6_months", "told": [], "tried": [],
+    },
+    "several-operations": {
+        **SAFE, "surgery": "more_than_one", "how_long": "over_2_years", "told": ["several_surgeries", "scar_tissue"],
+        "hardware_problem": "no", "tried": ["another_operation", "injections", "exercise"],
+    },
+    "laminectomy": {
+        **SAFE, "surgery": "laminectomy", "how_long": "over_2_years", "told": ["weakness"], "tried": ["mind_therapy"],
+    },
+}
+EXPECTED = {
+    "fusion-with-hardware-problem": ["start", "safety", "surgery", "after-surgery", "hardware", "hardware-first", "causes",
+                                     "tried", "conventional", "regenerative", "summary"],
+    "discectomy": ["start", "safety", "surgery", "after-surgery", "causes", "tried", "conventional", "regenerative", "summary"],
+    "several-operations": ["start", "safety", "surgery", "after-surgery", "hardware", "causes", "tried", "conventional",
+                           "regenerative", "summary"],
+    "laminectomy": ["start", "safety", "surgery", "after-surgery", "causes", "tried", "conventional", "regenerative", "summary"],
+}
+
+
+def step_id(page, base):
+    path = page.url[len(base):]
+    return "start" if path == "/" else re.match(r"/journey/([a-z0-9-]+)", path).group(1)
+
+
+def answer_step(page, plan):
+    """Tick the planned answers for every question on the page."""
+    for name in page.eval_on_selector_all(
+        "form.step-form input[type=radio], form.step-form input[type=checkbox]",
+        "els => [...new Set(els.map(e => e.name))]",
+    ):
+        assert name in plan, f"no planned answer for {name} on {page.url}"
+        kind = page.get_attribute(f"input[name={name}]", "type")
+        if kind == "checkbox":
+            for box in page.locator(f"input[name={name}]").all():
+                box.set_checked(box.get_attribute("value") in plan[name])
+        else:
+            page.locator(f"input[name={name}][value={plan[name]}]").check()
+
+
+def submit(page):
+    page.locator("form.step-form button[type=submit]").click()
+
+
+def walk(page, base, plan, js, on_step=None):
+    visited = []
+    page.goto(base + "/")
+    while True:
+        current = step_id(page, base)
+        visited.append(current)
+        if on_step:
+            on_step(current)
+        if current == "summary":
+            return visited
+        assert len(visited) < 20, visited
+        answer_step(page, plan)
+        before = page.url
+        if js:
+            page.evaluate("window.__stillThisDocument = true")
+        submit(page)
+        page.wait_for_function("u => location.href !== u", arg=before)
+        page.wait_for_selector("#step-title")
+        if js:
+            # htmx swapped the step in place: same document, focus on the new heading, title updated.
+            assert page.evaluate("window.__stillThisDocument === true"), "full page load instead of a swap"
+            page.wait_for_function("document.activeElement && document.activeElement.id === 'step-title'")
+            heading = page.inner_text("#step-title")
+            assert page.title().startswith(heading)
+            page.wait_for_function("h => document.getElementById('announcer').textContent.startsWith(h)", arg=heading)
+
+
+@pytest.mark.parametrize("name", ["fusion-with-hardware-problem", "discectomy", "several-operations"])
+def test_answer_paths_with_javascript_reach_the_request_page(live_server, phone, name):
+    context = phone(js=True)
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    visited = walk(page, live_server.url, PATHS[name], js=True)
+    assert visited == EXPECTED[name]
+
+    page.get_by_role("link", name="Ask for a second opinion").click()
+    page.wait_for_url(re.compile(r"/request$"))
+    assert not errors
+    outside = [url for url in requested if not url.startswith(live_server.url)]
+    assert not outside, f"requests left the site: {outside}"
+
+
+def test_answer_path_without_javascript_works_with_plain_forms_and_links(live_server, phone):
+    page = phone(js=False).new_page()
+    visited = walk(page, live_server.url, PATHS["laminectomy"], js=False)
+    assert visited == EXPECTED["laminectomy"]
+    html = page.content()
+    assert "Ask for a second opinion" in html
+    # Change an answer from the summary: the journey re-routes.
+    page.locator("a[href^='/journey/surgery?return=summary']").click()
+    page.locator("input[name=surgery][value=fusion]").check()
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/hardware"))
+
+
+def test_back_returns_to_the_previous_step_with_answers_kept_and_reload_keeps_the_step(live_server, phone):
+    page = phone(js=True).new_page()
+    plan = PATHS["several-operations"]
+    page.goto(live_server.url + "/")
+    for _ in range(4):  # start, safety, surgery, after-surgery
+        answer_step(page, plan)
+        before = page.url
+        submit(page)
+        page.wait_for_function("u => location.href !== u", arg=before)
+        page.wait_for_selector("#step-title")
+    assert page.url.endswith("/journey/hardware")
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"/journey/after-surgery$"))
+    page.wait_for_selector("#step-title")
+    assert page.is_checked("input[name=how_long][value=over_2_years]")
+    assert page.is_checked("input[name=told][value=scar_tissue]")
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"/journey/surgery$"))
+    page.wait_for_selector("#step-title")
+    assert page.is_checked("input[name=surgery][value=more_than_one]")
+
+    page.go_forward()
+    page.wait_for_url(re.compile(r"/journey/after-surgery$"))
+    page.reload()
+    assert page.url.endswith("/journey/after-surgery")
+    assert page.is_checked("input[name=how_long][value=over_2_years]")
+
+    # The in-page Back link swaps the previous step in.
+    page.get_by_role("link", name="Back").click()
+    page.wait_for_url(re.compile(r"/journey/surgery$"))
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'step-title'")
+
+
+def test_a_warning_sign_stops_the_journey_at_the_urgent_care_page_with_a_way_back(live_server, phone):
+    page = phone(js=True).new_page()
+    page.goto(live_server.url + "/")
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/safety$"))
+    answer_step(page, {**SAFE, "leg_weakness": "yes"})
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/urgent$"))
+    assert page.locator("form.step-form").count() == 0
+    page.get_by_role("link", name="go back and change your answer").click()
+    page.wait_for_url(re.compile(r"/journey/safety$"))
+    assert page.is_checked("input[name=leg_weakness][value=yes]")
+
+
+def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_server, phone):
+    page = phone(js=True).new_page()
+    page.goto(live_server.url + "/")
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/safety$"))
+    submit(page)
+    page.wait_for_selector(".error-summary")
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('error-summary')")
+    assert page.title().startswith("Error:")
+    assert page.locator(".error-message").count() == 4
+
+
+def test_axe_finds_no_violations_on_any_step(live_server, phone):
+    page = phone(js=True, bypass_csp=True).new_page()
+    checked = set()
+
+    def check(current):
+        if current not in checked:
+            assert_no_axe_violations(page)
+            checked.add(current)
+
+    for name in ("fusion-with-hardware-problem", "discectomy"):
+        page.context.clear_cookies()
+        walk(page, live_server.url, PATHS[name], js=True, on_step=check)
+
+    # Error state, the urgent page, and the plain pages.
+    page.context.clear_cookies()
+    page.goto(live_server.url + "/")
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/safety$"))
+    submit(page)
+    page.wait_for_selector(".error-summary")
+    assert_no_axe_violations(page)
+    answer_step(page, {**SAFE, "fever_wound": "yes"})
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/urgent$"))
+    assert_no_axe_violations(page)
+    for path in ("/references", "/journey/save", "/journey/no-such-step", "/journey/continue/bad-token"):
+        page.goto(live_server.url + path)
+        assert_no_axe_violations(page)
+    assert checked == set(EXPECTED["fusion-with-hardware-problem"])
+
+
+def test_pages_fit_a_320_pixel_screen_without_sideways_scrolling(live_server, browser):
+    context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    walk(page, live_server.url, PATHS["fusion-with-hardware-problem"], js=True,
+         on_step=lambda _step: _assert_no_horizontal_scroll(page))
+    context.close()
+
+
+def _assert_no_horizontal_scroll(page):
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p, main li') || document.body).fontSize)")
+    assert size >= 16

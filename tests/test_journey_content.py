@@ -1,0 +1,163 @@
+"""The journey content in content/: its graph, references, reading level, and the loader's checks."""
+import hashlib
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+import textstat
+
+from clinic.journey import REQUEST_TARGET, ContentError, all_paths, load_journey
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+ARTICLE = ROOT.parent / "shared" / "seed" / "failed-back-surgery-article.txt"
+# Hashes of every 10-word run of the article, so the check also runs where the article is absent (CI).
+ARTICLE_RUNS = ROOT / "tests" / "fixtures" / "article-runs.txt"
+RUN = 10
+
+
+def _words(text):
+    return re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'"))
+
+
+def _run_hashes(words):
+    return {hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] for i in range(len(words) - RUN + 1)}
+
+
+@pytest.fixture(scope="module")
+def journey():
+    return load_journey(CONTENT)
+
+
+def test_every_path_ends_at_the_request_page_or_the_urgent_care_page(journey):
+    paths = all_paths(journey)
+    assert len(paths) >= 3
+    for path in paths:
+        end = path[-1]
+        assert end == REQUEST_TARGET or journey.steps[end].kind == "stop", path
+
+
+def test_no_path_loops_and_every_step_is_on_some_path(journey):
+    on_a_path = set()
+    for path in all_paths(journey):
+        assert len(path) == len(set(path)), f"loop in {path}"
+        on_a_path.update(path)
+    assert set(journey.steps) <= on_a_path
+
+
+def test_the_safety_check_comes_before_anything_else_is_asked(journey):
+    first_questions = [
+        step_id for step_id in all_paths(journey)[0] if journey.steps.get(step_id) and journey.steps[step_id].questions
+    ]
+    assert first_questions[0] == "safety"
+    safety = journey.steps["safety"]
+    for question in safety.questions:
+        yes = {question.id: "yes"}
+        assert journey.steps[journey.next_step(safety, yes)].kind == "stop", question.id
+
+
+def test_all_34_references_are_present_and_numbered_as_in_the_article(journey):
+    assert sorted(journey.references) == list(range(1, 35))
+
+
+def test_every_reference_number_used_in_the_text_resolves(journey):
+    used = set()
+    for path in sorted((CONTENT / "steps").glob("*.md")):
+        for group in re.findall(r"\[ref:\s*([0-9,\s]+)\]", path.read_text(encoding="utf-8")):
+            used.update(int(n) for n in re.findall(r"\d+", group))
+    assert used, "the steps cite no references"
+    assert used <= set(journey.references)
+
+
+def test_every_figure_in_step_text_links_to_a_reference(journey):
+    """A sentence with a percentage carries a reference marker (the research one tap away)."""
+    for step in journey.steps.values():
+        texts = [step.intro_html] + [b.body_html for b in step.blocks] + [b.research_html for b in step.blocks]
+        for html in texts:
+            for sentence in re.split(r"(?<=[.!?])\s+", str(html)):
+                if re.search(r"\d+(\.\d+)?\s?%", sentence):
+                    assert 'class="ref"' in sentence, f"{step.id}: figure without reference: {sentence[:120]}"
+
+
+def test_main_text_of_every_step_reads_at_grade_8_or_below_with_a_median_of_7(journey):
+    grades = {step_id: textstat.flesch_kincaid_grade(step.main_text()) for step_id, step in journey.steps.items()}
+    too_hard = {step_id: grade for step_id, grade in grades.items() if grade > 8}
+    assert not too_hard, f"steps above grade 8: {too_hard}"
+    assert statistics.median(grades.values()) <= 7, grades
+
+
+def test_research_sections_stay_readable(journey):
+    for step in journey.steps.values():
+        if step.research_text():
+            assert textstat.flesch_kincaid_grade(step.research_text()) <= 12, step.id
+
+
+def test_site_text_is_written_in_our_own_words_not_copied_from_the_article(journey):
+    article_runs = set(ARTICLE_RUNS.read_text(encoding="ascii").split())
+    if ARTICLE.exists():  # keep the stored fingerprint in step with the article
+        assert article_runs == _run_hashes(_words(ARTICLE.read_text(encoding="utf-8")))
+    for step in journey.steps.values():
+        words = _words(step.main_text() + "\n" + step.research_text())
+        copied = [" ".join(words[i:i + RUN]) for i in range(len(words) - RUN + 1)
+                  if hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] in article_runs]
+        assert not copied, f"{step.id} copies the article word for word: {copied[:3]}"
+
+
+# --- the loader stops start-up on broken content, naming file and field -------------
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_fixture_content_loads(fixture_content):
+    assert load_journey(fixture_content).first_step == "start"
+
+
+def test_unknown_next_step_stops_start_up_naming_file_and_field(fixture_content):
+    _edit(fixture_content / "steps" / "surgery.md", "goto: summary", "goto: nowhere")
+    with pytest.raises(ContentError) as error:
+        load_journey(fixture_content)
+    assert error.value.source.endswith("surgery.md")
+    assert "next[1].goto" in str(error.value) and "nowhere" in str(error.value)
+
+
+def test_unreachable_step_stops_start_up(fixture_content):
+    (fixture_content / "steps" / "orphan.md").write_text(
+        "---\ntitle: Orphan\nsection: X\nkind: info\nnext:\n  - goto: summary\n---\nAlone.\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="orphan.md.*cannot be reached"):
+        load_journey(fixture_content)
+
+
+def test_question_without_options_stops_start_up(fixture_content):
+    _edit(fixture_content / "steps" / "safety.md",
+          '    options:\n      - {value: "yes", label: "Yes"}\n      - {value: "no", label: "No"}\n', "    options: []\n")
+    with pytest.raises(ContentError, match=r"safety.md: field 'questions\[0\].options'"):
+        load_journey(fixture_content)
+
+
+def test_unknown_reference_number_stops_start_up(fixture_content):
+    _edit(fixture_content / "steps" / "start.md", "[ref:1]", "[ref:99]")
+    with pytest.raises(ContentError, match=r"start.md: field 'body': reference \[ref:99\] does not exist"):
+        load_journey(fixture_content)
+
+
+def test_a_loop_stops_start_up(fixture_content):
+    _edit(fixture_content / "steps" / "causes.md", "  - goto: summary", "  - goto: start")
+    with pytest.raises(ContentError, match="loop"):
+        load_journey(fixture_content)
+
+
+def test_a_condition_on_an_unknown_answer_stops_start_up(fixture_content):
+    _edit(fixture_content / "steps" / "surgery.md", "when: {surgery: [fusion]}", "when: {surgery: [fuson]}")
+    with pytest.raises(ContentError, match="has no answer"):
+        load_journey(fixture_content)
+
+
+def test_the_app_refuses_to_start_with_broken_content(make_app, fixture_content):
+    _edit(fixture_content / "steps" / "surgery.md", "goto: summary", "goto: nowhere")
+    with pytest.raises(ContentError, match="surgery.md"):
+        make_app(CONTENT_DIR=str(fixture_content))
