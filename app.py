@@ -50,6 +50,9 @@ def create_app(config=None):
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
 
+    from blueprints import security
+
+    security.init_app(app)  # before CSRF: a cross-site post is refused with 403 before its token is checked
     csrf.init_app(app)
 
     from blueprints import journey, pages, web

@@ -1,0 +1,69 @@
+"""Security headers on every response, production cookie settings, and refusal of cross-site form posts."""
+from urllib.parse import urlsplit
+
+from flask import abort, request
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Pages that show answers, contact details or staff data: browsers and proxies must not keep a copy.
+NO_STORE_BLUEPRINTS = frozenset({"journey", "requests", "staff"})
+
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Not no-referrer: flask-wtf's CSRF check over HTTPS compares the Referer with our host.
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def content_security_policy(inline_script_hash):
+    """The one policy for every response: our own origin only, plus the hash of the layout's inline script."""
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' {inline_script_hash}",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ])
+
+
+def init_app(app):
+    """Call before CSRFProtect.init_app: before_request hooks run in order, so a foreign post gets 403, not 400."""
+    if app.config.get("PRODUCTION"):
+        # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain: no subdomain can set it.
+        app.config.update(
+            SESSION_COOKIE_SECURE=True,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_COOKIE_NAME="__Host-session",
+            SESSION_COOKIE_PATH="/",
+            SESSION_COOKIE_DOMAIN=None,
+        )
+
+    @app.before_request
+    def refuse_cross_site_posts():
+        # A second line behind the CSRF token: browsers say where a request comes from.
+        if request.method not in UNSAFE_METHODS:
+            return
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None:
+            if fetch_site == "cross-site":
+                abort(403)
+            return
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            abort(403)  # includes "null", sent by sandboxed frames and privacy-stripped redirects
+
+    @app.after_request
+    def security_headers(response):
+        csp_hash = app.extensions.get("inline_script_hash", "")
+        response.headers["Content-Security-Policy"] = content_security_policy(csp_hash)
+        for name, value in STATIC_HEADERS.items():
+            response.headers[name] = value
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = HSTS
+        if request.blueprint in NO_STORE_BLUEPRINTS and "no-store" not in (response.headers.get("Cache-Control") or ""):
+            response.headers["Cache-Control"] = "no-store"
+        return response
