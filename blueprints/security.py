@@ -43,6 +43,13 @@ def init_app(app):
         )
 
     @app.before_request
+    def refuse_oversized_bodies():
+        # Werkzeug only enforces the limit when a view reads the form; refuse up front so every route answers alike.
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413)
+
+    @app.before_request
     def refuse_cross_site_posts():
         # A second line behind the CSRF token: browsers say where a request comes from.
         if request.method not in UNSAFE_METHODS:

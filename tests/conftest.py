@@ -129,3 +129,58 @@ def axe_violations(page):
 def assert_no_axe_violations(page):
     violations = axe_violations(page)
     assert not violations, f"axe-core on {page.url}:\n{json.dumps(violations, indent=1)}"
+
+
+# --- Security and reliability (issue 5): shared by the header, property, fault and canary tests ---------
+def content_dir():
+    """The real journey once content/ has one; the small fixture journey until then."""
+    real = ROOT / "content"
+    return real if (real / "journey.yaml").exists() else ROOT / "tests" / "fixtures" / "content"
+
+
+def route_to_summary(journey):
+    """[(step, form)] for a walk from the first step to the summary, found by trying options on the real rules.
+
+    Works for any content: it asks the journey engine which answers lead where instead of hard-coding them.
+    """
+    import itertools
+
+    from clinic.journey import REQUEST_TARGET
+
+    def candidates(step):
+        choices = []
+        for question in step.questions:
+            values = [o.value for o in question.options]
+            choices.append([[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]])
+        for combo in itertools.islice(itertools.product(*choices), 500):
+            yield {q.id: chosen for q, chosen in zip(step.questions, combo, strict=True)}
+
+    def walk(step_id, answers, trail):
+        if step_id == REQUEST_TARGET:
+            return trail
+        step = journey.steps[step_id]
+        if step.kind == "summary":
+            return trail + [(step, {})]
+        if step.kind == "stop" or any(s.id == step_id for s, _ in trail):
+            return None
+        forms = list(candidates(step)) if step.kind == "question" else [{}]
+        for form in forms:
+            given = {k: (v if journey.question(k).type == "multiple" else v[0]) for k, v in form.items()}
+            following = journey.next_step(step, {**answers, **given})
+            found = walk(following, {**answers, **given}, trail + [(step, form)]) if following else None
+            if found:
+                return found
+        return None
+
+    found = walk(journey.first_step, {}, [])
+    assert found, "no way from the first step to the summary"
+    return found
+
+
+def walk_to_summary(client, journey, headers=None):
+    """Post every step of `route_to_summary` (CSRF must be off); returns the summary's URL."""
+    route = route_to_summary(journey)
+    for step, form in route[:-1]:
+        response = client.post(f"/journey/{step.id}", data=form, headers=headers or {})
+        assert response.status_code == 303, (step.id, response.status_code)
+    return f"/journey/{route[-1][0].id}"
