@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint check-content
+.PHONY: run test install install-dev lint check-content serve bench audit
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -35,3 +35,15 @@ test: install-dev
 
 check-content: install
 	$(PY) -m clinic.journey content
+
+## Production serving: gunicorn with gunicorn.conf.py on 127.0.0.1:8000 (GUNICORN_BIND=... to change), production mode.
+serve: install
+	FLASK_PRODUCTION=1 $(VENV)/bin/gunicorn --config gunicorn.conf.py
+
+## Speed figures (not part of `make test`): gunicorn + wrk on loopback; ARGS="--write docs/performance.md" to record them.
+bench: install-dev
+	$(PY) scripts/bench.py $(ARGS)
+
+## Lighthouse (mobile) on the start page, a question step and the request page; prints the four category scores.
+audit: install-dev
+	scripts/audit.sh

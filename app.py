@@ -6,7 +6,9 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from clinic import production
 from clinic.db import init_schema
 from clinic.journey import load_journey
 
@@ -30,6 +32,12 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "PRODUCTION": False,
+    # Serving (see docs/deploy.md): FLASK_PROXY_FIX=1 behind exactly one reverse proxy (nginx);
+    # FLASK_TRUSTED_HOSTS="clinic.example,www.clinic.example" answers other Host headers with 400.
+    "PROXY_FIX": False,
+    "TRUSTED_HOSTS": None,
+    "HEALTHZ_BUSY_TIMEOUT_MS": 1000,
+    "BENCH_ROUTE": False,  # /bench/ping for scripts/bench.py only, never in production
 }
 
 
@@ -39,6 +47,15 @@ def create_app(config=None):
     app.config.from_prefixed_env()  # FLASK_SECRET_KEY -> SECRET_KEY, FLASK_DATABASE -> DATABASE ...
     if config:
         app.config.update(config)
+    production.configure_logging()
+    app.config["TRUSTED_HOSTS"] = production.parse_host_list(app.config.get("TRUSTED_HOSTS"))
+    # Refuses (ConfigError, with what to change) a placeholder or short key, or the debugger, in production.
+    production.check_production(app.config, debug=app.debug)
+    if app.config["PRODUCTION"]:
+        app.config["BENCH_ROUTE"] = False
+    if app.config["PROXY_FIX"]:
+        # Trust one proxy's X-Forwarded-For/-Proto/-Host, so is_secure and the client address are right.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("DATABASE"):
@@ -50,8 +67,9 @@ def create_app(config=None):
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
 
-    from blueprints import security
+    from blueprints import assets, ops, request_log, security
 
+    request_log.init_app(app)  # first: its clock covers every other hook, its line sees the final status
     security.init_app(app)  # before CSRF: a cross-site post is refused with 403 before its token is checked
     csrf.init_app(app)
 
@@ -60,6 +78,8 @@ def create_app(config=None):
     web.init_app(app)
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
+    assets.init_app(app)
+    ops.init_app(app)
     return app
 
 
@@ -67,6 +87,7 @@ def _instance_secret_key(instance_path):
     """Use instance/secret_key, creating it once (mode 0600) so sessions survive restarts."""
     path = Path(instance_path) / "secret_key"
     if path.exists():
+        log.info("No FLASK_SECRET_KEY set: using the one in %s", path)
         return path.read_text(encoding="ascii").strip()
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

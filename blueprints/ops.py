@@ -1,0 +1,73 @@
+"""Operations: /healthz for monitors, the `flask db backup|restore` commands, and the benchmark's trivial route."""
+from pathlib import Path
+
+import click
+from flask import Blueprint, current_app, jsonify
+from werkzeug.exceptions import SecurityError
+
+from clinic import backup, health
+
+bp = Blueprint("ops", __name__)
+bench_bp = Blueprint("bench", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    healthy, report = health.check(current_app.config["DATABASE"],
+                                   busy_timeout_ms=current_app.config.get("HEALTHZ_BUSY_TIMEOUT_MS", 1000))
+    response = jsonify(report)
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bench_bp.get("/bench/ping")
+def ping():
+    # The ceiling for this stack: same app, hooks and server, almost no work. Only with BENCH_ROUTE=True.
+    return "ok", 200, {"Content-Type": "text/plain"}
+
+
+db_cli = click.Group("db", help="Back up or restore the SQLite database.")
+
+
+@db_cli.command("backup")
+@click.argument("target", type=click.Path())
+@click.option("--keep", type=int, default=0, help="When TARGET is a directory, keep only the newest N backups in it.")
+def backup_command(target, keep):
+    """Copy the live database to TARGET (a file, or a directory for a dated file) and check the copy."""
+    try:
+        result = backup.backup(current_app.config["DATABASE"], target)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    counts = ", ".join(f"{name} {count}" for name, count in result.tables.items())
+    click.echo(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok; rows: {counts})")
+    if keep and Path(target).is_dir():
+        for path in backup.prune(result.path.parent, keep):
+            click.echo(f"Removed old backup {path}")
+
+
+@db_cli.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(source, yes):
+    """Replace the database with the backup SOURCE. Stop the site first (systemctl stop fbss-journey)."""
+    if not yes:
+        click.confirm(f"Replace everything in {current_app.config['DATABASE']} with {source}?", abort=True)
+    try:
+        tables = backup.restore(source, current_app.config["DATABASE"])
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("Restored; rows: " + ", ".join(f"{name} {count}" for name, count in tables.items()))
+
+
+def init_app(app):
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A Host header outside TRUSTED_HOSTS: no URL can be built for it, so the templated error page
+        # would fail; a plain 400 is all such a client needs.
+        return "Bad request: unknown host\n", 400, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+
+    app.register_blueprint(bp)
+    app.cli.add_command(db_cli)
+    if app.config.get("BENCH_ROUTE"):
+        app.register_blueprint(bench_bp)

@@ -1,0 +1,35 @@
+"""One log line per request: request id, method, route rule, status, duration. Never paths with ids, queries, forms or cookies."""
+import logging
+import secrets
+import time
+
+from flask import g, request
+
+log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def route_of_request():
+    # The rule ("/journey/<step_id>"), not the path: paths can carry ids and queries carry anything.
+    rule = request.url_rule
+    return rule.rule if rule is not None else "-"
+
+
+def init_app(app):
+    log.setLevel(logging.INFO)  # our own line; the host decides where INFO goes (stderr by default)
+
+    @app.before_request
+    def start_clock():
+        g.request_started = time.perf_counter()
+        g.request_id = secrets.token_hex(8)
+
+    @app.after_request
+    def log_request(response):
+        # Requests refused before before_request ran (a bad Host header) still get an id and a line.
+        request_id = g.get("request_id") or secrets.token_hex(8)
+        started = g.get("request_started")
+        duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+        response.headers[REQUEST_ID_HEADER] = request_id
+        log.info("request id=%s method=%s route=%s status=%d ms=%.1f",
+                 request_id, request.method, route_of_request(), response.status_code, duration_ms)
+        return response

@@ -1,0 +1,125 @@
+"""Consistent copies of the live SQLite database (online backup API, never a file copy), checked and restorable."""
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinic.db import connect
+
+BACKUP_PREFIX = "clinic-"
+BACKUP_SUFFIX = ".sqlite3"
+
+
+class BackupError(RuntimeError):
+    """The copy could not be made or did not pass its check; nothing was left at the target path."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size_bytes: int
+    tables: dict  # table name -> row count, for a quick look at the copy (counts only)
+
+
+def integrity_problems(path):
+    """[] when `PRAGMA integrity_check` says ok, else its messages."""
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        rows = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+    finally:
+        conn.close()
+    return [] if rows == ["ok"] else rows
+
+
+def table_counts(conn):
+    names = [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}  # noqa: S608  # nosec B608 - names come from sqlite_schema
+
+
+def target_path(target, *, now=None):
+    """A directory gets a dated file name inside it; anything else is the file to write."""
+    target = Path(target)
+    if target.is_dir():
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+        return target / f"{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"
+    return target
+
+
+def backup(database_path, target, *, now=None):
+    """Copy the live database to `target` (a file, or a directory for a dated file) and verify the copy.
+
+    The whole copy is made in one backup step: in WAL mode that is one read snapshot, so writers carry on
+    and the copy is consistent. Copying page by page would restart whenever someone writes meanwhile.
+    """
+    final = target_path(target, now=now)
+    if final.resolve() == Path(database_path).resolve():
+        raise BackupError("The backup target is the live database itself")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(final.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = connect(database_path)
+    try:
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            source.backup(copy)
+            # A self-contained single file: restoring it needs no -wal file beside it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+            tables = table_counts(copy)
+        finally:
+            copy.close()
+    except sqlite3.Error as error:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"Backup failed: {error}") from error
+    finally:
+        source.close()
+    problems = integrity_problems(partial)
+    if problems:
+        partial.unlink(missing_ok=True)
+        raise BackupError("The copy failed its integrity check: " + "; ".join(problems[:5]))
+    _fsync(partial)
+    os.replace(partial, final)
+    os.chmod(final, 0o600)  # it holds patients' requests
+    return BackupResult(path=final, size_bytes=final.stat().st_size, tables=tables)
+
+
+def prune(directory, keep):
+    """Delete all but the newest `keep` dated backups in `directory`; returns the deleted paths."""
+    dated = sorted(Path(directory).glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}"))
+    doomed = dated[:-keep] if keep > 0 else dated
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def restore(backup_path, database_path):
+    """Replace the database's contents with a verified backup, through SQLite (so its WAL stays consistent).
+
+    Stop the site first: requests made during a restore would be lost.
+    """
+    backup_path = Path(backup_path)
+    if not backup_path.is_file():
+        raise BackupError(f"No backup file at {backup_path}")
+    problems = integrity_problems(backup_path)
+    if problems:
+        raise BackupError("The backup failed its integrity check: " + "; ".join(problems[:5]))
+    source = sqlite3.connect(f"file:{backup_path.resolve()}?mode=ro", uri=True)
+    live = connect(database_path)
+    try:
+        source.backup(live)
+        tables = table_counts(live)
+    except sqlite3.Error as error:
+        raise BackupError(f"Restore failed: {error}") from error
+    finally:
+        live.close()
+        source.close()
+    return tables
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,62 @@
+"""Production settings rules: refuse weak secret keys, parse trusted hosts, set up log output. No Flask here."""
+import logging
+import sys
+
+MIN_SECRET_KEY_LENGTH = 32
+# Values people paste from examples; lower-cased, compared after stripping.
+PLACEHOLDER_SECRETS = frozenset({
+    "change-me", "changeme", "change-me-please", "replace-me", "replaceme", "secret", "secret-key",
+    "secretkey", "your-secret-key", "dev", "development", "test", "password", "xxx", "todo",
+    "put-a-long-random-value-here",
+})
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ConfigError(RuntimeError):
+    """A setting that must not go live; the message says what to change."""
+
+
+def parse_host_list(value):
+    """FLASK_TRUSTED_HOSTS="a.example,www.a.example" -> ["a.example", "www.a.example"]; None stays None."""
+    if value is None or isinstance(value, list | tuple):
+        return list(value) if value is not None else None
+    hosts = [host.strip() for host in str(value).split(",") if host.strip()]
+    return hosts or None
+
+
+def secret_key_problem(key):
+    """Why `key` is unfit for production, or None. Never includes the key itself."""
+    text = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+    lowered = text.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or any(word in lowered for word in ("change-me", "changeme", "replace-me")):
+        return "FLASK_SECRET_KEY is a placeholder value"
+    if len(text) < MIN_SECRET_KEY_LENGTH:
+        return f"FLASK_SECRET_KEY is too short ({len(text)} characters, at least {MIN_SECRET_KEY_LENGTH} needed)"
+    return None
+
+
+def check_production(config, *, debug):
+    """Raise ConfigError when production mode is asked for with settings that would be unsafe."""
+    if not config.get("PRODUCTION"):
+        return
+    if debug:
+        raise ConfigError("Refusing to start: FLASK_DEBUG is on in production mode. Remove FLASK_DEBUG.")
+    key = config.get("SECRET_KEY")
+    if key:
+        problem = secret_key_problem(key)
+        if problem:
+            raise ConfigError(
+                f"Refusing to start in production: {problem}. Set it to a long random value, e.g. the output of "
+                "`python3 -c 'import secrets; print(secrets.token_hex(32))'`, or remove it to have one "
+                "generated into instance/secret_key."
+            )
+
+
+def configure_logging(level=logging.INFO):
+    """Send our log lines to stderr (gunicorn and the systemd journal collect it) unless logging is set up already."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(level)  # only when the handler is ours: a host's own logging set-up keeps its level
