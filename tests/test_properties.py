@@ -1,0 +1,212 @@
+"""Property-based tests: whatever a browser (or anything else) sends, never a 500, and nothing invalid is stored."""
+import io
+import json
+import sqlite3
+from urllib.parse import quote_from_bytes
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import content_dir, route_to_summary, walk_to_summary
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+# Strings that have broken web apps: NUL, a lone surrogate (sent as its UTF-8-style bytes, which are not
+# valid UTF-8), right-to-left marks and overrides, a very long line, HTML and SQL, a string near the size limit.
+NASTY_BYTES = [
+    b"\x00", b"a\x00b", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xff\xfe", b"\xc0\xaf",
+    "\u200f\u202emark\u202c".encode(), "\u2067rtl\u2069".encode(), b"<script>alert(1)</script>",
+    b"' OR 1=1 --", b"%00", b"%ZZ", b"\r\nSet-Cookie: x=1", "\ufeff\u0301\U0001f9b4".encode(),
+]
+byte_values = st.one_of(
+    st.sampled_from(NASTY_BYTES), st.binary(max_size=300), st.text(max_size=200).map(str.encode),
+    st.sampled_from([5_000, 60_000]).map(lambda n: b"\xd8\xa7" * (n // 2)),  # long Arabic text, under the limit
+)
+
+
+def field_names(app):
+    names = {"csrf_token", "return", "website", "submission_id", "started"}
+    for step in app.extensions["journey"].steps.values():
+        names.update(q.id for q in step.questions)
+    return sorted(names)
+
+
+def raw_form(pairs):
+    """An urlencoded body built from raw bytes, so invalid UTF-8 and lone surrogates reach the server as sent."""
+    return "&".join(quote_from_bytes(name) + "=" + quote_from_bytes(value) for name, value in pairs).encode("ascii")
+
+
+def bodies(names):
+    """(content type, body) pairs: forms with missing, repeated and strange fields, and the wrong content types."""
+    pairs = st.lists(st.tuples(st.one_of(st.sampled_from(names).map(str.encode), byte_values), byte_values), max_size=8)
+    return st.one_of(
+        pairs.map(lambda p: ("application/x-www-form-urlencoded", raw_form(p))),
+        pairs.map(lambda p: ("multipart/form-data; boundary=XyZ", multipart(p))),
+        st.just(("multipart/form-data", b"--no boundary given\r\n")),
+        pairs.map(lambda p: ("application/json", json.dumps({n.decode("latin-1"): v.decode("latin-1") for n, v in p}).encode())),
+        st.binary(max_size=500).map(lambda b: ("text/plain", b)),
+        st.binary(max_size=500).map(lambda b: ("application/x-www-form-urlencoded", b)),
+        st.binary(max_size=200).map(lambda b: (None, b)),
+    )
+
+
+def multipart(pairs):
+    out = io.BytesIO()
+    for index, (name, value) in enumerate(pairs):
+        out.write(b"--XyZ\r\nContent-Disposition: form-data; name=\"" + name.replace(b'"', b"") + b"\"")
+        if index % 2:
+            out.write(b"; filename=\"x.txt\"\r\nContent-Type: text/plain")
+        out.write(b"\r\n\r\n" + value + b"\r\n")
+    out.write(b"--XyZ--\r\n")
+    return out.getvalue()
+
+
+def send(client, method, url, content_type, body, headers=None):
+    headers = dict(headers or {})
+    if content_type:
+        headers["Content-Type"] = content_type
+    return client.open(url, method=method, data=body, headers=headers)
+
+
+def db_rows(app, sql):
+    conn = sqlite3.connect(app.config["DATABASE"])
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def stored_answers_are_valid(app):
+    """Every answer in every stored journey is one of its question's options."""
+    journey = app.extensions["journey"]
+    for (answers_json,) in db_rows(app, "SELECT answers FROM journeys"):
+        for question_id, value in json.loads(answers_json).items():
+            question = journey.question(question_id)
+            assert question is not None, question_id
+            allowed = {o.value for o in question.options}
+            values = value if question.type == "multiple" else [value]
+            assert isinstance(values, list) and set(values) <= allowed, (question_id, value)
+            if question.type == "single":
+                assert isinstance(value, str)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+
+
+def all_urls(app):
+    """Every rule in the URL map with sample arguments, every step, and some paths that do not exist."""
+    journey = app.extensions["journey"]
+    adapter = app.url_map.bind("localhost")
+    samples = {"step_id": journey.first_step, "token": "not-a-token", "filename": "site.css", "reference": "FBS-0000"}
+    urls = [adapter.build(rule.endpoint, {a: samples.get(a, "1") for a in rule.arguments}) for rule in app.url_map.iter_rules()]
+    urls += [f"/journey/{step_id}" for step_id in journey.steps]
+    urls += ["/journey/%00", "/journey/%ED%A0%80", "/journey/" + "a" * 5000, "/journey/save?return=%FF", "/static/../app.py"]
+    return sorted(set(urls))
+
+
+def test_any_method_and_body_to_any_route_never_gives_a_500(app):
+    urls = all_urls(app)
+
+    @SETTINGS
+    @given(st.sampled_from(urls), st.sampled_from(METHODS), bodies(field_names(app)), st.booleans())
+    def check(url, method, content, htmx):
+        client = app.test_client()
+        walk_to_summary(client, app.extensions["journey"])  # with a journey in progress: the most code runs
+        response = send(client, method, url, *content, headers={"HX-Request": "true"} if htmx else None)
+        assert response.status_code < 500, (method, url, content[0], response.status_code)
+
+    check()
+    stored_answers_are_valid(app)
+
+
+def test_posting_strange_answers_to_every_step_stores_only_valid_answers(app):
+    journey = app.extensions["journey"]
+    route = route_to_summary(journey)
+    names = field_names(app)
+
+    @SETTINGS
+    @given(st.sampled_from(range(len(route))), bodies(names), st.sampled_from(["", "?return=summary", "?return=%00"]))
+    def check(position, content, query):
+        client = app.test_client()
+        for step, form in route[:position]:
+            client.post(f"/journey/{step.id}", data=form)
+        before = db_rows(app, "SELECT id, answers, seen FROM journeys")
+        step = route[position][0]
+        response = send(client, "POST", f"/journey/{step.id}{query}", *content)
+        assert response.status_code in (200, 303, 400, 413), response.status_code
+        if response.status_code != 303:
+            # Refused: nothing about this journey changed.
+            assert db_rows(app, "SELECT id, answers, seen FROM journeys") == before
+        stored_answers_are_valid(app)
+
+    check()
+
+
+@pytest.mark.parametrize("field", ["one field", "many fields"])
+def test_bodies_over_the_limit_get_the_friendly_413_page_on_every_form(app, field):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    journey = app.extensions["journey"]
+    targets = [f"/journey/{s.id}" for s in journey.steps.values()] + ["/journey/restart", "/request", "/staff/sign-in"]
+    megabyte = b"x" * (1024 * 1024)
+    body = raw_form([(b"text", megabyte)]) if field == "one field" else raw_form([(b"a", b"y" * 1000)] * (limit // 900))
+    for url in targets:
+        client = app.test_client()
+        before = db_rows(app, "SELECT COUNT(*) FROM journeys")
+        for content_type, data in (("application/x-www-form-urlencoded", body), ("multipart/form-data; boundary=XyZ",
+                                                                                multipart([(b"text", megabyte)]))):
+            response = send(client, "POST", url, content_type, data)
+            assert response.status_code == 413, url
+            html = response.get_data(as_text=True)
+            assert "That was too much text" in html and "<html" in html
+        assert db_rows(app, "SELECT COUNT(*) FROM journeys") == before
+
+
+def test_with_csrf_on_strange_posts_are_refused_with_the_friendly_page_and_store_nothing(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    urls = all_urls(app)
+
+    @SETTINGS
+    @given(st.sampled_from(urls), st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]), bodies(field_names(app)))
+    def check(url, method, content):
+        response = send(app.test_client(), method, url, *content)
+        assert response.status_code in (400, 404, 405, 413), (method, url, response.status_code)
+        assert db_rows(app, "SELECT COUNT(*) FROM journeys") == [(0,)]
+
+    check()
+
+
+def test_with_csrf_on_a_real_token_reaches_validation_and_strange_answers_are_refused(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    journey = app.extensions["journey"]
+    question_step = next(step for step, _ in route_to_summary(journey) if step.kind == "question")
+
+    @SETTINGS
+    @given(st.lists(st.tuples(st.sampled_from([q.id for q in question_step.questions]).map(str.encode), byte_values),
+                    max_size=6))
+    def check(pairs):
+        client = app.test_client()
+        token = _csrf_token(client.get("/").get_data(as_text=True))
+        for step, form in route_to_summary(journey):
+            if step is question_step:
+                break
+            # Starting a journey renews the session, so each page's own token is used for its form.
+            page = client.post(f"/journey/{step.id}", data={**form, "csrf_token": token}, follow_redirects=True)
+            token = _csrf_token(page.get_data(as_text=True))
+        response = send(client, "POST", f"/journey/{question_step.id}", "application/x-www-form-urlencoded",
+                        raw_form([(b"csrf_token", token.encode())] + pairs))
+        assert response.status_code in (200, 303, 413)  # 413: long text, percent-encoded, passes the limit
+        if response.status_code == 200:
+            assert "error-summary" in response.get_data(as_text=True)  # the validation the token let us reach
+        stored_answers_are_valid(app)
+
+    check()
+
+
+def _csrf_token(html):
+    import re
+
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
