@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, current_app, jsonify
+from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
 from clinic import backup, health
@@ -27,7 +28,7 @@ def ping():
     return "ok", 200, {"Content-Type": "text/plain"}
 
 
-db_cli = click.Group("db", help="Back up or restore the SQLite database.")
+db_cli = AppGroup("db", help="Back up or restore the SQLite database.")
 
 
 @db_cli.command("backup")

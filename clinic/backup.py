@@ -24,11 +24,14 @@ class BackupResult:
 
 def integrity_problems(path):
     """[] when `PRAGMA integrity_check` says ok, else its messages."""
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     try:
-        rows = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+        try:
+            rows = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:  # so damaged that the check itself cannot run, or not a database
+        return [str(error)]
     return [] if rows == ["ok"] else rows
 
 
