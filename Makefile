@@ -47,3 +47,16 @@ bench: install-dev
 ## Lighthouse (mobile) on the start page, a question step and the request page; prints the four category scores.
 audit: install-dev
 	scripts/audit.sh
+
+.PHONY: soak audit-deps
+
+## Load with a crash (not part of `make test`): gunicorn, hundreds of concurrent requests, one worker SIGKILLed; prints what was lost (0).
+soak: install-dev
+	$(PY) scripts/soak.py $(ARGS)
+
+## Known vulnerabilities in everything installed in the project's venv, transitive dependencies included
+## (needs the network, so not part of `make test`). pip-audit lives in its own venv so it never changes the project's.
+AUDIT_VENV ?= .venv-audit
+audit-deps: install-dev
+	test -x $(AUDIT_VENV)/bin/pip-audit || (python3 -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install -q pip-audit==2.10.1)
+	$(AUDIT_VENV)/bin/pip-audit --strict --path $(wildcard $(VENV)/lib/python3*/site-packages)
