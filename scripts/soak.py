@@ -1,0 +1,354 @@
+"""Load with a crash: gunicorn on loopback, hundreds of concurrent second-opinion requests, one worker SIGKILLed mid-run.
+
+Then it checks that nothing was lost or doubled: every request that got a confirmation is stored exactly once, and
+once the outbox is drained every stored request got exactly one staff notification. Run with `make soak`
+(ARGS="--requests 600 --clients 24" to change the load). Exits non-zero when anything was lost or duplicated.
+"""
+import argparse
+import http.client
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from email import message_from_bytes
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+REFERENCE = re.compile(r"\bFBS-[A-Z0-9]{4,}\b")
+STAFF_ADDRESS = "staff@clinic.test"
+
+
+# --- The mail sink ---------------------------------------------------------------------------------
+class MailSink:
+    """A real SMTP server on loopback that keeps every message it accepts."""
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    def staff_notifications(self):
+        """Reference -> number of staff notifications that name it."""
+        counts = Counter()
+        with self.lock:
+            for recipients, content in self.messages:
+                if STAFF_ADDRESS in recipients:
+                    message = message_from_bytes(content)
+                    text = message.get("Subject", "") + "\n" + body_text(message)
+                    for reference in set(REFERENCE.findall(text)):
+                        counts[reference] += 1
+        return counts
+
+
+def body_text(message):
+    parts = message.walk() if message.is_multipart() else [message]
+    return "\n".join(p.get_payload(decode=True).decode("utf-8", "replace") for p in parts
+                     if p.get_content_maintype() == "text")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- The site under test ---------------------------------------------------------------------------
+class Site:
+    """gunicorn with the project's config file, 2 workers, on a temporary database and the mail sink."""
+
+    def __init__(self, workdir, mail_port):
+        self.port = free_port()
+        self.database = str(Path(workdir) / "soak.sqlite3")
+        self.env = {
+            **os.environ,
+            "FLASK_SECRET_KEY": secrets.token_hex(32),
+            "FLASK_DATABASE": self.database,
+            "FLASK_BASE_URL": f"http://127.0.0.1:{self.port}",
+            # A load generator posts as soon as it has the form, from one address, hundreds of times.
+            "FLASK_REQUEST_MIN_SECONDS": "0",
+            "FLASK_REQUEST_RATE_LIMIT": "100000 per minute",
+            "FLASK_RATELIMIT_ENABLED": "false",
+            "FLASK_SMTP_HOST": "127.0.0.1",
+            "FLASK_SMTP_PORT": str(mail_port),
+            "FLASK_SMTP_STARTTLS": "false",
+            "FLASK_MAIL_FROM": "site@clinic.test",
+            "FLASK_STAFF_EMAILS": STAFF_ADDRESS,
+            "FLASK_MAIL_DIR": str(Path(workdir) / "mail"),
+            "GUNICORN_LOG_LEVEL": "warning",
+        }
+        self.process = None
+
+    def start(self):
+        command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+                   "--workers", "2", "--no-control-socket"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {self.process.returncode} during start-up")
+            try:
+                status, _, _ = Client(self.port).request("GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+    def workers(self):
+        """PIDs of the master's worker processes (from /proc, no extra tools)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def drain_outbox(self, timeout=120):
+        """Run the outbox sender (one pass at a time) until nothing is pending or being sent."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pending() == 0:
+                return True
+            subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "outbox", "send"], cwd=ROOT, env=self.env,
+                           check=False, stdout=subprocess.DEVNULL)
+            time.sleep(0.2)
+        return self.pending() == 0
+
+    def query(self, sql):
+        conn = sqlite3.connect(self.database, timeout=10)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+
+    def pending(self):
+        return self.query("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0]
+
+
+# --- A patient's browser, reduced to what the form needs ---------------------------------------------
+class Client:
+    def __init__(self, port):
+        self.port = port
+        self.cookies = {}
+
+    def request(self, method, path, body=None):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = f"http://127.0.0.1:{self.port}"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read().decode("utf-8", "replace")
+            for header in response.headers.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return response.status, response.headers, data
+        finally:
+            conn.close()
+
+    def follow(self, method, path, body=None):
+        status, headers, data = self.request(method, path, body)
+        for _ in range(5):
+            if status not in (301, 302, 303, 307, 308):
+                break
+            status, headers, data = self.request("GET", urlsplit(headers["Location"]).path)
+        return status, data
+
+
+class FormReader(HTMLParser):
+    """The request form's fields: (name, type, value, checked) for inputs, textareas and selects."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_form = False
+        self.action = None
+        self.fields = []
+        self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and "request" in (attrs.get("action") or "") and attrs.get("method", "").lower() == "post":
+            self.in_form, self.action = True, attrs["action"]
+        elif self.in_form and tag == "input" and attrs.get("name"):
+            self.fields.append((attrs["name"], attrs.get("type", "text"), attrs.get("value", ""), "checked" in attrs))
+        elif self.in_form and tag == "textarea":
+            self._textarea = attrs.get("name")
+        elif self.in_form and tag == "select" and attrs.get("name"):
+            self.fields.append((attrs["name"], "select", "", False))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.in_form = False
+        elif tag == "textarea" and self._textarea:
+            self.fields.append((self._textarea, "textarea", "", False))
+            self._textarea = None
+
+
+def fill_request_form(html, number):
+    """The form as a patient would send it: a name, an email, contact by email, a description, consent ticked."""
+    reader = FormReader()
+    reader.feed(html)
+    if not reader.action:
+        raise RuntimeError("no request form on the page")
+    typed = {
+        "name": f"Soak Patient {number}", "full_name": f"Soak Patient {number}",
+        "email": f"soak{number}@example.test", "description": f"Soak test request number {number}.",
+        "contact_by": "email",
+    }
+    pairs = []
+    for name, kind, value, checked in reader.fields:
+        if kind in ("hidden", "submit"):
+            if kind == "hidden":
+                pairs.append((name, value))
+        elif kind == "radio":
+            if value == typed.get(name) or (name not in typed and checked):
+                pairs.append((name, value))
+        elif kind == "checkbox":
+            if checked or "consent" in name:
+                pairs.append((name, value or "y"))
+        elif name in typed:
+            pairs.append((name, typed[name]))
+        # Anything else (the honeypot, phone) stays empty, as a person leaves it.
+    return reader.action, urlencode(pairs)
+
+
+# --- The run --------------------------------------------------------------------------------------
+def patient(port, number, results):
+    """GET the form, POST it; on a dropped connection send the same form again (as a browser's retry would)."""
+    client = Client(port)
+    try:
+        status, html = client.follow("GET", "/request")
+        action, body = fill_request_form(html, number)
+    except (OSError, http.client.HTTPException, RuntimeError) as error:
+        results.append((number, None, f"form: {type(error).__name__}"))
+        return
+    for _attempt in range(4):
+        try:
+            status, page = client.follow("POST", urlsplit(action).path or "/request", body)
+        except (OSError, http.client.HTTPException) as error:
+            outcome = f"post: {type(error).__name__}"
+            time.sleep(0.2)
+            continue
+        found = REFERENCE.search(page) if status == 200 else None
+        if found:
+            results.append((number, found.group(0), "confirmed"))
+            return
+        outcome = f"post: HTTP {status}"
+        if status < 500:
+            break
+        time.sleep(0.2)
+    results.append((number, None, outcome))
+
+
+def run(total, clients, kill_after):
+    with tempfile.TemporaryDirectory(prefix="soak-") as workdir, MailSink() as sink:
+        site = Site(workdir, sink.controller.port)
+        site.start()
+        try:
+            results = []
+            numbers = iter(range(total))
+            numbers_lock = threading.Lock()
+            killed = []
+
+            def worker():
+                while True:
+                    with numbers_lock:
+                        number = next(numbers, None)
+                    if number is None:
+                        return
+                    patient(site.port, number, results)
+
+            def killer():
+                while len(results) < kill_after:
+                    time.sleep(0.01)
+                victim = site.workers()[0]
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+            started = time.monotonic()
+            threads = [threading.Thread(target=worker) for _ in range(clients)]
+            threads.append(threading.Thread(target=killer, daemon=True))
+            for thread in threads:
+                thread.start()
+            for thread in threads[:-1]:
+                thread.join()
+            elapsed = time.monotonic() - started
+            workers_after = site.workers()
+            drained = site.drain_outbox()
+            return report(site, sink, results, killed, workers_after, elapsed, drained)
+        finally:
+            site.stop()
+
+
+def report(site, sink, results, killed, workers_after, elapsed, drained):
+    confirmed = {reference for _, reference, _ in results if reference}
+    stored = Counter(ref for (ref,) in site.query("SELECT reference FROM requests"))
+    by_name = Counter(name for (name,) in site.query("SELECT name FROM requests"))
+    spam = site.query("SELECT COUNT(*) FROM requests WHERE status = 'spam'")[0][0]
+    duplicates = sum(n - 1 for n in stored.values() if n > 1) + sum(n - 1 for n in by_name.values() if n > 1)
+    lost = len(confirmed - set(stored))
+    notifications = sink.staff_notifications()
+    per_request = Counter(notifications.get(ref, 0) for ref in stored)
+    failures = Counter(outcome for _, reference, outcome in results if not reference)
+
+    print(f"requests sent:                {len(results)} in {elapsed:.1f} s ({len(results) / elapsed:.0f}/s)")
+    print(f"worker killed (SIGKILL):      {killed[0] if killed else 'none'}; workers after: {len(workers_after)}")
+    print(f"confirmations received:       {len(confirmed)}")
+    print(f"requests stored:              {len(stored)} (suspected spam: {spam})")
+    print(f"stored without confirmation:  {len(set(stored) - confirmed)}")
+    print(f"duplicates:                   {duplicates}")
+    print(f"lost:                         {lost}")
+    print(f"outbox drained:               {'yes' if drained else 'NO'}")
+    print("notifications per request:    " + ", ".join(f"{n} -> {count} requests" for n, count in sorted(per_request.items())))
+    if failures:
+        print("no confirmation:              " + ", ".join(f"{k}: {v}" for k, v in failures.most_common()))
+    ok = (killed and len(workers_after) == 2 and lost == 0 and duplicates == 0 and drained and spam == 0
+          and set(per_request) == {1} and len(confirmed) > 0)
+    print("RESULT:", "OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent patients")
+    parser.add_argument("--kill-after", type=int, default=None, help="SIGKILL a worker after this many answers")
+    args = parser.parse_args()
+    return run(args.requests, args.clients, args.kill_after or args.requests // 3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
