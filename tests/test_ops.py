@@ -19,7 +19,7 @@ from tests.conftest import ROOT, TEST_SECRET
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 # The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
-CONTENT = ROOT / "content" if (ROOT / "content" / "journey.yaml").exists() else FIXTURE_CONTENT
+CONTENT = ROOT / "content" if list((ROOT / "content").glob("steps/*.md")) else FIXTURE_CONTENT
 HEALTH_KEYS = {"status", "database", "outbox_pending", "outbox_failed", "oldest_pending_age_seconds"}
 
 

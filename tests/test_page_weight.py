@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ROOT
 
 # The real journey when it is there; the loader's fixture journey otherwise (same templates and assets).
-CONTENT = ROOT / "content" if (ROOT / "content" / "journey.yaml").exists() else ROOT / "tests" / "fixtures" / "content"
+CONTENT = ROOT / "content" if list((ROOT / "content").glob("steps/*.md")) else ROOT / "tests" / "fixtures" / "content"
 FIRST_PAGE_BUDGET = 40 * 1024
 FIRST_PAGE_REQUESTS = 4
 PARTIAL_BUDGET = 8 * 1024

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Speed figures for one small host: gunicorn + wrk on loopback, in-process render times, worker memory.
+
+Usage: .venv/bin/python scripts/bench.py [--duration 8] [--write docs/performance.md]
+
+In one run it starts gunicorn (gunicorn.conf.py, a temporary database, the real content/, the
+benchmark-only /bench/ping route) on a free 127.0.0.1 port and measures with wrk:
+  (a) a mid-journey step as a full page, (b) the same step as the partial htmx asks for,
+  (c) a posted answer to that step (valid session cookie and CSRF token), and
+  (d) /bench/ping, a few bytes from the same app: the ceiling for this stack.
+Each is printed with req/s, p50 and p99 latency and its ratio to (d). wrk and gunicorn share the
+machine's cores, so compare the ratios rather than the absolute figures across machines.
+Nothing is written into the repository unless --write is given.
+"""
+import argparse
+import datetime
+import http.client
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REAL_CONTENT = ROOT / "content"
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
+PREFERRED_STEP = "/journey/surgery"
+MAX_STEPS = 60
+
+
+# --- Walking the journey (shared by the HTTP and the in-process client) -------------------------
+
+class StepForm(HTMLParser):
+    """The step's answer form: its action, CSRF token and, per question, the last option (the calm path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inside = False
+        self.action = None
+        self.fields = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and "step-form" in (attrs.get("class") or "").split():
+            self.inside, self.action = True, attrs["action"]
+        elif tag == "input" and self.inside and attrs.get("name"):
+            if attrs.get("type") in ("radio", "checkbox", "hidden"):
+                self.fields[attrs["name"]] = attrs.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+
+
+def read_form(html):
+    form = StepForm()
+    form.feed(html)
+    return form
+
+
+def walk(fetch):
+    """Answer every step from the start; returns [(step url, form action, answer fields)] of the steps seen.
+
+    `fetch(method, url, fields=None, headers=None)` returns (status, location, body text).
+    """
+    url, seen = "/", []
+    for _ in range(MAX_STEPS):
+        status, _, html = fetch("GET", url)
+        if status != 200:
+            raise RuntimeError(f"GET {url} answered {status}")
+        form = read_form(html)
+        seen.append((url, form.action, form.fields))
+        if form.action is None:
+            break
+        status, location, _ = fetch("POST", form.action, form.fields)
+        if status not in (302, 303) or not location:
+            raise RuntimeError(f"POST {form.action} answered {status}")
+        url = urlsplit(location).path
+        if not url.startswith("/journey/"):
+            break
+    return seen
+
+
+def pick_step(seen):
+    """The step to measure: /journey/surgery when the journey has it, else a question step half-way."""
+    questions = [entry for entry in seen if entry[1] and any(k != "csrf_token" for k in entry[2])]
+    for entry in questions:
+        if entry[0] == PREFERRED_STEP:
+            return entry
+    if not questions:
+        raise RuntimeError("the journey has no question step to measure")
+    return questions[len(questions) // 2]
+
+
+# --- gunicorn over HTTP ---------------------------------------------------------------------------
+
+class HttpClient:
+    """http.client with a cookie jar and no redirect following (wrk does not follow them either)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.cookies = {}
+
+    def cookie_header(self):
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def fetch(self, method, url, fields=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = dict(headers or {})
+        body = None
+        if fields is not None:
+            body = urlencode(fields)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.cookies:
+            headers["Cookie"] = self.cookie_header()
+        conn.request(method, url, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        conn.close()
+        return response.status, response.getheader("Location"), text
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    print("wrk is missing: installing Debian's package", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], env=env).returncode:
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], env=env, check=True)
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], env=env, check=True)
+    return shutil.which("wrk")
+
+
+def start_gunicorn(workdir, content, port):
+    env = dict(
+        os.environ,
+        FLASK_DATABASE=str(workdir / "clinic.sqlite3"),
+        FLASK_CONTENT_DIR=str(content),
+        FLASK_SECRET_KEY=secrets.token_hex(32),
+        FLASK_BENCH_ROUTE="true",
+        FLASK_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    for name in ("FLASK_PRODUCTION", "FLASK_DEBUG", "FLASK_TRUSTED_HOSTS", "GUNICORN_BIND"):
+        env.pop(name, None)
+    log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed by the caller with the process
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn stopped:\n" + (workdir / "gunicorn.log").read_text())
+        try:
+            if HttpClient(port).fetch("GET", "/healthz")[0] == 200:
+                return server, log
+        except OSError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("gunicorn did not answer /healthz within 20 s")
+
+
+def lua_script(method, headers, body=None):
+    lines = [f'wrk.method = "{method}"']
+    for name, value in headers.items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    if body is not None:
+        lines.append(f'wrk.body = "{body}"')
+    return "\n".join(lines) + "\n"
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output):
+    def latency(percent):
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        return float(match.group(1)) * UNITS[match.group(2)]
+
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency(50),
+        "p99": latency(99),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "bad": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+def run_wrk(wrk, port, path, script, args, duration):
+    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency", "-s", str(script),
+               f"http://127.0.0.1:{port}{path}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 30)
+    return parse_wrk(result.stdout)
+
+
+def rss_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+
+def worker_pids(master_pid):
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def journey_cookie(port):
+    """For scripts/audit.sh: walk a journey on a running server; returns (Cookie header, mid-journey step path)."""
+    client = HttpClient(port)
+    step_url = pick_step(walk(client.fetch))[0]
+    return client.cookie_header(), step_url
+
+
+# --- In-process render times --------------------------------------------------------------------
+
+def render_times(content, renders):
+    """Median wall time of the Flask test client rendering each step of the walk, full page and partial."""
+    from app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="fbss-render-") as tmp:
+        app = create_app({"DATABASE": str(Path(tmp) / "clinic.sqlite3"), "CONTENT_DIR": str(content),
+                          "SECRET_KEY": secrets.token_hex(32), "WTF_CSRF_ENABLED": False})
+        logging.getLogger("blueprints.request_log").setLevel(logging.WARNING)  # thousands of lines would drown the figures
+        client = app.test_client()
+
+        def fetch(method, url, fields=None, headers=None):
+            response = client.open(url, method=method, data=fields, headers=headers)
+            return response.status_code, response.headers.get("Location"), response.get_data(as_text=True)
+
+        seen = walk(fetch)
+        times = []
+        for url, _, _ in seen:
+            row = [url]
+            for headers in ({}, {"HX-Request": "true"}):
+                samples = []
+                for _ in range(renders):
+                    started = time.perf_counter()
+                    client.get(url, headers=headers)
+                    samples.append((time.perf_counter() - started) * 1000)
+                row.append(statistics.median(samples))
+            times.append(tuple(row))
+        return times
+
+
+# --- Report ---------------------------------------------------------------------------------------
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    return {"cores (nproc)": str(os.cpu_count()), "CPU": cpu, "kernel (uname -r)": platform.release(),
+            "Python": platform.python_version(), "date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")}
+
+
+def report(results, renders, memory, step_url, args, content):
+    ceiling = results["d"]["rps"]
+    names = {"a": f"(a) full step page `GET {step_url}`", "b": f"(b) step partial `GET {step_url}` + `HX-Request`",
+             "c": f"(c) posted answer `POST {step_url}` (303)", "d": "(d) trivial route `GET /bench/ping`"}
+    lines = ["| Scenario | req/s | p50 ms | p99 ms | ratio to (d) | non-2xx/3xx |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for key in "abcd":
+        r = results[key]
+        lines.append(f"| {names[key]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+                     f"| {r['rps'] / ceiling:.2f} | {r['bad']} |")
+    lines += ["", f"In-process render time (Flask test client, median of {args.renders} renders):", "",
+              "| Step | full page ms | partial ms |", "| --- | ---: | ---: |"]
+    lines += [f"| `{url}` | {full:.2f} | {partial:.2f} |" for url, full, partial in renders]
+    lines += ["", "Resident memory (VmRSS) after the load: " +
+              ", ".join(f"{role} {kib / 1024:.1f} MiB" for role, kib in memory)]
+    lines += ["", f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency on 127.0.0.1, "
+              f"gunicorn.conf.py (2 workers x 4 threads, gthread), content: `{content.relative_to(ROOT)}`."]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--renders", type=int, default=50, help="in-process renders per step (default 50)")
+    parser.add_argument("--write", metavar="PATH", help="also write the figures as Markdown to PATH")
+    args = parser.parse_args()
+
+    content = REAL_CONTENT if list(REAL_CONTENT.glob("steps/*.md")) else FIXTURE_CONTENT
+    if content == FIXTURE_CONTENT:
+        print("content/ has no journey yet: using the test fixture journey", file=sys.stderr)
+    wrk = ensure_wrk()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="fbss-bench-") as tmp:
+        workdir = Path(tmp)
+        server, log = start_gunicorn(workdir, content, port)
+        try:
+            client = HttpClient(port)
+            seen = walk(client.fetch)
+            step_url, action, fields = pick_step(seen)
+            cookie = client.cookie_header()
+            # Check each scenario answers as intended before timing it.
+            full = client.fetch("GET", step_url)
+            partial = client.fetch("GET", step_url, headers={"HX-Request": "true"})
+            posted = client.fetch("POST", action, fields)
+            assert full[0] == 200 and "<html" in full[2], full[0]
+            assert partial[0] == 200 and "<html" not in partial[2], partial[0]
+            assert posted[0] == 303, f"the posted answer was refused ({posted[0]})"
+            cookie = client.cookie_header()
+            scenarios = {
+                "a": ("GET", step_url, {"Cookie": cookie}, None),
+                "b": ("GET", step_url, {"Cookie": cookie, "HX-Request": "true"}, None),
+                "c": ("POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                      urlencode(fields)),
+                "d": ("GET", "/bench/ping", {}, None),
+            }
+            results = {}
+            for key, (method, path, headers, body) in scenarios.items():
+                script = workdir / f"{key}.lua"
+                script.write_text(lua_script(method, headers, body))
+                if key == "a":
+                    run_wrk(wrk, port, path, script, args, 2)  # warm-up: imports, template cache, page cache
+                results[key] = run_wrk(wrk, port, path, script, args, args.duration)
+                print(f"({key}) {method} {path}: {results[key]['rps']:,.0f} req/s", file=sys.stderr)
+            memory = [(f"worker {n + 1}", rss_kib(pid)) for n, pid in enumerate(worker_pids(server.pid))]
+            memory.append(("master", rss_kib(server.pid)))
+        finally:
+            server.terminate()
+            server.wait(15)
+            log.close()
+    renders = render_times(content, args.renders)
+    text = report(results, renders, memory, step_url, args, content)
+    print(text)
+    if args.write:
+        facts = "\n".join(f"- {name}: {value}" for name, value in machine().items())
+        document = (
+            "# Performance\n\nOne run of `make bench` (scripts/bench.py). wrk and gunicorn share the machine's cores, "
+            "so read the ratios to the trivial route (d) rather than the absolute figures.\n\n"
+            f"## Machine\n\n{facts}\n\n## Figures\n\n{text}\n"
+        )
+        Path(args.write).write_text(document, encoding="utf-8")
+        print(f"\nWritten to {args.write}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
