@@ -78,6 +78,9 @@ def create_app(config=None):
     web.init_app(app)
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
+    from blueprints import staff
+
+    staff.init_app(app)  # the staff inbox at /staff and the `staff` / `requests` commands
     assets.init_app(app)
     ops.init_app(app)
     return app

@@ -1,0 +1,329 @@
+"""The staff inbox at /staff: sign-in, request list and detail, status, notes, export, erasure, audit; and its CLI."""
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, request, session, url_for
+from flask.cli import AppGroup
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
+
+from blueprints.web import get_db, is_htmx, render
+from clinic import audit, inbox
+from clinic import staff as staff_store
+from clinic.db import transaction
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+SESSION_KEY = "staff_token"
+PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
+STATUS_LABELS = {"new": "New", "contacted": "Contacted", "closed": "Closed", "spam": "Suspected spam"}
+
+CONFIG_DEFAULTS = {
+    "STAFF_SESSION_IDLE_SECONDS": 30 * 60,
+    "STAFF_SIGNIN_MAX_FAILURES": 5,  # per account (known or not) within the window
+    "STAFF_SIGNIN_IP_MAX_FAILURES": 20,  # per client address within the window
+    "STAFF_SIGNIN_WINDOW_SECONDS": 15 * 60,
+    "STAFF_LOCKOUT_SECONDS": 15 * 60,
+    "STAFF_ARGON2": None,  # argon2-cffi PasswordHasher keyword arguments; None = the library's defaults
+    "REQUEST_RETENTION_DAYS": 365,
+    "STAFF_CLOCK": None,  # tests inject a callable returning unix seconds
+}
+
+
+class SignInForm(FlaskForm):
+    email = StringField("Email address", validators=[InputRequired("Enter your email address")])
+    password = PasswordField("Password", validators=[InputRequired("Enter your password")])
+    next = HiddenField()
+
+
+class StatusForm(FlaskForm):
+    status = RadioField("Status", choices=list(STATUS_LABELS.items()),
+                        validators=[InputRequired("Choose a status")])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Add an internal note", validators=[
+        InputRequired("Enter the note"),
+        Length(max=inbox.NOTE_MAX_LENGTH, message=f"The note must be {inbox.NOTE_MAX_LENGTH} characters or fewer"),
+    ])
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def now():
+    clock = current_app.config.get("STAFF_CLOCK")
+    return clock() if clock else time.time()
+
+
+def hasher():
+    return current_app.extensions["staff_hasher"]
+
+
+def throttle():
+    config = current_app.config
+    return staff_store.Throttle(
+        account_failures=config["STAFF_SIGNIN_MAX_FAILURES"],
+        ip_failures=config["STAFF_SIGNIN_IP_MAX_FAILURES"],
+        window=config["STAFF_SIGNIN_WINDOW_SECONDS"],
+        lockout=config["STAFF_LOCKOUT_SECONDS"],
+    )
+
+
+def safe_next(target):
+    """`target` if it is a path inside /staff on this site, else None (no open redirects)."""
+    if not target or not isinstance(target, str) or any(ord(c) < 32 for c in target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    if parts.path != "/staff" and not parts.path.startswith("/staff/"):
+        return None
+    if parts.path.startswith("/staff/sign-"):
+        return None
+    return target
+
+
+def audited(action, reference=None, detail=None):
+    with transaction(get_db()):
+        audit.record(get_db(), g.staff, action, now(), reference=reference, detail=detail)
+
+
+@bp.before_request
+def require_staff():
+    g.staff = staff_store.session_staff(get_db(), session.get(SESSION_KEY), now(),
+                                        current_app.config["STAFF_SESSION_IDLE_SECONDS"])
+    if g.staff is None and SESSION_KEY in session:
+        session.pop(SESSION_KEY)
+    if g.staff is not None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if request.method == "GET":
+        wanted = request.full_path.rstrip("?")
+    elif request.view_args and "reference" in request.view_args:
+        wanted = url_for("staff.detail", reference=request.view_args["reference"])
+    else:
+        wanted = None
+    target = url_for("staff.sign_in", next=safe_next(wanted))
+    if is_htmx():
+        # A swap would put the sign-in form inside the page: send the whole browser there instead.
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target, 303 if request.method != "GET" else 302)
+
+
+@bp.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.app_template_filter("staff_time")
+def staff_time(seconds):
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+@bp.app_context_processor
+def staff_context():
+    return {"status_labels": STATUS_LABELS}
+
+
+# --- sign-in and sign-out ---------------------------------------------------------------------------------
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    form = SignInForm()
+    if request.method == "GET":
+        if g.staff is not None:
+            return redirect(safe_next(request.args.get("next")) or url_for("staff.inbox"))
+        form.next.data = safe_next(request.args.get("next")) or ""
+    problem = None
+    if form.validate_on_submit():
+        db = get_db()
+        outcome, member = staff_store.sign_in(db, form.email.data, form.password.data, request.remote_addr,
+                                              hasher(), now(), throttle())
+        if outcome == "ok":
+            return start_staff_session(member, safe_next(form.next.data))
+        problem = outcome
+    errors = [(form[name].id, form[name].errors[0]) for name in ("email", "password") if form[name].errors]
+    has_error = bool(errors or problem)
+    return render("staff/sign_in.html", title=("Error: " if has_error else "") + "Staff sign-in", form=form,
+                  errors=errors, problem=problem,
+                  lockout_minutes=current_app.config["STAFF_LOCKOUT_SECONDS"] // 60), 429 if problem == "locked" else 200
+
+
+def start_staff_session(member, next_url):
+    db = get_db()
+    staff_store.end_session(db, session.get(SESSION_KEY))
+    # A fresh cookie content and CSRF token: nothing issued before sign-in carries over.
+    session.clear()
+    session[SESSION_KEY] = staff_store.start_session(db, member, now())
+    g.staff = member
+    audited("signed_in")
+    # Housekeeping needs no scheduler: idle sessions and requests past retention go at each sign-in.
+    staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
+    inbox.purge(db, None, current_app.config["REQUEST_RETENTION_DAYS"], now())
+    return redirect(next_url or url_for("staff.inbox"), 303)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    audited("signed_out")
+    staff_store.end_session(get_db(), session.pop(SESSION_KEY, None))
+    session.clear()
+    flash("", "signed_out")
+    return redirect(url_for("staff.sign_in"), 303)
+
+
+# --- the list and a request -------------------------------------------------------------------------------
+@bp.get("", endpoint="inbox")
+@bp.get("/", endpoint="inbox")
+def inbox_page():
+    status = request.args.get("status", "new")
+    if status not in inbox.STATUSES:
+        status = "new"
+    db = get_db()
+    return render("staff/inbox.html", title=f"Requests: {STATUS_LABELS[status]}", status=status,
+                  requests=inbox.list_requests(db, status), counts=inbox.counts(db))
+
+
+@bp.get("/requests/<reference>")
+def detail(reference):
+    return show_detail(reference)
+
+
+def show_detail(reference, status_form=None, note_form=None, record_view=True):
+    db = get_db()
+    found = inbox.get_request(db, reference) or abort(404)
+    if record_view:
+        audited("viewed", reference=reference)
+    status_form = status_form or StatusForm(formdata=None, status=found["status"])
+    note_form = note_form or NoteForm(formdata=None)
+    errors = [(field.id, field.errors[0]) for field in (status_form.status, note_form.body) if field.errors]
+    return render("staff/detail.html", title=("Error: " if errors else "") + f"Request {reference}",
+                  found=found, status_form=status_form, note_form=note_form, errors=errors)
+
+
+def after_change(reference):
+    """htmx gets the updated request in place; without JavaScript, Post/Redirect/Get."""
+    if is_htmx():
+        response = make_response(show_detail(reference, record_view=False))
+        response.headers["HX-Push-Url"] = url_for("staff.detail", reference=reference)
+        return response
+    return redirect(url_for("staff.detail", reference=reference), 303)
+
+
+@bp.post("/requests/<reference>/status")
+def change_status(reference):
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return show_detail(reference, status_form=form, record_view=False)
+    if not inbox.change_status(get_db(), g.staff, reference, form.status.data, now()):
+        abort(404)
+    flash(reference, "status_changed")
+    return after_change(reference)
+
+
+@bp.post("/requests/<reference>/notes")
+def add_note(reference):
+    form = NoteForm()
+    valid = form.validate_on_submit()
+    if valid and not form.body.data.strip():
+        form.body.errors.append("Enter the note")
+        valid = False
+    if not valid:
+        return show_detail(reference, note_form=form, record_view=False)
+    if not inbox.add_note(get_db(), g.staff, reference, form.body.data, now()):
+        abort(404)
+    flash(reference, "note_added")
+    return after_change(reference)
+
+
+@bp.route("/requests/<reference>/erase", methods=["GET", "POST"])
+def erase(reference):
+    db = get_db()
+    found = inbox.get_request(db, reference) or abort(404)
+    if request.method == "POST":
+        inbox.erase(db, g.staff, reference, now())
+        flash(reference, "erased")
+        return redirect(url_for("staff.inbox", status=found["status"]), 303)
+    return render("staff/erase.html", title=f"Erase request {reference}?", found=found)
+
+
+# --- export and audit -------------------------------------------------------------------------------------
+@bp.get("/export.csv")
+def export():
+    status = request.args.get("status")
+    text = inbox.export_csv(get_db(), g.staff, now(), status=status if status in inbox.STATUSES else None)
+    stamp = datetime.fromtimestamp(int(now()), UTC).strftime("%Y%m%d-%H%M")
+    response = make_response("\ufeff" + text)  # the BOM makes spreadsheet programs read UTF-8
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="requests-{stamp}.csv"'
+    return response
+
+
+@bp.get("/audit")
+def audit_page():
+    before = request.args.get("before", type=int)
+    rows = audit.recent(get_db(), limit=200, before_id=before if before and before > 0 else None)
+    older = rows[-1]["id"] if len(rows) == 200 else None
+    return render("staff/audit.html", title="Audit trail", rows=rows, older=older)
+
+
+# --- command line -----------------------------------------------------------------------------------------
+staff_cli = AppGroup("staff", help="Staff accounts for the inbox at /staff.")
+requests_cli = AppGroup("requests", help="Second-opinion requests: export and retention.")
+
+
+@staff_cli.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def staff_create_command(email, password_stdin):
+    """Create a staff account (password of at least 12 characters)."""
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        member = staff_store.create_staff(get_db(), email, password, hasher(), time.time())
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created staff account {member.email}")
+
+
+@staff_cli.command("list")
+def staff_list_command():
+    """List staff accounts."""
+    for row in staff_store.list_staff(get_db()):
+        state = "active" if row["active"] else "disabled"
+        click.echo(f"{row['email']}\t{state}\tcreated {staff_time(row['created_at'])}")
+
+
+@staff_cli.command("disable")
+@click.argument("email")
+def staff_disable_command(email):
+    """Disable an account and end its sessions."""
+    if not staff_store.disable_staff(get_db(), email, time.time()):
+        raise click.ClickException(f"no staff account for {email}")
+    click.echo(f"Disabled {staff_store.normalise_email(email)}")
+
+
+@requests_cli.command("export")
+@click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status.")
+def requests_export_command(status):
+    """Write every request as CSV to standard output (audited)."""
+    click.echo(inbox.export_csv(get_db(), None, time.time(), status=status), nl=False)
+
+
+@requests_cli.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(min=0), required=True, help="Age in days.")
+def requests_purge_command(days):
+    """Erase requests received more than DAYS days ago, with their notes and outbox rows."""
+    count = inbox.purge(get_db(), None, days, time.time())
+    click.echo(f"Purged {count} request{'s' if count != 1 else ''} older than {days} days")
+
+
+def init_app(app):
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["staff_hasher"] = staff_store.make_hasher(app.config["STAFF_ARGON2"])
+    app.register_blueprint(bp)
+    app.cli.add_command(staff_cli)
+    app.cli.add_command(requests_cli)

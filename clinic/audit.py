@@ -1,0 +1,24 @@
+"""The audit trail of staff actions: append-only rows of who, what, which reference and when (no health detail)."""
+
+ACTIONS = ("viewed", "status_changed", "note_added", "exported", "erased", "purged", "signed_in", "signed_out")
+COMMAND_LINE = "command line"
+
+
+def record(conn, actor, action, now, reference=None, detail=None):
+    """Append one row. `actor` is a StaffMember, or None for the command line.
+
+    `detail` is a short machine phrase ("new -> contacted", "3 requests"), never anything a patient wrote.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    conn.execute(
+        "INSERT INTO audit_log (at, staff_id, staff_email, action, reference, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (int(now), actor.id if actor else None, actor.email if actor else COMMAND_LINE, action, reference, detail),
+    )
+
+
+def recent(conn, limit=200, before_id=None):
+    """Newest first; `before_id` pages back through older rows."""
+    if before_id is not None:
+        return conn.execute("SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit)).fetchall()
+    return conn.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

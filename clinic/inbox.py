@@ -1,0 +1,173 @@
+"""The staff inbox over second-opinion requests: list, detail, status, notes, CSV export, erasure and retention.
+
+Every function that acts on a request writes its audit row in the same transaction as the change.
+"""
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+from clinic import audit
+from clinic.db import transaction
+
+STATUSES = ("new", "contacted", "closed", "spam")
+NOTE_MAX_LENGTH = 2000
+# Spreadsheets treat a cell starting with one of these as a formula (tab and CR hide one behind whitespace).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = ("reference", "received_utc", "status", "spam_reason", "name", "email", "phone", "contact_by",
+               "description", "journey_answers", "notes")
+DAY = 86400
+
+
+def list_requests(conn, status):
+    """Requests with `status`, newest first (only what the list shows: no description or answers)."""
+    return conn.execute(
+        "SELECT reference, created_at, status, spam_reason, name, contact_by FROM requests "
+        "WHERE status = ? ORDER BY created_at DESC, id DESC",
+        (status,),
+    ).fetchall()
+
+
+def counts(conn):
+    """{status: number of requests} for every status, zeros included."""
+    found = dict(conn.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def parse_answers(raw):
+    """The stored JSON list of [question, answer] pairs as a list of (question, answer) text tuples."""
+    try:
+        pairs = json.loads(raw) if raw else []
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(pairs, list):
+        return []
+    readable = []
+    for pair in pairs:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            question, answer = pair
+            if isinstance(answer, list):
+                answer = ", ".join(str(a) for a in answer)
+            readable.append((str(question), str(answer)))
+    return readable
+
+
+def get_request(conn, reference):
+    """Everything the patient sent, the journey answers as pairs and the staff notes; None if unknown."""
+    row = conn.execute("SELECT * FROM requests WHERE reference = ?", (reference,)).fetchone()
+    if row is None:
+        return None
+    found = dict(row)
+    found["answers"] = parse_answers(row["journey_answers"])
+    found["notes"] = conn.execute(
+        "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
+        (row["id"],),
+    ).fetchall()
+    return found
+
+
+def record_view(conn, actor, reference, now):
+    audit.record(conn, actor, "viewed", now, reference=reference)
+
+
+def change_status(conn, actor, reference, status, now):
+    """Set the status; False if the request does not exist. An unchanged status writes nothing."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    with transaction(conn):
+        row = conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()
+        if row is None:
+            return False
+        if row["status"] != status:
+            conn.execute("UPDATE requests SET status = ? WHERE reference = ?", (status, reference))
+            audit.record(conn, actor, "status_changed", now, reference=reference, detail=f"{row['status']} -> {status}")
+    return True
+
+
+def add_note(conn, actor, reference, body, now):
+    """Add an internal note; False if the request does not exist."""
+    body = (body or "").strip()
+    if not body or len(body) > NOTE_MAX_LENGTH:
+        raise ValueError(f"a note needs 1 to {NOTE_MAX_LENGTH} characters")
+    with transaction(conn):
+        row = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()
+        if row is None:
+            return False
+        conn.execute("INSERT INTO request_notes (request_id, staff_id, staff_email, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                     (row["id"], actor.id if actor else None, actor.email if actor else audit.COMMAND_LINE, body, int(now)))
+        audit.record(conn, actor, "note_added", now, reference=reference)
+    return True
+
+
+def neutralise(value):
+    """A CSV cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def export_csv(conn, actor, now, status=None):
+    """Every request (or those with `status`) as CSV text, oldest first, formulas neutralised; audited."""
+    where, args = ("WHERE status = ?", (status,)) if status in STATUSES else ("", ())
+    with transaction(conn):
+        rows = conn.execute(f"SELECT * FROM requests {where} ORDER BY created_at, id", args).fetchall()  # noqa: S608  # nosec B608 - fixed text
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            notes = conn.execute("SELECT staff_email, body FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
+                                 (row["id"],)).fetchall()
+            writer.writerow([neutralise(cell) for cell in (
+                row["reference"],
+                datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M"),
+                row["status"],
+                row["spam_reason"],
+                row["name"],
+                row["email"],
+                row["phone"],
+                row["contact_by"],
+                row["description"],
+                "\n".join(f"{q}: {a}" for q, a in parse_answers(row["journey_answers"])),
+                "\n".join(f"{n['staff_email']}: {n['body']}" for n in notes),
+            )])
+        audit.record(conn, actor, "exported", now, detail=f"{len(rows)} requests" + (f" ({status})" if where else ""))
+    return out.getvalue()
+
+
+def _delete_requests(conn, ids):
+    for request_id in ids:
+        conn.execute("DELETE FROM request_notes WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+
+
+def _flush_wal(conn):
+    # secure_delete (set in db.connect) zeroes the rows in the database pages; the older copies of those
+    # pages still sit in the -wal file until a checkpoint copies them back and TRUNCATE empties it.
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+
+def erase(conn, actor, reference, now):
+    """Remove a request, its notes and its outbox rows from the database file; False if unknown."""
+    with transaction(conn):
+        row = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()
+        if row is None:
+            return False
+        _delete_requests(conn, [row["id"]])
+        audit.record(conn, actor, "erased", now, reference=reference)
+    _flush_wal(conn)
+    return True
+
+
+def purge(conn, actor, older_than_days, now):
+    """Erase every request received more than `older_than_days` days ago; returns how many."""
+    if older_than_days < 0:
+        raise ValueError("older_than_days must be 0 or more")
+    cutoff = int(now) - int(older_than_days) * DAY
+    with transaction(conn):
+        ids = [r["id"] for r in conn.execute("SELECT id FROM requests WHERE created_at < ?", (cutoff,))]
+        _delete_requests(conn, ids)
+        if ids:
+            audit.record(conn, actor, "purged", now, detail=f"{len(ids)} requests older than {int(older_than_days)} days")
+    if ids:
+        _flush_wal(conn)
+    return len(ids)
