@@ -1,4 +1,5 @@
 """The staff inbox at /staff: sign-in, request list and detail, status, notes, export, erasure, audit; and its CLI."""
+import sys
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -8,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, g, make_response, redire
 from flask.cli import AppGroup
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from blueprints.web import get_db, is_htmx, render
@@ -39,7 +41,7 @@ class SignInForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = RadioField("Status", choices=list(STATUS_LABELS.items()),
+    status = RadioField("Status", choices=[SelectChoice(value, label) for value, label in STATUS_LABELS.items()],
                         validators=[InputRequired("Choose a status")])
 
 
@@ -173,8 +175,8 @@ def sign_out():
 
 
 # --- the list and a request -------------------------------------------------------------------------------
-@bp.get("", endpoint="inbox")
 @bp.get("/", endpoint="inbox")
+@bp.get("", endpoint="inbox")  # first: url_for builds /staff
 def inbox_page():
     status = request.args.get("status", "new")
     if status not in inbox.STATUSES:
@@ -278,7 +280,7 @@ requests_cli = AppGroup("requests", help="Second-opinion requests: export and re
 def staff_create_command(email, password_stdin):
     """Create a staff account (password of at least 12 characters)."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

@@ -1,0 +1,568 @@
+"""Staff inbox: sign-in, sessions, lock-out, the request list and detail, status, notes, export, erasure, audit, CLI."""
+import csv
+import io
+import json
+import re
+import sqlite3
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from clinic import inbox
+from clinic import staff as staff_store
+from clinic.db import connect
+from tests.conftest import content_dir
+
+FAST_ARGON2 = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
+EMAIL = "nurse@clinic.test"
+PASSWORD = "correct horse battery"
+CANARY = "CANARY-7f3e9a"
+
+
+class Clock:
+    """An injectable clock: tests move time instead of sleeping."""
+
+    def __init__(self):
+        self.now = int(time.time())
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def staff_app(make_app, clock):
+    return make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock)
+
+
+def db(app):
+    return connect(app.config["DATABASE"])
+
+
+def create_staff(app, email=EMAIL, password=PASSWORD):
+    conn = db(app)
+    try:
+        return staff_store.create_staff(conn, email, password, app.extensions["staff_hasher"], time.time())
+    finally:
+        conn.close()
+
+
+_counter = iter(range(1, 10**6))
+
+
+def add_request(app, created_at=None, **fields):
+    """Store a request the way the request form does (plain SQL on the agreed table); returns its reference."""
+    number = next(_counter)
+    row = {
+        "reference": f"FBS-T{number:03d}",
+        "submission_id": f"sub-{number}-{time.time_ns()}",
+        "created_at": int(created_at if created_at is not None else time.time()),
+        "status": "new",
+        "spam_reason": None,
+        "name": "Alex Example",
+        "email": "alex@example.org",
+        "phone": "+44 20 7946 0000",
+        "contact_by": "email",
+        "description": "Still have leg pain after my fusion.",
+        "journey_answers": json.dumps([["Which operation did you have?", "Spinal fusion"],
+                                       ["Do you have new weakness?", "No"]]),
+    }
+    row.update(fields)
+    conn = db(app)
+    try:
+        conn.execute(f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+    finally:
+        conn.close()
+    return row["reference"]
+
+
+def sign_in(client, email=EMAIL, password=PASSWORD, **extra):
+    return client.post("/staff/sign-in", data={"email": email, "password": password, **extra})
+
+
+def audit_rows(app, action=None):
+    conn = db(app)
+    try:
+        rows = conn.execute("SELECT * FROM audit_log ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return [dict(r) for r in rows if action is None or r["action"] == action]
+
+
+@pytest.fixture
+def signed_in(staff_app):
+    create_staff(staff_app)
+    client = staff_app.test_client()
+    assert sign_in(client).status_code == 303
+    return client
+
+
+# --- signing in ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/staff", "/staff/", "/staff/audit", "/staff/export.csv", "/staff/requests/FBS-T001"])
+def test_staff_pages_without_sign_in_redirect_to_sign_in(staff_app, path):
+    response = staff_app.test_client().get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/staff/sign-in?next=")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_posts_without_sign_in_redirect_to_sign_in_and_change_nothing(staff_app):
+    reference = add_request(staff_app)
+    response = staff_app.test_client().post(f"/staff/requests/{reference}/status", data={"status": "closed"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/staff/sign-in?next=/staff/requests/{reference}"
+    assert inbox.get_request(db(staff_app), reference)["status"] == "new"
+
+
+def test_htmx_request_without_sign_in_sends_the_whole_page_to_sign_in(staff_app):
+    response = staff_app.test_client().get("/staff?status=closed", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"].startswith("/staff/sign-in?next=")
+
+
+def test_sign_in_returns_to_the_staff_page_asked_for(staff_app):
+    create_staff(staff_app)
+    client = staff_app.test_client()
+    response = sign_in(client, next="/staff/audit")
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/audit"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/staff", "https://evil.example/staff", "/journey/x", "/staffing",
+                                    "/\\evil.example", "javascript:alert(1)", "/staff/sign-in"])
+def test_next_outside_staff_pages_is_ignored(staff_app, target):
+    create_staff(staff_app)
+    response = sign_in(staff_app.test_client(), next=target)
+    assert response.headers["Location"] == "/staff"
+
+
+def test_sign_in_page_never_offers_a_foreign_next(staff_app):
+    page = staff_app.test_client().get("/staff/sign-in?next=https://evil.example/").get_data(as_text=True)
+    assert "evil" not in page
+
+
+def _comparable(body, email):
+    body = body.replace(email, "EMAIL")
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", body)
+
+
+def test_wrong_password_and_unknown_email_give_the_same_response(staff_app):
+    create_staff(staff_app)
+    wrong = sign_in(staff_app.test_client(), password="not the password at all")
+    unknown = sign_in(staff_app.test_client(), email="nobody@clinic.test")
+    assert wrong.status_code == unknown.status_code == 200
+    assert "Email or password is not right" in wrong.get_data(as_text=True)
+    assert _comparable(wrong.get_data(as_text=True), EMAIL) == _comparable(unknown.get_data(as_text=True), "nobody@clinic.test")
+    assert "staff_token" not in wrong.headers.get("Set-Cookie", "")
+
+
+def test_empty_fields_are_shown_next_to_each_field_and_in_the_summary(staff_app):
+    response = staff_app.test_client().post("/staff/sign-in", data={"email": "typed@x.test", "password": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "There is a problem" in page and 'href="#password"' in page
+    assert 'id="password-error"' in page and 'value="typed@x.test"' in page
+    assert "<title>Error: " in page
+
+
+def test_account_is_locked_after_five_failures_even_with_the_right_password(staff_app, clock):
+    create_staff(staff_app)
+    client = staff_app.test_client()
+    for _ in range(5):
+        assert sign_in(client, password="wrong password here").status_code == 200
+    locked = sign_in(client)
+    assert locked.status_code == 429
+    assert "Too many attempts" in locked.get_data(as_text=True)
+    clock.advance(15 * 60 + 1)
+    assert sign_in(client).status_code == 303
+
+
+def test_lock_out_looks_the_same_for_known_and_unknown_accounts(staff_app):
+    create_staff(staff_app)
+    bodies = []
+    for email in (EMAIL, "ghost@clinic.test"):
+        client = staff_app.test_client()
+        for _ in range(5):
+            sign_in(client, email=email, password="wrong password here")
+        response = sign_in(client, email=email)
+        assert response.status_code == 429
+        bodies.append(_comparable(response.get_data(as_text=True), email))
+    assert bodies[0] == bodies[1]
+
+
+def test_one_address_is_locked_after_too_many_failures_across_accounts(make_app, clock):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock,
+                   STAFF_SIGNIN_IP_MAX_FAILURES=4)
+    create_staff(app)
+    client = app.test_client()
+    for number in range(4):  # a different account each time: only the address ties them together
+        sign_in(client, email=f"guess{number}@clinic.test", password="wrong password here")
+    assert sign_in(client).status_code == 429
+    other_address = app.test_client()
+    assert sign_in(other_address, environ_base={}).status_code == 429  # same 127.0.0.1 in the test client
+    response = app.test_client().post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD},
+                                      environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert response.status_code == 303
+
+
+def test_session_cookie_holds_only_a_random_token_stored_hashed(staff_app, signed_in):
+    cookie = signed_in.get_cookie("session").value
+    contents = staff_app.session_interface.get_signing_serializer(staff_app).loads(cookie)
+    assert set(contents) <= {"staff_token", "csrf_token", "_flashes"}
+    token = contents["staff_token"]
+    hashes = [r["token_hash"] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")]
+    assert token not in hashes and len(hashes) == 1 and len(hashes[0]) == 64
+
+
+def test_copied_session_cookie_is_useless_after_sign_out(staff_app, signed_in):
+    stolen = staff_app.test_client()
+    stolen.set_cookie("session", signed_in.get_cookie("session").value)
+    assert stolen.get("/staff").status_code == 200
+    response = signed_in.post("/staff/sign-out")
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/sign-in"
+    assert stolen.get("/staff").status_code == 302
+    assert signed_in.get("/staff").status_code == 302
+    assert db(staff_app).execute("SELECT COUNT(*) FROM staff_sessions").fetchone()[0] == 0
+    assert "You have signed out" in signed_in.get("/staff/sign-in").get_data(as_text=True)
+
+
+def test_session_ends_after_30_idle_minutes_but_not_while_in_use(staff_app, signed_in, clock):
+    for _ in range(3):
+        clock.advance(25 * 60)
+        assert signed_in.get("/staff").status_code == 200
+    clock.advance(30 * 60 + 1)
+    response = signed_in.get("/staff")
+    assert response.status_code == 302 and "/staff/sign-in" in response.headers["Location"]
+
+
+def test_sign_in_issues_a_new_session_and_ends_the_old_one(staff_app, signed_in):
+    first_cookie = signed_in.get_cookie("session").value
+    first = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
+    assert sign_in(signed_in).status_code == 303
+    second = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
+    assert len(second) == 1 and not first & second
+    assert signed_in.get_cookie("session").value != first_cookie
+    replay = staff_app.test_client()
+    replay.set_cookie("session", first_cookie)
+    assert replay.get("/staff").status_code == 302
+
+
+def test_disabled_account_cannot_sign_in_and_its_sessions_end(staff_app, signed_in):
+    runner = staff_app.test_cli_runner()
+    assert runner.invoke(args=["staff", "disable", EMAIL]).exit_code == 0
+    assert signed_in.get("/staff").status_code == 302
+    assert "Email or password is not right" in sign_in(staff_app.test_client()).get_data(as_text=True)
+
+
+def test_sign_in_needs_a_csrf_token(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), STAFF_ARGON2=FAST_ARGON2)
+    create_staff(app)
+    response = sign_in(app.test_client())
+    assert response.status_code == 400
+    assert "staff_token" not in response.headers.get("Set-Cookie", "")
+
+
+# --- the list and a request -----------------------------------------------------------------------------------
+def test_list_shows_new_requests_newest_first_with_the_count_of_new(staff_app, signed_in):
+    older = add_request(staff_app, created_at=time.time() - 3600, name="Older Patient")
+    newer = add_request(staff_app, name="Newer Patient")
+    add_request(staff_app, status="contacted", name="Contacted Patient")
+    spam = add_request(staff_app, status="spam", spam_reason="honeypot", name="Spam Bot")
+    page = signed_in.get("/staff").get_data(as_text=True)
+    assert page.index(newer) < page.index(older)
+    assert "Contacted Patient" not in page and spam not in page
+    assert re.search(r"<strong>2</strong> new requests", page)
+    spam_page = signed_in.get("/staff?status=spam").get_data(as_text=True)
+    assert "Suspected spam" in spam_page and spam in spam_page and newer not in spam_page
+
+
+def test_filter_asked_for_by_htmx_gets_only_the_partial(staff_app, signed_in):
+    add_request(staff_app, status="closed", name="Closed Patient")
+    response = signed_in.get("/staff?status=closed", headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert "Closed Patient" in page and "<html" not in page and "<title>Requests: Closed" in page
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_unknown_filter_and_unknown_reference_do_not_break(staff_app, signed_in):
+    assert signed_in.get("/staff?status=%00weird").status_code == 200
+    assert signed_in.get("/staff/requests/FBS-NOPE").status_code == 404
+    assert signed_in.post("/staff/requests/FBS-NOPE/status", data={"status": "closed"}).status_code == 404
+    assert signed_in.post("/staff/requests/FBS-NOPE/notes", data={"body": "x"}).status_code == 404
+    assert signed_in.get("/staff/requests/FBS-NOPE/erase").status_code == 404
+    assert signed_in.get("/staff/audit?before=abc").status_code == 200
+
+
+def test_detail_shows_everything_sent_with_journey_answers_as_pairs_and_records_the_view(staff_app, signed_in):
+    reference = add_request(staff_app)
+    page = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    assert "Alex Example" in page and "alex@example.org" in page and "Still have leg pain" in page
+    assert re.search(r"<dt>Which operation did you have\?</dt><dd>Spinal fusion</dd>", page)
+    assert [r["reference"] for r in audit_rows(staff_app, "viewed")] == [reference]
+
+
+class _HxDisableChecker(HTMLParser):
+    """Collects every text node with whether an ancestor carries data-hx-disable."""
+
+    VOID = {"br", "input", "img", "meta", "link", "hr", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.texts = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append((tag, any(name == "data-hx-disable" for name, _ in attrs)))
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        self.texts.append((data, any(disabled for _, disabled in self.stack)))
+
+
+def test_patient_text_is_shown_literally_inside_an_element_htmx_ignores(staff_app, signed_in):
+    hostile = '<b hx-get="/x">{{7*7}}</b>'
+    reference = add_request(staff_app, name=hostile, description=hostile, phone=None,
+                            journey_answers=json.dumps([[hostile, hostile]]))
+    signed_in.post(f"/staff/requests/{reference}/notes", data={"body": hostile})
+    for path in ("/staff", f"/staff/requests/{reference}"):
+        page = signed_in.get(path).get_data(as_text=True)
+        assert '<b hx-get="/x">' not in page and "49" not in page
+        assert "&lt;b hx-get=&#34;/x&#34;&gt;{{7*7}}&lt;/b&gt;" in page
+        checker = _HxDisableChecker()
+        checker.feed(page)
+        shown = [inside for text, inside in checker.texts if "{{7*7}}" in text]
+        assert shown and all(shown), path
+
+
+def test_status_change_without_javascript_redirects_and_leaves_an_audit_row(staff_app, signed_in):
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/status", data={"status": "contacted"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/staff/requests/{reference}"
+    assert inbox.get_request(db(staff_app), reference)["status"] == "contacted"
+    row = audit_rows(staff_app, "status_changed")[0]
+    assert row["staff_email"] == EMAIL and row["reference"] == reference and row["detail"] == "new -> contacted"
+    assert "Status saved" in signed_in.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_status_change_with_htmx_returns_the_updated_request_in_place(staff_app, signed_in):
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/status", data={"status": "closed"},
+                              headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in page and "Status saved" in page
+    assert response.headers["HX-Push-Url"] == f"/staff/requests/{reference}"
+    assert 'value="closed" checked' in page or 'checked id="status-2"' in page or "checked" in page
+
+
+def test_a_status_that_does_not_exist_is_refused_next_to_the_field(staff_app, signed_in):
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/status", data={"status": "deleted"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="status-error"' in page and "There is a problem" in page
+    assert inbox.get_request(db(staff_app), reference)["status"] == "new"
+    assert not audit_rows(staff_app, "status_changed")
+
+
+def test_note_is_added_and_leaves_an_audit_row_without_its_text(staff_app, signed_in):
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/notes", data={"body": f"Called, no answer {CANARY}"})
+    assert response.status_code == 303
+    assert CANARY in signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    row = audit_rows(staff_app, "note_added")[0]
+    assert row["reference"] == reference and row["staff_email"] == EMAIL
+    assert CANARY not in json.dumps(audit_rows(staff_app))
+
+
+@pytest.mark.parametrize("body", ["", "   ", "x" * 2001])
+def test_an_empty_or_too_long_note_is_refused_and_keeps_the_text(staff_app, signed_in, body):
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/notes", data={"body": body})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="body-error"' in page
+    if body.strip():
+        assert body in page
+    assert not audit_rows(staff_app, "note_added")
+
+
+def test_export_neutralises_formulas_and_leaves_an_audit_row(staff_app, signed_in):
+    reference = add_request(staff_app, name='=HYPERLINK("http://evil.example","x")', phone="+44 20 7946 0000",
+                            email="@evil.example", description="-2+3", contact_by="phone")
+    add_request(staff_app, name="\tTabbed", description="\r=1+1")
+    response = signed_in.get("/staff/export.csv")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    first = next(r for r in rows if r["reference"] == reference)
+    assert first["name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert first["phone"] == "'+44 20 7946 0000" and first["email"] == "'@evil.example" and first["description"] == "'-2+3"
+    second = next(r for r in rows if r["reference"] != reference)
+    assert second["name"] == "'\tTabbed" and second["description"] == "'\r=1+1"
+    assert "Which operation did you have?: Spinal fusion" in first["journey_answers"]
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    exported = audit_rows(staff_app, "exported")
+    assert len(exported) == 1 and exported[0]["detail"] == "2 requests" and exported[0]["staff_email"] == EMAIL
+
+
+@pytest.mark.parametrize("value, shown", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"),
+                                          ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("a=1", "a=1"), ("", ""), (None, "")])
+def test_neutralise_prefixes_only_cells_a_spreadsheet_would_run(value, shown):
+    assert inbox.neutralise(value) == shown
+
+
+def _file_bytes(path):
+    path = Path(path)
+    return path.read_bytes() if path.exists() else b""
+
+
+def test_erased_request_is_gone_from_the_database_file_and_its_wal(staff_app, signed_in):
+    long_text = (CANARY + " ") * 300  # long enough to spill into overflow pages
+    reference = add_request(staff_app, name=f"Name {CANARY}", email=f"{CANARY}@example.org", phone=f"0{CANARY}",
+                            description=long_text, journey_answers=json.dumps([[f"Q {CANARY}", f"A {CANARY}"]]))
+    keep = add_request(staff_app, name="Someone Else")
+    signed_in.post(f"/staff/requests/{reference}/notes", data={"body": f"note {CANARY}"})
+    conn = db(staff_app)
+    request_id = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()[0]
+    conn.execute("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, 'staff_notification', 0, 0)",
+                 (request_id,))
+    conn.close()
+    path = staff_app.config["DATABASE"]
+    assert CANARY.encode() in _file_bytes(path) + _file_bytes(path + "-wal")
+
+    page = signed_in.get(f"/staff/requests/{reference}/erase").get_data(as_text=True)
+    assert "cannot be undone" in page
+    response = signed_in.post(f"/staff/requests/{reference}/erase")
+    assert response.status_code == 303
+    assert reference in signed_in.get(response.headers["Location"]).get_data(as_text=True)  # "FBS-... was erased"
+
+    for suffix in ("", "-wal", "-journal"):
+        assert CANARY.encode() not in _file_bytes(path + suffix), suffix
+    conn = db(staff_app)
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM request_notes").fetchone()[0] == 0
+    assert inbox.get_request(conn, keep) is not None
+    conn.close()
+    erased = audit_rows(staff_app, "erased")
+    assert [r["reference"] for r in erased] == [reference]
+    assert signed_in.get(f"/staff/requests/{reference}").status_code == 404
+
+
+def test_audit_rows_cannot_be_updated_or_deleted(staff_app, signed_in):
+    assert audit_rows(staff_app, "signed_in")
+    conn = db(staff_app)
+    with pytest.raises(sqlite3.DatabaseError, match="cannot be changed"):
+        conn.execute("UPDATE audit_log SET staff_email = 'someone@else'")
+    with pytest.raises(sqlite3.DatabaseError, match="cannot be deleted"):
+        conn.execute("DELETE FROM audit_log")
+    assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] >= 1
+    conn.close()
+
+
+def test_audit_page_shows_who_did_what_and_offers_no_way_to_change_it(staff_app, signed_in):
+    reference = add_request(staff_app, description=f"pain {CANARY}")
+    signed_in.get(f"/staff/requests/{reference}")
+    signed_in.post(f"/staff/requests/{reference}/status", data={"status": "closed"})
+    page = signed_in.get("/staff/audit").get_data(as_text=True)
+    for label in ("Signed in", "Viewed", "Changed status"):
+        assert label in page
+    assert reference in page and EMAIL in page and CANARY not in page
+    assert page.count("<form") == 1  # only the sign-out button of the staff navigation
+    assert signed_in.post("/staff/audit").status_code == 405
+
+
+def test_signing_in_and_out_are_audited(staff_app, signed_in):
+    signed_in.post("/staff/sign-out")
+    assert [r["action"] for r in audit_rows(staff_app)] == ["signed_in", "signed_out"]
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+def test_purge_removes_requests_older_than_the_retention_days(staff_app, clock):
+    old = add_request(staff_app, created_at=clock.now - 400 * 86400)
+    recent = add_request(staff_app, created_at=clock.now - 10 * 86400)
+    conn = db(staff_app)
+    assert inbox.purge(conn, None, 365, clock.now) == 1
+    assert inbox.get_request(conn, old) is None and inbox.get_request(conn, recent) is not None
+    conn.close()
+    assert audit_rows(staff_app, "purged")[0]["detail"] == "1 requests older than 365 days"
+
+
+def test_sign_in_applies_the_configured_retention(make_app, clock):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock,
+                   REQUEST_RETENTION_DAYS=30)
+    old = add_request(app, created_at=clock.now - 31 * 86400)
+    create_staff(app)
+    sign_in(app.test_client())
+    assert inbox.get_request(db(app), old) is None
+
+
+# --- no-store ---------------------------------------------------------------------------------------------------
+def test_every_staff_response_is_marked_no_store(staff_app, signed_in):
+    reference = add_request(staff_app)
+    responses = [
+        staff_app.test_client().get("/staff/sign-in"),
+        signed_in.get("/staff"),
+        signed_in.get("/staff?status=spam", headers={"HX-Request": "true"}),
+        signed_in.get(f"/staff/requests/{reference}"),
+        signed_in.get(f"/staff/requests/{reference}/erase"),
+        signed_in.get("/staff/export.csv"),
+        signed_in.get("/staff/audit"),
+        signed_in.post(f"/staff/requests/{reference}/status", data={"status": "closed"}),
+        signed_in.get("/staff/requests/FBS-NONE"),
+    ]
+    for response in responses:
+        assert response.headers["Cache-Control"] == "no-store", response.request.path
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+def test_cli_creates_lists_and_disables_staff(staff_app):
+    runner = staff_app.test_cli_runner()
+    created = runner.invoke(args=["staff", "create", "Admin@Clinic.test", "--password-stdin"], input=PASSWORD + "\n")
+    assert created.exit_code == 0, created.output
+    assert PASSWORD not in created.output
+    assert sign_in(staff_app.test_client(), email="admin@clinic.test").status_code == 303
+    listed = runner.invoke(args=["staff", "list"])
+    assert "admin@clinic.test\tactive" in listed.output
+    assert runner.invoke(args=["staff", "disable", "admin@clinic.test"]).exit_code == 0
+    assert "admin@clinic.test\tdisabled" in runner.invoke(args=["staff", "list"]).output
+    assert runner.invoke(args=["staff", "disable", "nobody@clinic.test"]).exit_code != 0
+
+
+def test_cli_refuses_short_passwords_and_duplicate_accounts(staff_app):
+    runner = staff_app.test_cli_runner()
+    short = runner.invoke(args=["staff", "create", "a@clinic.test", "--password-stdin"], input="short\n")
+    assert short.exit_code != 0 and "12 characters" in short.output
+    assert runner.invoke(args=["staff", "create", "a@clinic.test", "--password-stdin"], input=PASSWORD).exit_code == 0
+    again = runner.invoke(args=["staff", "create", "A@clinic.test", "--password-stdin"], input=PASSWORD)
+    assert again.exit_code != 0 and "already" in again.output
+
+
+def test_cli_exports_csv_to_standard_output_and_audits_it(staff_app):
+    reference = add_request(staff_app, name="=cmd|' /C calc'!A0")
+    result = staff_app.test_cli_runner().invoke(args=["requests", "export"])
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows[0]["reference"] == reference and rows[0]["name"].startswith("'=")
+    assert audit_rows(staff_app, "exported")[0]["staff_email"] == "command line"
+
+
+def test_cli_purges_requests_older_than_days(staff_app):
+    old = add_request(staff_app, created_at=time.time() - 40 * 86400)
+    kept = add_request(staff_app, created_at=time.time() - 5 * 86400)
+    result = staff_app.test_cli_runner().invoke(args=["requests", "purge", "--older-than", "30"])
+    assert result.exit_code == 0 and "Purged 1 request older than 30 days" in result.output
+    conn = db(staff_app)
+    assert inbox.get_request(conn, old) is None and inbox.get_request(conn, kept) is not None
+    conn.close()
+    assert staff_app.test_cli_runner().invoke(args=["requests", "purge", "--older-than", "-1"]).exit_code != 0
