@@ -1,0 +1,113 @@
+"""Staff inbox in real Chromium on a phone viewport: with and without JavaScript, and axe-core on every staff page."""
+import re
+
+import pytest
+
+from tests.conftest import LiveServer, assert_no_axe_violations, content_dir
+from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff, db
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def staff_server(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), STAFF_ARGON2=FAST_ARGON2)  # CSRF on: the browser carries tokens
+    create_staff(app)
+    with LiveServer(app) as server:
+        yield server
+
+
+def sign_in(page, server, email=EMAIL, password=PASSWORD):
+    page.goto(f"{server.url}/staff")
+    assert "/staff/sign-in" in page.url
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_staff_pages_have_no_axe_violations(phone, staff_server):
+    reference = add_request(staff_server.app, name="Alex Example")
+    add_request(staff_server.app, status="spam", spam_reason="honeypot")
+    page = phone(bypass_csp=True).new_page()
+    page.goto(f"{staff_server.url}/staff/sign-in")
+    assert_no_axe_violations(page)
+    sign_in(page, staff_server, password="not the password at all")
+    page.get_by_text("Email or password is not right").first.wait_for()
+    assert_no_axe_violations(page)
+    sign_in(page, staff_server)
+    page.wait_for_url(re.compile(r"/staff$"))
+    assert_no_axe_violations(page)
+    page.goto(f"{staff_server.url}/staff?status=spam")
+    assert_no_axe_violations(page)
+    page.goto(f"{staff_server.url}/staff/requests/{reference}")
+    assert_no_axe_violations(page)
+    page.get_by_role("button", name="Add note").click()  # empty: the error summary and field error
+    page.get_by_text("There is a problem").wait_for()
+    assert_no_axe_violations(page)
+    page.goto(f"{staff_server.url}/staff/requests/{reference}/erase")
+    assert_no_axe_violations(page)
+    page.goto(f"{staff_server.url}/staff/audit")
+    assert_no_axe_violations(page)
+
+
+def test_staff_work_through_a_request_with_javascript(phone, staff_server):
+    reference = add_request(staff_server.app, name="Alex Example")
+    add_request(staff_server.app, status="closed", name="Closed Patient")
+    page = phone().new_page()
+    sign_in(page, staff_server)
+    page.wait_for_url(re.compile(r"/staff$"))
+    page.evaluate("window.stillTheSamePage = true")
+
+    page.get_by_role("link", name=re.compile("^Closed")).click()  # htmx swaps the list in place
+    page.wait_for_url(re.compile(r"status=closed"))
+    page.get_by_text("Closed Patient").wait_for()
+    assert page.evaluate("window.stillTheSamePage === true")
+    assert page.title().startswith("Requests: Closed")
+
+    page.goto(f"{staff_server.url}/staff")
+    page.get_by_role("link", name=re.compile(reference)).click()
+    page.wait_for_url(re.compile(f"/staff/requests/{reference}$"))
+    assert page.get_by_text("Spinal fusion").is_visible()
+    page.evaluate("window.stillTheSamePage = true")
+    page.get_by_label("Contacted").check()
+    page.get_by_role("button", name="Save status").click()
+    page.get_by_text("Status saved.").wait_for()
+    page.get_by_label("Add an internal note").fill("Left a voicemail")
+    page.get_by_role("button", name="Add note").click()
+    page.get_by_text("Note added.").wait_for()
+    assert page.get_by_text("Left a voicemail").is_visible()
+    assert page.evaluate("window.stillTheSamePage === true")
+    conn = db(staff_server.app)
+    assert conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()[0] == "contacted"
+    conn.close()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("You have signed out.").wait_for()
+    page.goto(f"{staff_server.url}/staff/requests/{reference}")
+    assert "/staff/sign-in" in page.url
+
+
+def test_staff_work_through_a_request_without_javascript(phone, staff_server):
+    reference = add_request(staff_server.app, name="Alex Example")
+    page = phone(js=False).new_page()
+    page.goto(f"{staff_server.url}/staff/requests/{reference}")
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(f"/staff/requests/{reference}$"))  # back where they were going
+
+    page.get_by_label("Closed").check()
+    page.get_by_role("button", name="Save status").click()
+    page.get_by_text("Status saved.").wait_for()
+    page.get_by_role("button", name="Add note").click()
+    page.get_by_text("There is a problem").wait_for()
+    page.get_by_label("Add an internal note").fill("Patient asked to wait")
+    page.get_by_role("button", name="Add note").click()
+    page.get_by_text("Note added.").wait_for()
+
+    page.get_by_role("link", name=f"Erase request {reference}").click()
+    page.get_by_role("button", name=f"Yes, erase request {reference}").click()
+    page.get_by_text(f"Request {reference} was erased.").wait_for()
+    page.goto(f"{staff_server.url}/staff/audit")
+    for label in ("Signed in", "Viewed", "Changed status", "Added a note", "Erased"):
+        assert page.get_by_role("cell", name=re.compile(f"^{label}")).count() >= 1
