@@ -38,6 +38,27 @@ DEFAULTS = {
     "TRUSTED_HOSTS": None,
     "HEALTHZ_BUSY_TIMEOUT_MS": 1000,
     "BENCH_ROUTE": False,  # /bench/ping for scripts/bench.py only, never in production
+    # Second-opinion requests and their mail (blueprints/requests.py, clinic/outbox.py; README "Mail settings")
+    "SMTP_HOST": "",  # empty: mail is written as .eml files under MAIL_DIR instead of sent
+    "SMTP_PORT": 587,
+    "SMTP_STARTTLS": True,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_TIMEOUT": 20,
+    "MAIL_FROM": "no-reply@localhost",
+    "STAFF_EMAILS": "",  # comma separated
+    "MAIL_DIR": None,  # default: instance/mail
+    "PATIENT_RECEIPT": False,  # also mail the patient their reference (no health detail)
+    "OUTBOX_AUTOSEND": True,  # a sender thread in each serving process
+    "OUTBOX_POLL_SECONDS": 30,
+    "OUTBOX_MAX_ATTEMPTS": 10,
+    "OUTBOX_RETRY_SECONDS": 60,  # doubled after each failed attempt, up to an hour
+    "OUTBOX_LEASE_SECONDS": 300,
+    "REQUEST_MIN_SECONDS": 3,  # posts sooner than this after the form was served are kept as suspected spam
+    "REQUEST_MAX_AGE_SECONDS": 86400,
+    "REQUEST_RATE_LIMIT": "5 per minute;30 per hour",  # posts to /request per client address
+    "REQUEST_BUSY_TIMEOUT_MS": 5000,
+    "RATELIMIT_STORAGE_URI": "memory://",  # per process; see README "Mail settings"
 }
 
 
@@ -78,6 +99,9 @@ def create_app(config=None):
     web.init_app(app)
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
+    from blueprints import requests
+
+    requests.init_app(app)  # the request form at /request, its rate limit, the outbox sender and `outbox send`
     from blueprints import staff
 
     staff.init_app(app)  # the staff inbox at /staff and the `staff` / `requests` commands

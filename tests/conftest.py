@@ -184,3 +184,53 @@ def walk_to_summary(client, journey, headers=None):
         response = client.post(f"/journey/{step.id}", data=form, headers=headers or {})
         assert response.status_code == 303, (step.id, response.status_code)
     return f"/journey/{route[-1][0].id}"
+
+
+# --- Second-opinion requests (issue 3): a real SMTP server on loopback -----------------------------------
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1: `messages` holds (envelope sender, recipients, raw bytes) of each accepted mail.
+
+    Set `reply` to an SMTP answer ("451 4.3.0 Try again later", "550 5.1.1 No such user") to refuse
+    messages; `stop()` and `start()` take the server down and up again on the same port.
+    """
+
+    def __init__(self):
+        import socket
+
+        with socket.socket() as probe:  # aiosmtpd cannot listen on port 0 itself: find a free port first
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.host = "127.0.0.1"
+        self.messages = []
+        self.reply = None
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.reply:
+            return self.reply
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+    def start(self):
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def config(self):
+        """Settings that point an app at this server."""
+        return {"SMTP_HOST": self.host, "SMTP_PORT": self.port, "SMTP_STARTTLS": False, "SMTP_TIMEOUT": 5,
+                "MAIL_FROM": "site@clinic.test", "STAFF_EMAILS": "staff@clinic.test, lead@clinic.test"}
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()

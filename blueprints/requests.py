@@ -1,0 +1,288 @@
+"""The second-opinion request page: the form, its confirmation, the "not sent yet" and "too many" pages, the outbox sender."""
+import sqlite3
+import time
+from pathlib import Path
+
+import click
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask.cli import AppGroup
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from itsdangerous import BadSignature, URLSafeSerializer
+from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+
+from blueprints.journey import current_journey, step_url
+from blueprints.web import journey_content, render
+from clinic.db import connect
+from clinic.outbox import MailSettings, Sender, parse_addresses, send_pending
+from clinic.requests import NewRequest, RequestStore, is_submission_id, new_submission_id, normalise_phone
+
+bp = Blueprint("requests", __name__)
+STARTED_SALT = "request-form-started"
+DESCRIPTION_MAX = 2000
+SESSION_REFERENCE = "request_reference"
+
+
+# --- The form ------------------------------------------------------------------------------------------
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _one_newline_per_line(value):
+    # Browsers send CRLF: a line break must count as one character, as the person sees it.
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
+
+
+class RequestForm(FlaskForm):
+    name = StringField("Full name", filters=[_strip], validators=[
+        DataRequired("Enter your full name"),
+        Length(max=200, message="Full name must be 200 characters or fewer")])
+    email = EmailField("Email address", filters=[_strip], validators=[
+        DataRequired("Enter your email address"),
+        Length(max=254, message="Email address must be 254 characters or fewer"),
+        Email("Enter an email address in the correct format, like name@example.com", check_deliverability=False)])
+    phone = TelField("Phone number", filters=[_strip])
+    contact_by = RadioField("How would you like us to contact you?", validate_choice=False,
+                            choices=[SelectChoice("email", "By email"), SelectChoice("phone", "By phone")])
+    # No maxlength attribute: a browser would cut pasted text short without a word; the server says what is too long.
+    description = TextAreaField("Your back problem, in your own words", filters=[_one_newline_per_line],
+                                render_kw={"maxlength": False}, validators=[
+        DataRequired("Tell us about your back problem"),
+        Length(max=DESCRIPTION_MAX, message="Your description must be 2,000 characters or fewer")])
+    include_answers = BooleanField("Include my answers from the guide", default=True)
+    consent = BooleanField("I agree that the clinic may contact me about my request", validators=[
+        DataRequired("Tick the box to agree that we may contact you about your request")])
+    # Hidden from people by a stylesheet class; a bot that fills every field gives itself away.
+    website = StringField("Leave this field empty")
+    submission_id = HiddenField()
+    started = HiddenField()
+
+    def validate_phone(self, field):
+        if field.data:
+            if len(field.data) > 30 or normalise_phone(field.data) is None:
+                raise ValidationError("Enter a phone number, like 01632 960 001 or +44 808 157 0192")
+        elif self.contact_by.data == "phone":
+            raise ValidationError("Enter a phone number, or choose to be contacted by email")
+
+    def validate_contact_by(self, field):
+        if field.data not in ("email", "phone"):
+            raise ValidationError("Choose how you would like us to contact you")
+
+
+def error_list(form):
+    """(id to link to, message) in page order, for the error summary; radios link to their first option."""
+    targets = {"contact_by": "contact_by-0"}
+    return [(targets.get(f.name, f.id), f.errors[0]) for f in form
+            if f.errors and f.name not in ("csrf_token", "website", "submission_id", "started")]
+
+
+# --- The signed "page served at" time --------------------------------------------------------------------
+def started_serializer(secret_key):
+    return URLSafeSerializer(secret_key, salt=STARTED_SALT)
+
+
+def sign_started(served_at, secret_key=None):
+    return started_serializer(secret_key or current_app.config["SECRET_KEY"]).dumps(int(served_at))
+
+
+def read_started(token):
+    """The time the form was served, or None when the token is missing or was tampered with."""
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        served_at = started_serializer(current_app.config["SECRET_KEY"]).loads(token)
+    except BadSignature:
+        return None
+    return served_at if isinstance(served_at, int) else None
+
+
+def now():
+    return current_app.config.get("REQUEST_CLOCK", time.time)()
+
+
+def spam_reason(form):
+    """Why this valid-looking post is suspected spam, or None. The sender is never told."""
+    if form.website.data:
+        return "honeypot"
+    served_at = read_started(form.started.data)
+    if served_at is None:
+        return "bad_timestamp"
+    age = now() - served_at
+    if age < current_app.config["REQUEST_MIN_SECONDS"]:
+        return "too_fast"
+    if age > current_app.config["REQUEST_MAX_AGE_SECONDS"]:
+        return "too_old"
+    return None
+
+
+def keep_hidden_fields(form):
+    """Before showing a posted form again: the same submission id (a resend stays one request), and the
+    first serving time unless it is unusable, so fixing a typo in a second is not taken for a bot."""
+    if not is_submission_id(form.submission_id.data):
+        form.submission_id.data = new_submission_id()
+    served_at = read_started(form.started.data)
+    if served_at is None or now() - served_at > current_app.config["REQUEST_MAX_AGE_SECONDS"]:
+        form.started.data = sign_started(now() - current_app.config["REQUEST_MIN_SECONDS"])
+
+
+# --- Pages ---------------------------------------------------------------------------------------------
+def journey_answer_pairs():
+    """The readable answers this person gave in the guide (what 'Include my answers' sends), and where Back goes."""
+    try:
+        journey_id, answers, seen = current_journey()
+    except sqlite3.DatabaseError:
+        return [], url_for("journey.start")
+    if journey_id is None:
+        return [], url_for("journey.start")
+    content = journey_content()
+    return content.answer_pairs(answers, seen), step_url(content.path(answers, seen)[-1])
+
+
+def show_form(form, *, template="requests/new.html", status=200, expired=False):
+    errors = error_list(form)
+    pairs, back_url = journey_answer_pairs()
+    title = {"requests/new.html": "Ask for a second opinion",
+             "requests/not_sent.html": "Your request has not been sent yet"}[template]
+    response = current_app.make_response((render(
+        template, title=("Error: " if errors else "") + title, form=form, error_list=errors, answer_pairs=pairs,
+        back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX), status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/request")
+def new():
+    form = RequestForm()
+    form.submission_id.data = new_submission_id()
+    form.started.data = sign_started(now())
+    return show_form(form)
+
+
+@bp.post("/request")
+def create():
+    form = RequestForm()
+    if not form.validate():
+        keep_hidden_fields(form)
+        return show_form(form, expired="csrf_token" in form.errors, status=400 if "csrf_token" in form.errors else 200)
+    reason = spam_reason(form)
+    submission_id = form.submission_id.data if is_submission_id(form.submission_id.data) else new_submission_id()
+    config = current_app.config
+    try:
+        pairs = journey_answer_pairs()[0] if form.include_answers.data else []
+        conn = connect(config["DATABASE"], busy_timeout_ms=config["REQUEST_BUSY_TIMEOUT_MS"])
+        try:
+            reference, created = RequestStore(conn, clock=now).submit(NewRequest(
+                submission_id=submission_id, name=form.name.data, email=form.email.data,
+                phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
+                description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
+                spam_reason=reason), patient_receipt=bool(config["PATIENT_RECEIPT"]))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
+        # is SQLite's own ("database is locked"), never anything the patient typed.
+        current_app.logger.warning("request not stored: %s: %s", type(error).__name__, error)
+        form.submission_id.data = submission_id
+        keep_hidden_fields(form)
+        return show_form(form, template="requests/not_sent.html", status=503)
+    if created and reason is None:
+        wake_sender(current_app)
+    session[SESSION_REFERENCE] = reference
+    return redirect(url_for("requests.sent"), 303)
+
+
+@bp.get("/request/sent")
+def sent():
+    # Only the browser that sent the request sees its confirmation: the reference sits in its session.
+    reference = session.get(SESSION_REFERENCE)
+    if not isinstance(reference, str):
+        return redirect(url_for("requests.new"))
+    response = current_app.make_response(render("requests/sent.html", title="Request sent", reference=reference))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error):
+    """An expired or missing token (a patient who took over an hour): the form again, as typed, with a fresh token."""
+    if request.endpoint != "requests.create":
+        return render("errors/error.html", code=400, title="This page has expired",
+                      message="Please go back, reload the page and try again."), 400
+    form = RequestForm()
+    keep_hidden_fields(form)
+    return show_form(form, expired=True, status=400)
+
+
+@bp.errorhandler(429)
+def too_many(error):
+    response = current_app.make_response((render("requests/too_many.html", title="Please wait a moment"), 429))
+    response.headers["Cache-Control"] = "no-store"
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
+
+
+# --- Sending mail --------------------------------------------------------------------------------------
+def mail_settings(app):
+    config = app.config
+    content = app.extensions["journey"]
+    return MailSettings(
+        mail_dir=config.get("MAIL_DIR") or str(Path(app.instance_path) / "mail"),
+        base_url=config["BASE_URL"], clinic_name=content.clinic_name, clinic_phone=content.clinic_phone,
+        mail_from=config["MAIL_FROM"], staff_emails=parse_addresses(config["STAFF_EMAILS"]),
+        smtp_host=config["SMTP_HOST"] or "", smtp_port=int(config["SMTP_PORT"]),
+        smtp_starttls=_flag(config["SMTP_STARTTLS"]), smtp_user=config["SMTP_USER"] or "",
+        smtp_password=config["SMTP_PASSWORD"] or "", smtp_timeout=float(config["SMTP_TIMEOUT"]),
+        max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]), retry_seconds=int(config["OUTBOX_RETRY_SECONDS"]),
+        lease_seconds=int(config["OUTBOX_LEASE_SECONDS"]),
+    )
+
+
+def _flag(value):
+    """FLASK_SMTP_STARTTLS=false arrives as False (JSON), but 'no' or '0' as strings: read both."""
+    return value if isinstance(value, bool) else str(value).strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def autosend(app):
+    return _flag(app.config["OUTBOX_AUTOSEND"]) and not app.testing
+
+
+def wake_sender(app):
+    if autosend(app):
+        app.extensions["outbox_sender"].wake()
+
+
+outbox_cli = AppGroup("outbox", help="The mail outbox (staff notifications, patient receipts).")
+
+
+@outbox_cli.command("send")
+def send_command():
+    """Send what is due now, once (SMTP, or .eml files when FLASK_SMTP_HOST is empty), and print the counts."""
+    counts = send_pending(current_app.config["DATABASE"], mail_settings(current_app))
+    click.echo(f"outbox: {counts['sent']} sent, {counts['retry']} to retry later, {counts['failed']} failed")
+
+
+# --- Wiring --------------------------------------------------------------------------------------------
+def init_app(app):
+    app.register_blueprint(bp)
+    # One limiter per app (tests build many apps): only posts to this blueprint, per client address.
+    # Call after CSRFProtect.init_app so a post without a valid token is answered before it counts.
+    limiter = Limiter(get_remote_address)
+    limiter.limit(lambda: current_app.config["REQUEST_RATE_LIMIT"], methods=["POST"])(bp)
+    limiter.init_app(app)
+    app.cli.add_command(outbox_cli)
+
+    sender = Sender(lambda: send_pending(app.config["DATABASE"], mail_settings(app)),
+                    interval=float(app.config["OUTBOX_POLL_SECONDS"]))
+    app.extensions["outbox_sender"] = sender
+
+    @app.before_request
+    def start_outbox_sender():
+        # Lazily, in the process that serves: with gunicorn's preload a thread started in the master would not
+        # survive the fork. Rows left pending by a restart go out within one poll interval.
+        if autosend(app):
+            sender.ensure_started()

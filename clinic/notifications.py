@@ -1,0 +1,48 @@
+"""The emails the outbox sends: a staff notification and an optional patient receipt, with no health detail.
+
+Only the reference, a link to the staff inbox and the clinic's own details go in. Nothing the
+patient typed or answered (name, description, answers, phone) is ever read here; the patient's
+address appears only as the recipient of their own receipt.
+"""
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "requests" / "mail"
+STAFF_SUBJECT = "New second-opinion request"
+RECEIPT_SUBJECT = "We have received your request"
+
+# Plain text mail: no HTML escaping; StrictUndefined so a missing value fails loudly in tests.
+_templates = Environment(loader=FileSystemLoader(MAIL_TEMPLATES), autoescape=False,  # noqa: S701  # nosec B701
+                         undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def staff_link(base_url, reference):
+    return f"{base_url.rstrip('/')}/staff/requests/{reference}"
+
+
+def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipients, base_url,
+                  clinic_name, clinic_phone):
+    """An EmailMessage for one outbox row. `recipients`: staff addresses, or the patient's own for a receipt."""
+    context = {"reference": reference, "link": staff_link(base_url, reference), "clinic_name": clinic_name,
+               "clinic_phone": clinic_phone}
+    if kind == "staff_notification":
+        subject, template = STAFF_SUBJECT, "staff_notification.txt"
+    elif kind == "patient_receipt":
+        subject, template = RECEIPT_SUBJECT, "patient_receipt.txt"
+    else:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = mail_from
+    message["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
+    message["Date"] = formatdate(created_at, usegmt=True)
+    # The same id for every attempt at one row: a mail client shows a rare duplicate (a crash right
+    # after the server accepted the message) as one message.
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<outbox-{outbox_id}-{created_at}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_templates.get_template(template).render(context))
+    return message

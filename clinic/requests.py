@@ -1,0 +1,127 @@
+"""Second-opinion requests: store one with its notification rows in one transaction, references, phone numbers."""
+import json
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from clinic.db import transaction
+
+# No 0/O, 1/I/L: a reference read out over the phone cannot be misheard as another.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_PREFIX = "FBS-"
+REFERENCE_LENGTH = 4
+REFERENCE_ATTEMPTS = 20
+SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+SPAM_REASONS = ("honeypot", "too_fast", "too_old", "bad_timestamp")
+STAFF_NOTIFICATION = "staff_notification"
+PATIENT_RECEIPT = "patient_receipt"
+
+_PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
+PHONE_MIN_DIGITS = 7
+PHONE_MAX_DIGITS = 15  # E.164
+
+
+class ReferenceSpaceFull(RuntimeError):
+    """Every reference tried was taken: time for a longer REFERENCE_LENGTH."""
+
+
+def new_reference():
+    return REFERENCE_PREFIX + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def new_submission_id():
+    return secrets.token_urlsafe(24)
+
+
+def is_submission_id(value):
+    return isinstance(value, str) and SUBMISSION_ID_PATTERN.fullmatch(value) is not None
+
+
+def normalise_phone(text):
+    """'+44 (0)20 7946-0018' -> '+442079460018'; None when it is not a phone number.
+
+    Spaces, dots, dashes, slashes and brackets are dropped, a leading 00 becomes +, and a
+    national '(0)' after a country code is removed, so staff can dial what they see.
+    """
+    if not isinstance(text, str):
+        return None
+    text = text.strip().replace("(0)", "")
+    compact = _PHONE_SEPARATORS.sub("", text)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    digits = compact[1:] if compact.startswith("+") else compact
+    if not digits.isascii() or not digits.isdigit() or not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
+        return None
+    return compact
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """What a patient sent. journey_answers: list of (question, answer) text pairs, or None."""
+
+    submission_id: str
+    name: str
+    email: str
+    phone: str | None
+    contact_by: str
+    description: str
+    journey_answers: list | None = None
+    spam_reason: str | None = None
+
+
+class RequestStore:
+    def __init__(self, conn, clock=time.time, make_reference=new_reference):
+        self.conn = conn
+        self.clock = clock
+        self.make_reference = make_reference
+
+    def submit(self, new, *, patient_receipt=False):
+        """Store `new` and its outbox rows in one transaction. Returns (reference, created).
+
+        The same submission id again (a double click, a retry, Back and resend) returns the
+        first request's reference and writes nothing. Suspected spam is stored with status
+        'spam' and gets no outbox row, so nobody is notified about it.
+        """
+        if new.spam_reason is not None and new.spam_reason not in SPAM_REASONS:
+            raise ValueError(f"unknown spam reason {new.spam_reason!r}")
+        if new.contact_by not in ("email", "phone") or not is_submission_id(new.submission_id):
+            raise ValueError("contact_by must be email or phone, and the submission id well formed")
+        with transaction(self.conn):
+            existing = self.conn.execute(
+                "SELECT reference FROM requests WHERE submission_id = ?", (new.submission_id,)
+            ).fetchone()
+            if existing is not None:
+                return existing["reference"], False
+            now = int(self.clock())
+            reference, request_id = self._insert(new, now)
+            if new.spam_reason is None:
+                kinds = [STAFF_NOTIFICATION] + ([PATIENT_RECEIPT] if patient_receipt else [])
+                self.conn.executemany(
+                    "INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+                    [(request_id, kind, now, now) for kind in kinds],
+                )
+            return reference, True
+
+    def _insert(self, new, now):
+        answers = json.dumps(new.journey_answers, ensure_ascii=False) if new.journey_answers is not None else None
+        for _ in range(REFERENCE_ATTEMPTS):
+            reference = self.make_reference()
+            try:
+                cursor = self.conn.execute(
+                    "INSERT INTO requests (reference, submission_id, created_at, status, spam_reason, name, email,"
+                    " phone, contact_by, description, journey_answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (reference, new.submission_id, now, "spam" if new.spam_reason else "new", new.spam_reason,
+                     new.name, new.email, new.phone, new.contact_by, new.description, answers),
+                )
+            except sqlite3.IntegrityError as error:
+                if "requests.reference" not in str(error):
+                    raise
+                # Taken: draw another. A failed statement leaves the transaction open, so the retry stays inside it.
+                continue
+            return reference, cursor.lastrowid
+        raise ReferenceSpaceFull(f"{REFERENCE_ATTEMPTS} references in a row were taken")
+
+    def reference_exists(self, reference):
+        return self.conn.execute("SELECT 1 FROM requests WHERE reference = ?", (reference,)).fetchone() is not None

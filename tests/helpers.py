@@ -1,0 +1,48 @@
+"""Helpers other test files share: sending a second-opinion request as a patient would."""
+import re
+import time
+
+from blueprints.requests import sign_started
+
+PATIENT = {
+    "name": "Alex Example",
+    "email": "alex@example.com",
+    "phone": "",
+    "contact_by": "email",
+    "description": "My leg pain came back a year after my fusion.",
+    "include_answers": "y",
+    "consent": "y",
+}
+
+
+def form_fields(html):
+    """The hidden inputs of the request form: csrf_token, submission_id, started."""
+    fields = {}
+    for name in ("csrf_token", "submission_id", "started"):
+        found = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', html)
+        if found:
+            fields[name] = found.group(1)
+    return fields
+
+
+def submit_request(client, follow_redirects=False, age_seconds=60, **fields):
+    """GET /request, date its timestamp `age_seconds` back (so it is not taken for a bot), POST it.
+
+    Keyword arguments replace PATIENT's values; a value of None leaves that field out.
+    Returns the response to the POST (a 303 to /request/sent when it was accepted).
+    """
+    page = client.get("/request")
+    assert page.status_code == 200, page.status_code
+    hidden = form_fields(page.get_data(as_text=True))
+    app = client.application
+    clock = app.config.get("REQUEST_CLOCK")
+    served_at = (clock or time.time)() - age_seconds
+    hidden["started"] = sign_started(served_at, app.config["SECRET_KEY"])
+    data = {**hidden, **PATIENT, **fields}
+    return client.post("/request", data={k: v for k, v in data.items() if v is not None},
+                       follow_redirects=follow_redirects)
+
+
+def reference_in(html):
+    found = re.search(r"FBS-[2-9A-Z]{4}", html)
+    return found.group(0) if found else None

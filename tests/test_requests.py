@@ -1,0 +1,368 @@
+"""The request page: storage in one transaction, notification without patient words, spam traps, limits, failures."""
+import json
+import re
+import sqlite3
+import time
+from email import message_from_bytes
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from blueprints.requests import sign_started
+from clinic.outbox import send_pending
+from tests.conftest import TEST_SECRET, content_dir, walk_to_summary
+from tests.helpers import PATIENT, form_fields, reference_in, submit_request
+
+CANARY = "zq7canary"
+CANARY_FIELDS = {
+    "name": f"Pat {CANARY}name",
+    "email": f"{CANARY}mail@example.com",
+    "phone": "+44 7700 900123",  # digits only can be a phone: its canary is the number itself
+    "contact_by": "phone",
+    "description": f"Back pain {CANARY}description since my fusion.",
+}
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def rows(app, sql, params=()):
+    conn = sqlite3.connect(app.config["DATABASE"])
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+def deliver(app, **overrides):
+    from blueprints.requests import mail_settings
+
+    with app.app_context():
+        settings = mail_settings(app)
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    return send_pending(app.config["DATABASE"], settings)
+
+
+# --- The page ------------------------------------------------------------------------------------------
+def test_request_page_has_every_field_a_fresh_submission_id_and_no_store(client):
+    response = client.get("/request")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    for name in ("name", "email", "phone", "contact_by", "description", "consent", "website"):
+        assert f'name="{name}"' in html, name
+    assert "You can enter up to 2,000 characters" in html
+    assert 'href="/privacy"' in html
+    assert re.search(r'<input id="consent" name="consent" required type="checkbox" value="y">', html)  # unticked
+    assert 'class="hp-field" aria-hidden="true"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
+    assert form_fields(html)["submission_id"] != form_fields(client.get("/request").get_data(as_text=True))["submission_id"]
+
+
+def test_request_page_as_htmx_partial_has_no_layout(client):
+    html = client.get("/request", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in html and 'action="/request"' in html
+
+
+def test_include_answers_box_is_ticked_and_shows_exactly_the_pairs_that_will_be_sent(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    walk_to_summary(client, app.extensions["journey"])
+    html = client.get("/request").get_data(as_text=True)
+    assert re.search(r'<input checked id="include_answers" name="include_answers" type="checkbox" value="y">', html)
+    from blueprints.journey import current_journey
+
+    with app.test_request_context():
+        from flask import session
+
+        session["journey_id"] = _journey_id(client)
+        _, answers, seen = current_journey()
+        pairs = app.extensions["journey"].answer_pairs(answers, seen)
+    assert pairs
+    for question, answer in pairs:
+        assert f"<dt>{_escape(question)}</dt><dd>{_escape(answer)}</dd>" in html
+
+    assert submit_request(client).status_code == 303
+    stored = rows(app, "SELECT journey_answers FROM requests")[0]["journey_answers"]
+    assert json.loads(stored) == [list(p) for p in pairs]
+
+
+def test_unticking_include_answers_sends_no_journey_answers(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    walk_to_summary(client, app.extensions["journey"])
+    assert submit_request(client, include_answers=None).status_code == 303
+    assert rows(app, "SELECT journey_answers FROM requests")[0]["journey_answers"] is None
+
+
+def _journey_id(client):
+    from flask.sessions import SecureCookieSessionInterface
+
+    serializer = SecureCookieSessionInterface().get_signing_serializer(client.application)
+    return serializer.loads(client.get_cookie("session").value)["journey_id"]
+
+
+def _escape(text):
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
+# --- A valid request -----------------------------------------------------------------------------------
+def test_valid_request_is_stored_and_its_notification_carries_the_reference_but_none_of_the_patients_words(
+        make_app, smtp_server):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, **smtp_server.config())
+    client = app.test_client()
+    walk_to_summary(client, app.extensions["journey"])  # answers included too: none of them may leak either
+    response = submit_request(client, **CANARY_FIELDS)
+    assert response.status_code == 303 and response.headers["Location"] == "/request/sent"
+
+    confirmation = client.get("/request/sent")
+    reference = reference_in(confirmation.get_data(as_text=True))
+    assert reference and "usually within 2 working days" in confirmation.get_data(as_text=True)
+    assert confirmation.headers["Cache-Control"] == "no-store"
+
+    [stored] = rows(app, "SELECT * FROM requests")
+    assert stored["reference"] == reference and stored["status"] == "new"
+    assert stored["name"] == CANARY_FIELDS["name"] and stored["phone"] == "+447700900123"
+    assert stored["contact_by"] == "phone" and stored["journey_answers"]
+    assert [r["kind"] for r in rows(app, "SELECT kind FROM outbox")] == ["staff_notification"]
+
+    assert deliver(app) == {"sent": 1, "retry": 0, "failed": 0}
+    [(sender, recipients, raw)] = smtp_server.messages
+    assert sender == "site@clinic.test" and recipients == ["staff@clinic.test", "lead@clinic.test"]
+    text = raw.decode("utf-8", "replace")
+    assert reference in text
+    assert f"http://clinic.test/staff/requests/{reference}" in text
+    assert message_from_bytes(raw)["Subject"] == "New second-opinion request"
+    words = [CANARY, "7700", "900123", "Pat ", "fusion", "Back pain"]
+    words += [answer for _, answer in json.loads(stored["journey_answers"]) if len(answer) > 3]
+    for word in words:
+        assert word not in text, f"{word!r} leaked into the notification"
+    assert rows(app, "SELECT status, attempts FROM outbox") == [{"status": "sent", "attempts": 1}]
+
+
+def test_confirmation_is_only_shown_to_the_browser_that_sent_the_request(app, client):
+    submit_request(client)
+    assert reference_in(client.get("/request/sent").get_data(as_text=True))
+    stranger = app.test_client()
+    response = stranger.get("/request/sent")
+    assert response.status_code == 302 and response.headers["Location"] == "/request"
+
+
+def test_double_submission_creates_one_request_and_shows_the_same_reference(app, client):
+    page = client.get("/request").get_data(as_text=True)
+    data = {**PATIENT, **form_fields(page), "started": sign_started(time.time() - 60, TEST_SECRET)}
+    references = []
+    for _ in range(3):  # a double click, then Back and resend
+        response = client.post("/request", data=data, follow_redirects=True)
+        references.append(reference_in(response.get_data(as_text=True)))
+    assert references[0] and references == [references[0]] * 3
+    assert len(rows(app, "SELECT id FROM requests")) == 1
+    assert len(rows(app, "SELECT id FROM outbox")) == 1
+
+
+def test_patient_receipt_when_switched_on_holds_only_the_reference_and_clinic_contact(make_app, smtp_server):
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", PATIENT_RECEIPT=True,
+                   **smtp_server.config())
+    client = app.test_client()
+    submit_request(client, **CANARY_FIELDS)
+    assert deliver(app) == {"sent": 2, "retry": 0, "failed": 0}
+    receipt = [m for m in smtp_server.messages if m[1] == [CANARY_FIELDS["email"]]]
+    assert len(receipt) == 1
+    text = receipt[0][2].decode()
+    reference = rows(app, "SELECT reference FROM requests")[0]["reference"]
+    assert reference in text and app.extensions["journey"].clinic_phone in text
+    body = message_from_bytes(receipt[0][2]).get_payload(decode=True).decode()
+    for word in (CANARY, "7700", "Pat ", "fusion"):
+        assert word not in body
+
+
+# --- Spam traps: stored, marked, never notified, and the sender sees the usual confirmation --------------
+@pytest.mark.parametrize(("reason", "change"), [
+    ("honeypot", {"website": "http://spam.example"}),
+    ("too_fast", {"age_seconds": 1}),
+    ("too_old", {"age_seconds": 86400 + 60}),
+])
+def test_trapped_posts_are_kept_as_spam_with_no_notification(app, client, reason, change):
+    response = submit_request(client, follow_redirects=True, **change)
+    assert response.status_code == 200 and reference_in(response.get_data(as_text=True))
+    [stored] = rows(app, "SELECT status, spam_reason FROM requests")
+    assert stored == {"status": "spam", "spam_reason": reason}
+    assert rows(app, "SELECT id FROM outbox") == []
+
+
+def test_a_tampered_timestamp_is_kept_as_spam(app, client):
+    page = client.get("/request").get_data(as_text=True)
+    hidden = form_fields(page)
+    forged = sign_started(time.time() - 60, "another-secret-key-0123456789abcdef")
+    for started in (forged, hidden["started"][:-2] + "xx", ""):
+        hidden = form_fields(client.get("/request").get_data(as_text=True))
+        client.post("/request", data={**PATIENT, **hidden, "started": started})
+    assert [r["spam_reason"] for r in rows(app, "SELECT spam_reason FROM requests")] == ["bad_timestamp"] * 3
+    assert rows(app, "SELECT id FROM outbox") == []
+
+
+def test_too_fast_uses_the_injected_clock(make_app):
+    clock = {"now": 1_800_000_000.0}
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_CLOCK=lambda: clock["now"])
+    client = app.test_client()
+    hidden = form_fields(client.get("/request").get_data(as_text=True))
+    clock["now"] += 2
+    client.post("/request", data={**PATIENT, **hidden})
+    client.get("/request")  # a new form: a new submission
+    hidden = form_fields(client.get("/request").get_data(as_text=True))
+    clock["now"] += 3
+    client.post("/request", data={**PATIENT, **hidden})
+    assert [r["status"] for r in rows(app, "SELECT status FROM requests ORDER BY id")] == ["spam", "new"]
+
+
+# --- Rate limit ----------------------------------------------------------------------------------------
+def test_too_many_posts_from_one_address_get_the_friendly_429_page_with_the_clinic_phone(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    assert submit_request(client).status_code == 303
+    assert submit_request(client).status_code == 303
+    response = submit_request(client)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "Please wait a moment" in html and app.extensions["journey"].clinic_phone in html
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/request").status_code == 200  # reading the form is never limited
+    assert len(rows(app, "SELECT id FROM requests")) == 2
+
+
+# --- The database cannot be written --------------------------------------------------------------------
+def test_a_locked_database_gives_the_not_sent_page_with_what_was_typed_and_no_partial_rows(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50)
+    client = app.test_client()
+    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        response = submit_request(client, **CANARY_FIELDS)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "Your request has not been sent yet" in html and app.extensions["journey"].clinic_phone in html
+    assert response.headers["Cache-Control"] == "no-store"
+    assert f'value="{CANARY_FIELDS["name"]}"' in html and f'value="{CANARY_FIELDS["email"]}"' in html
+    assert CANARY_FIELDS["description"] in html and re.search(r'<input checked id="contact_by-1"', html)
+    assert rows(app, "SELECT id FROM requests") == [] and rows(app, "SELECT id FROM outbox") == []
+
+    # Sending again once the database is free stores it once, under the same submission.
+    retry = client.post("/request", data={**CANARY_FIELDS, "consent": "y", **form_fields(html)})
+    assert retry.status_code == 303
+    assert len(rows(app, "SELECT id FROM requests")) == 1 and len(rows(app, "SELECT id FROM outbox")) == 1
+
+
+def test_a_database_file_that_cannot_be_read_gives_the_not_sent_page(app, client):
+    page = client.get("/request").get_data(as_text=True)
+    with open(app.config["DATABASE"], "r+b") as handle:  # a damaged file: SQLite refuses it
+        handle.write(b"this is not a database" * 10)
+    data = {**PATIENT, **form_fields(page), "started": sign_started(time.time() - 60, TEST_SECRET)}
+    response = client.post("/request", data=data)
+    assert response.status_code == 503 and "not been sent yet" in response.get_data(as_text=True)
+    assert f'value="{PATIENT["name"]}"' in response.get_data(as_text=True)
+
+
+# --- CSRF and validation -------------------------------------------------------------------------------
+def test_an_expired_csrf_token_shows_the_form_again_with_what_was_typed_and_a_fresh_token(client):
+    page = client.get("/request").get_data(as_text=True)
+    with client.session_transaction() as session:
+        raw = session["csrf_token"]
+
+    class TwoHoursAgo(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time()) - 7200
+
+    expired = URLSafeTimedSerializer(TEST_SECRET, salt="wtf-csrf-token", signer=TwoHoursAgo).dumps(raw)
+    hidden = {**form_fields(page), "csrf_token": expired}
+    response = client.post("/request", data={**PATIENT, **CANARY_FIELDS, **hidden})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "this form expires after an hour" in html and "<form" in html
+    assert f'value="{CANARY_FIELDS["name"]}"' in html and CANARY_FIELDS["description"] in html
+    fresh = form_fields(html)
+    assert fresh["csrf_token"] != expired and fresh["submission_id"] == hidden["submission_id"]
+    assert rows_count(client) == 0
+
+    # The fresh token works (the page was served an hour ago, so it is not taken for a bot).
+    assert client.post("/request", data={**PATIENT, **fresh}).status_code == 303
+
+
+def test_a_missing_csrf_token_also_shows_the_form_not_a_bare_400(client):
+    response = client.post("/request", data={**PATIENT})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert f'value="{PATIENT["name"]}"' in html and form_fields(html)["csrf_token"]
+
+
+def rows_count(client):
+    return len(rows(client.application, "SELECT id FROM requests"))
+
+
+def test_every_error_is_next_to_its_field_and_in_the_summary_and_typed_values_are_kept(client):
+    response = submit_request(client, name="  ", email="not-an-email", contact_by=None, description="",
+                              consent=None, phone="12ab")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r"<title>Error: Ask for a second opinion", html)
+    expected = {
+        "name": "Enter your full name",
+        "email": "Enter an email address in the correct format, like name@example.com",
+        "phone": "Enter a phone number, like 01632 960 001 or +44 808 157 0192",
+        "contact_by-0": "Choose how you would like us to contact you",
+        "description": "Tell us about your back problem",
+        "consent": "Tick the box to agree that we may contact you about your request",
+    }
+    summary = html[html.index('class="error-summary"'):html.index("</ul>")]
+    for target, message in expected.items():
+        assert f'<a href="#{target}">{message}</a>' in summary, target
+        field_id = target.split("-")[0]
+        assert f'id="{field_id}-error"><span class="visually-hidden">Error:</span> {message}</p>' in html, target
+    assert 'value="not-an-email"' in html and 'value="12ab"' in html
+    assert rows_count(client) == 0
+
+
+def test_phone_is_required_only_when_chosen_as_the_way_to_contact(app, client):
+    html = submit_request(client, contact_by="phone", phone="").get_data(as_text=True)
+    assert "Enter a phone number, or choose to be contacted by email" in html
+    assert submit_request(client, contact_by="phone", phone="0044 (0)20 7946-0018").status_code == 303
+    assert rows(app, "SELECT phone FROM requests") == [{"phone": "+442079460018"}]
+
+
+def test_description_is_limited_to_2000_characters_counting_a_line_break_as_one(app, client):
+    too_long = submit_request(client, description="x" * 2001).get_data(as_text=True)
+    assert "Your description must be 2,000 characters or fewer" in too_long
+    assert "x" * 2001 in too_long  # kept as typed, to be shortened
+    fits = ("a\r\n" * 1000)[:-2]  # 999 line breaks: 2,997 bytes as sent, 1,999 characters as seen
+    assert submit_request(client, description=fits).status_code == 303
+    assert rows(app, "SELECT description FROM requests")[0]["description"] == fits.replace("\r\n", "\n")
+
+
+def test_notification_wakes_no_thread_while_testing(app, client):
+    submit_request(client)
+    sender = app.extensions["outbox_sender"]
+    assert sender._thread is None  # tests drive the outbox by hand
+
+
+def test_outbox_send_command_delivers_what_is_due(make_app, smtp_server):
+    app = make_app(CONTENT_DIR=str(content_dir()), **smtp_server.config())
+    submit_request(app.test_client())
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    assert "1 sent, 0 to retry later, 0 failed" in result.output
+    assert len(smtp_server.messages) == 1
+    assert "0 sent" in app.test_cli_runner().invoke(args=["outbox", "send"]).output
