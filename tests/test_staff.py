@@ -13,6 +13,7 @@ import pytest
 from clinic import inbox
 from clinic import staff as staff_store
 from clinic.db import connect
+from clinic.requests import NewRequest, RequestStore, new_submission_id
 from tests.conftest import content_dir
 
 FAST_ARGON2 = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
@@ -56,33 +57,35 @@ def create_staff(app, email=EMAIL, password=PASSWORD):
         conn.close()
 
 
-_counter = iter(range(1, 10**6))
+def add_request(app, created_at=None, status="new", **fields):
+    """Store a request through the request form's own store; returns its reference.
 
-
-def add_request(app, created_at=None, **fields):
-    """Store a request the way the request form does (plain SQL on the agreed table); returns its reference."""
-    number = next(_counter)
-    row = {
-        "reference": f"FBS-T{number:03d}",
-        "submission_id": f"sub-{number}-{time.time_ns()}",
-        "created_at": int(created_at if created_at is not None else time.time()),
-        "status": "new",
-        "spam_reason": None,
+    `status` other than new/spam is set afterwards as staff would, but without an audit row.
+    """
+    values = {
+        "submission_id": new_submission_id(),
         "name": "Alex Example",
         "email": "alex@example.org",
         "phone": "+44 20 7946 0000",
         "contact_by": "email",
         "description": "Still have leg pain after my fusion.",
-        "journey_answers": json.dumps([["Which operation did you have?", "Spinal fusion"],
-                                       ["Do you have new weakness?", "No"]]),
+        "journey_answers": [["Which operation did you have?", "Spinal fusion"], ["Do you have new weakness?", "No"]],
     }
-    row.update(fields)
+    values.update(fields)
+    if isinstance(values["journey_answers"], str):
+        values["journey_answers"] = json.loads(values["journey_answers"])
+    if status == "spam":
+        values["spam_reason"] = values.get("spam_reason") or "honeypot"
+    when = created_at if created_at is not None else time.time()
     conn = db(app)
     try:
-        conn.execute(f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+        reference, created = RequestStore(conn, clock=lambda: when).submit(NewRequest(**values))
+        assert created
+        if status not in ("new", "spam"):
+            conn.execute("UPDATE requests SET status = ? WHERE reference = ?", (status, reference))
     finally:
         conn.close()
-    return row["reference"]
+    return reference
 
 
 def sign_in(client, email=EMAIL, password=PASSWORD, **extra):
@@ -450,8 +453,9 @@ def test_erased_request_is_gone_from_the_database_file_and_its_wal(staff_app, si
     for suffix in ("", "-wal", "-journal"):
         assert CANARY.encode() not in _file_bytes(path + suffix), suffix
     conn = db(staff_app)
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE request_id = ?", (request_id,)).fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM request_notes").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1  # the other request's notification stays
     assert inbox.get_request(conn, keep) is not None
     conn.close()
     erased = audit_rows(staff_app, "erased")
