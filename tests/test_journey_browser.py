@@ -52,7 +52,16 @@ def answer_step(page, plan):
             for box in page.locator(f"input[name={name}]").all():
                 box.set_checked(box.get_attribute("value") in plan[name])
         else:
-            page.locator(f"input[name={name}][value={plan[name]}]").check()
+            page.locator(f"input[name={name}][value='{plan[name]}']").check()
+
+
+def history_move(page, move, url_pattern):
+    """Press Back or Forward and wait until the step's page has been loaded afresh."""
+    page.evaluate("window.__beforeHistoryMove = true")
+    move()
+    page.wait_for_url(re.compile(url_pattern))
+    page.wait_for_function("() => window.__beforeHistoryMove === undefined && document.readyState === 'complete'")
+    page.wait_for_selector("#step-title")
 
 
 def submit(page):
@@ -80,7 +89,7 @@ def walk(page, base, plan, js, on_step=None):
         if js:
             # htmx swapped the step in place: same document, focus on the new heading, title updated.
             assert page.evaluate("window.__stillThisDocument === true"), "full page load instead of a swap"
-            page.wait_for_function("document.activeElement && document.activeElement.id === 'step-title'")
+            page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
             heading = page.inner_text("#step-title")
             assert page.title().startswith(heading)
             page.wait_for_function("h => document.getElementById('announcer').textContent.startsWith(h)", arg=heading)
@@ -130,27 +139,23 @@ def test_back_returns_to_the_previous_step_with_answers_kept_and_reload_keeps_th
         page.wait_for_selector("#step-title")
     assert page.url.endswith("/journey/hardware")
 
-    page.go_back()
-    page.wait_for_url(re.compile(r"/journey/after-surgery$"))
-    page.wait_for_selector("#step-title")
-    assert page.is_checked("input[name=how_long][value=over_2_years]")
+    # htmx keeps no snapshots, so Back and Forward reload the step from the server.
+    history_move(page, page.go_back, r"/journey/after-surgery$")
+    assert page.is_checked("input[name=how_long][value='over_2_years']")
     assert page.is_checked("input[name=told][value=scar_tissue]")
 
-    page.go_back()
-    page.wait_for_url(re.compile(r"/journey/surgery$"))
-    page.wait_for_selector("#step-title")
+    history_move(page, page.go_back, r"/journey/surgery$")
     assert page.is_checked("input[name=surgery][value=more_than_one]")
 
-    page.go_forward()
-    page.wait_for_url(re.compile(r"/journey/after-surgery$"))
+    history_move(page, page.go_forward, r"/journey/after-surgery$")
     page.reload()
     assert page.url.endswith("/journey/after-surgery")
-    assert page.is_checked("input[name=how_long][value=over_2_years]")
+    assert page.is_checked("input[name=how_long][value='over_2_years']")
 
     # The in-page Back link swaps the previous step in.
-    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back", exact=True).click()
     page.wait_for_url(re.compile(r"/journey/surgery$"))
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'step-title'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
 
 
 def test_a_warning_sign_stops_the_journey_at_the_urgent_care_page_with_a_way_back(live_server, phone):
@@ -174,7 +179,7 @@ def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_serv
     page.wait_for_url(re.compile(r"/journey/safety$"))
     submit(page)
     page.wait_for_selector(".error-summary")
-    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('error-summary')")
+    page.wait_for_function("() => document.activeElement && document.activeElement.classList.contains('error-summary')")
     assert page.title().startswith("Error:")
     assert page.locator(".error-message").count() == 4
 
@@ -223,3 +228,37 @@ def _assert_no_horizontal_scroll(page):
     assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
     size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p, main li') || document.body).fontSize)")
     assert size >= 16
+
+
+@pytest.mark.parametrize("failure", ["network", "server"])
+def test_a_failed_htmx_request_shows_a_message_in_the_page(live_server, phone, failure):
+    page = phone(js=True).new_page()
+    page.goto(live_server.url + "/")
+
+    def fail(route):
+        if failure == "network":
+            route.abort("internetdisconnected")
+        else:
+            route.fulfill(status=502, body="Bad gateway", content_type="text/plain")
+
+    page.route("**/journey/start", fail)
+    submit(page)
+    message = page.locator("#page-error")
+    message.wait_for(state="visible")
+    expected = "could not reach the site" if failure == "network" else "went wrong on our side"
+    assert expected in message.inner_text()
+    assert page.url == live_server.url + "/"  # nothing swapped, still on the start step
+
+
+def test_buttons_and_answer_choices_are_at_least_44_pixels_tall(live_server, phone):
+    page = phone(js=True).new_page()
+    page.goto(live_server.url + "/")
+    submit(page)
+    page.wait_for_url(re.compile(r"/journey/safety$"))
+    sizes = page.eval_on_selector_all(
+        "form.step-form button, .choice, .back-link, .journey-tools a, .journey-tools button",
+        "els => els.map(e => [e.className || e.tagName, e.getBoundingClientRect().height])",
+    )
+    assert sizes
+    small = [(name, height) for name, height in sizes if height < 44]
+    assert not small, small
