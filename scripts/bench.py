@@ -275,11 +275,12 @@ def render_times(content, renders):
 
 # --- Report ---------------------------------------------------------------------------------------
 
-def machine():
+def machine(load_before):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown")
     return {"cores (nproc)": str(os.cpu_count()), "CPU": cpu, "kernel (uname -r)": platform.release(),
-            "Python": platform.python_version(), "date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")}
+            "Python": platform.python_version(), "date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+            "load average before the run (1/5/15 min)": load_before}
 
 
 def report(results, renders, memory, step_url, args, content):
@@ -310,6 +311,7 @@ def main():
     parser.add_argument("--write", metavar="PATH", help="also write the figures as Markdown to PATH")
     args = parser.parse_args()
 
+    load_before = " / ".join(f"{value:.2f}" for value in os.getloadavg())  # other work on the machine skews figures
     content = REAL_CONTENT if list(REAL_CONTENT.glob("steps/*.md")) else FIXTURE_CONTENT
     if content == FIXTURE_CONTENT:
         print("content/ has no journey yet: using the test fixture journey", file=sys.stderr)
@@ -354,9 +356,9 @@ def main():
             log.close()
     renders = render_times(content, args.renders)
     text = report(results, renders, memory, step_url, args, content)
-    print(text)
+    facts = "\n".join(f"- {name}: {value}" for name, value in machine(load_before).items())
+    print(facts + "\n\n" + text)
     if args.write:
-        facts = "\n".join(f"- {name}: {value}" for name, value in machine().items())
         document = (
             "# Performance\n\nOne run of `make bench` (scripts/bench.py). wrk and gunicorn share the machine's cores, "
             "so read the ratios to the trivial route (d) rather than the absolute figures.\n\n"
