@@ -10,7 +10,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
@@ -94,7 +94,7 @@ def read_started(token):
         return None
     try:
         served_at = started_serializer(current_app.config["SECRET_KEY"]).loads(token)
-    except BadSignature:
+    except BadData:
         return None
     return served_at if isinstance(served_at, int) else None
 

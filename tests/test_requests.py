@@ -4,6 +4,7 @@ import re
 import sqlite3
 import time
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -42,7 +43,7 @@ def rows(app, sql, params=()):
         conn.close()
 
 
-def deliver(app, **overrides):
+def deliver(app, clock=time.time, **overrides):
     from blueprints.requests import mail_settings
 
     with app.app_context():
@@ -51,7 +52,7 @@ def deliver(app, **overrides):
         from dataclasses import replace
 
         settings = replace(settings, **overrides)
-    return send_pending(app.config["DATABASE"], settings)
+    return send_pending(app.config["DATABASE"], settings, clock)
 
 
 # --- The page ------------------------------------------------------------------------------------------
@@ -152,6 +153,22 @@ def test_valid_request_is_stored_and_its_notification_carries_the_reference_but_
     assert rows(app, "SELECT status, attempts FROM outbox") == [{"status": "sent", "attempts": 1}]
 
 
+def test_with_the_smtp_server_down_the_request_succeeds_and_a_later_pass_delivers_it_exactly_once(
+        make_app, smtp_server):
+    app = make_app(CONTENT_DIR=str(content_dir()), **smtp_server.config())
+    smtp_server.stop()
+    client = app.test_client()
+    assert submit_request(client).status_code == 303
+    reference = reference_in(client.get("/request/sent").get_data(as_text=True))
+    assert deliver(app) == {"sent": 0, "retry": 1, "failed": 0}
+
+    smtp_server.start()
+    later = lambda: time.time() + 61  # noqa: E731 - past the first back-off
+    assert deliver(app, clock=later) == {"sent": 1, "retry": 0, "failed": 0}
+    assert deliver(app, clock=lambda: time.time() + 7200) == {"sent": 0, "retry": 0, "failed": 0}
+    assert len(smtp_server.messages) == 1 and reference in smtp_server.messages[0][2].decode()
+
+
 def test_confirmation_is_only_shown_to_the_browser_that_sent_the_request(app, client):
     submit_request(client)
     assert reference_in(client.get("/request/sent").get_data(as_text=True))
@@ -200,6 +217,7 @@ def test_trapped_posts_are_kept_as_spam_with_no_notification(app, client, reason
     [stored] = rows(app, "SELECT status, spam_reason FROM requests")
     assert stored == {"status": "spam", "spam_reason": reason}
     assert rows(app, "SELECT id FROM outbox") == []
+    assert deliver(app)["sent"] == 0 and not list(Path(app.config["MAIL_DIR"]).glob("*.eml"))
 
 
 def test_a_tampered_timestamp_is_kept_as_spam(app, client):
