@@ -72,6 +72,8 @@ def create_app(config=None):
     app.config["TRUSTED_HOSTS"] = production.parse_host_list(app.config.get("TRUSTED_HOSTS"))
     # Refuses (ConfigError, with what to change) a placeholder or short key, or the debugger, in production.
     production.check_production(app.config, debug=app.debug)
+    for warning in production.production_warnings(app.config):
+        log.warning("%s", warning)
     if app.config["PRODUCTION"]:
         app.config["BENCH_ROUTE"] = False
     if app.config["PROXY_FIX"]:

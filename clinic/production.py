@@ -52,6 +52,19 @@ def check_production(config, *, debug):
             )
 
 
+def production_warnings(config):
+    """Settings that work but are probably not meant for a live site; logged at start-up."""
+    if not config.get("PRODUCTION"):
+        return []
+    warnings = []
+    base_url = str(config.get("BASE_URL") or "")
+    if not base_url.startswith("https://"):
+        warnings.append(f"FLASK_BASE_URL is {base_url!r}: links in emails should start with https:// and the site's name")
+    if not config.get("TRUSTED_HOSTS"):
+        warnings.append("FLASK_TRUSTED_HOSTS is not set: any Host header is accepted")
+    return warnings
+
+
 def configure_logging(level=logging.INFO):
     """Send our log lines to stderr (gunicorn and the systemd journal collect it) unless logging is set up already."""
     root = logging.getLogger()

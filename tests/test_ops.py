@@ -307,3 +307,15 @@ def test_gunicorn_refuses_to_start_with_a_weak_key_and_says_why(tmp_path):
                             capture_output=True, timeout=30)
     assert result.returncode != 0
     assert "FLASK_SECRET_KEY is a placeholder value" in result.stderr.decode()
+
+
+def test_production_warns_about_a_plain_http_base_url_and_missing_trusted_hosts(production_env, caplog):
+    caplog.set_level(logging.WARNING, logger="app")
+    create_app()
+    warnings = " ".join(r.getMessage() for r in caplog.records if r.name == "app")
+    assert "FLASK_BASE_URL" in warnings and "FLASK_TRUSTED_HOSTS" in warnings
+    caplog.clear()
+    production_env.setenv("FLASK_BASE_URL", "https://clinic.example")
+    production_env.setenv("FLASK_TRUSTED_HOSTS", "clinic.example")
+    create_app()
+    assert not [r for r in caplog.records if r.name == "app" and r.levelno >= logging.WARNING]
