@@ -264,7 +264,8 @@ def export():
 @bp.get("/audit")
 def audit_page():
     before = request.args.get("before", type=int)
-    rows = audit.recent(get_db(), limit=200, before_id=before if before and before > 0 else None)
+    valid = before is not None and 0 < before < 2**63  # SQLite integers are 64-bit: larger ones would raise
+    rows = audit.recent(get_db(), limit=200, before_id=before if valid else None)
     older = rows[-1]["id"] if len(rows) == 200 else None
     return render("staff/audit.html", title="Audit trail", rows=rows, older=older)
 

@@ -303,6 +303,25 @@ def test_unknown_filter_and_unknown_reference_do_not_break(staff_app, signed_in)
     assert signed_in.get("/staff/audit?before=abc").status_code == 200
 
 
+STRANGE = ["", "%00", "%F0%9F%92%A5", "x" * 5000, "-1", "99999999999999999999999", "%ED%A0%80", "'; DROP TABLE requests;--"]
+
+
+@pytest.mark.parametrize("value", STRANGE)
+def test_strange_values_anywhere_in_the_staff_area_never_give_a_500(staff_app, signed_in, value):
+    reference = add_request(staff_app)
+    paths = [f"/staff?status={value}", f"/staff/audit?before={value}", f"/staff/export.csv?status={value}",
+             f"/staff/requests/{value or 'x'}", f"/staff/requests/{value or 'x'}/erase", f"/staff/sign-in?next={value}"]
+    for path in paths:
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            assert signed_in.open(path, method=method, data={"status": value}).status_code < 500, (method, path)
+    for form in ({"status": value}, {"body": value}, {"status": [value, "new"]}, {}):
+        for action in ("status", "notes"):
+            assert signed_in.post(f"/staff/requests/{reference}/{action}", data=form).status_code < 500
+    anonymous = staff_app.test_client()
+    for form in ({"email": value, "password": value}, {"email": [value, value]}, {"next": value}, {}):
+        assert anonymous.post("/staff/sign-in", data=form).status_code < 500
+
+
 def test_detail_shows_everything_sent_with_journey_answers_as_pairs_and_records_the_view(staff_app, signed_in):
     reference = add_request(staff_app)
     page = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
