@@ -43,7 +43,7 @@ DEFAULTS = {
     "SMTP_PORT": 587,
     "SMTP_STARTTLS": True,
     "SMTP_USER": "",
-    "SMTP_PASSWORD": "",
+    # SMTP_PASSWORD has no default: it comes from FLASK_SMTP_PASSWORD only.
     "SMTP_TIMEOUT": 20,
     "MAIL_FROM": "no-reply@localhost",
     "STAFF_EMAILS": "",  # comma separated

@@ -236,7 +236,7 @@ def mail_settings(app):
         mail_from=config["MAIL_FROM"], staff_emails=parse_addresses(config["STAFF_EMAILS"]),
         smtp_host=config["SMTP_HOST"] or "", smtp_port=int(config["SMTP_PORT"]),
         smtp_starttls=_flag(config["SMTP_STARTTLS"]), smtp_user=config["SMTP_USER"] or "",
-        smtp_password=config["SMTP_PASSWORD"] or "", smtp_timeout=float(config["SMTP_TIMEOUT"]),
+        smtp_password=config.get("SMTP_PASSWORD") or "", smtp_timeout=float(config["SMTP_TIMEOUT"]),
         max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]), retry_seconds=int(config["OUTBOX_RETRY_SECONDS"]),
         lease_seconds=int(config["OUTBOX_LEASE_SECONDS"]),
     )

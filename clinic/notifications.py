@@ -8,14 +8,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "requests" / "mail"
 STAFF_SUBJECT = "New second-opinion request"
 RECEIPT_SUBJECT = "We have received your request"
 
-# Plain text mail: no HTML escaping; StrictUndefined so a missing value fails loudly in tests.
-_templates = Environment(loader=FileSystemLoader(MAIL_TEMPLATES), autoescape=False,  # noqa: S701  # nosec B701
+# Plain text mail (.txt): no HTML escaping there; StrictUndefined so a missing value fails loudly in tests.
+_templates = Environment(loader=FileSystemLoader(MAIL_TEMPLATES), autoescape=select_autoescape(["html"]),
                          undefined=StrictUndefined, keep_trailing_newline=True)
 
 

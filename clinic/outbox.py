@@ -130,7 +130,7 @@ class Outbox:
                      (int(self.clock()) + delay, error_text))
 
     def _finish(self, row, update, params):
-        self.conn.execute(f"{update} WHERE id = ? AND status = 'sending' AND attempts = ?",  # noqa: S608  # nosec B608
+        self.conn.execute(f"{update} WHERE id = ? AND status = 'sending' AND attempts = ?",  # noqa: S608
                           (*params, row["id"], row["attempts"]))
 
     def recipients(self, row):
