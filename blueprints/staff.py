@@ -136,6 +136,7 @@ def sign_in():
         if g.staff is not None:
             return redirect(safe_next(request.args.get("next")) or url_for("staff.inbox"))
         form.next.data = safe_next(request.args.get("next")) or ""
+        staff_store.warm_up(hasher())
     problem = None
     if form.validate_on_submit():
         db = get_db()
@@ -161,7 +162,7 @@ def start_staff_session(member, next_url):
     audited("signed_in")
     # Housekeeping needs no scheduler: idle sessions and requests past retention go at each sign-in.
     staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
-    inbox.purge(db, None, current_app.config["REQUEST_RETENTION_DAYS"], now())
+    inbox.purge(db, audit.RETENTION, current_app.config["REQUEST_RETENTION_DAYS"], now())
     return redirect(next_url or url_for("staff.inbox"), 303)
 
 

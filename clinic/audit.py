@@ -2,10 +2,11 @@
 
 ACTIONS = ("viewed", "status_changed", "note_added", "exported", "erased", "purged", "signed_in", "signed_out")
 COMMAND_LINE = "command line"
+RETENTION = "automatic retention"
 
 
 def record(conn, actor, action, now, reference=None, detail=None):
-    """Append one row. `actor` is a StaffMember, or None for the command line.
+    """Append one row. `actor` is a StaffMember, None for the command line, or a label such as RETENTION.
 
     `detail` is a short machine phrase ("new -> contacted", "3 requests"), never anything a patient wrote.
     """
@@ -13,7 +14,7 @@ def record(conn, actor, action, now, reference=None, detail=None):
         raise ValueError(f"unknown audit action {action!r}")
     conn.execute(
         "INSERT INTO audit_log (at, staff_id, staff_email, action, reference, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        (int(now), actor.id if actor else None, actor.email if actor else COMMAND_LINE, action, reference, detail),
+        (int(now), getattr(actor, "id", None), label(actor), action, reference, detail),
     )
 
 
@@ -22,3 +23,9 @@ def recent(conn, limit=200, before_id=None):
     if before_id is not None:
         return conn.execute("SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit)).fetchall()
     return conn.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+
+def label(actor):
+    if actor is None:
+        return COMMAND_LINE
+    return actor if isinstance(actor, str) else actor.email

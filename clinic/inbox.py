@@ -94,7 +94,7 @@ def add_note(conn, actor, reference, body, now):
         if row is None:
             return False
         conn.execute("INSERT INTO request_notes (request_id, staff_id, staff_email, body, created_at) VALUES (?, ?, ?, ?, ?)",
-                     (row["id"], actor.id if actor else None, actor.email if actor else audit.COMMAND_LINE, body, int(now)))
+                     (row["id"], getattr(actor, "id", None), audit.label(actor), body, int(now)))
         audit.record(conn, actor, "note_added", now, reference=reference)
     return True
 

@@ -39,6 +39,11 @@ def make_hasher(params=None):
 _dummy_hashes = {}
 
 
+def warm_up(hasher):
+    """Compute the dummy hash before the first sign-in attempt, so even that one takes the usual time."""
+    _dummy_hash(hasher)
+
+
 def _dummy_hash(hasher):
     # Unknown emails are checked against this so they cost the same time as a wrong password.
     key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
@@ -104,6 +109,7 @@ def _record_failure(conn, email, ip, now, throttle):
     limits = {"account": throttle.account_failures, "ip": throttle.ip_failures}
     with transaction(conn):
         conn.execute("DELETE FROM sign_in_failures WHERE at <= ?", (int(now) - throttle.window,))
+        conn.execute("DELETE FROM sign_in_lockouts WHERE until <= ?", (int(now),))
         for kind, key in _keys(email, ip):
             conn.execute("INSERT INTO sign_in_failures (kind, key, at) VALUES (?, ?, ?)", (kind, key, int(now)))
             count = conn.execute("SELECT COUNT(*) FROM sign_in_failures WHERE kind = ? AND key = ?",

@@ -528,6 +528,7 @@ def test_sign_in_applies_the_configured_retention(make_app, clock):
     create_staff(app)
     sign_in(app.test_client())
     assert inbox.get_request(db(app), old) is None
+    assert audit_rows(app, "purged")[0]["staff_email"] == "automatic retention"
 
 
 # --- no-store ---------------------------------------------------------------------------------------------------
