@@ -51,7 +51,7 @@ class RequestForm(FlaskForm):
     description = TextAreaField("Your back problem, in your own words", filters=[_one_newline_per_line],
                                 render_kw={"maxlength": False}, validators=[
         DataRequired("Tell us about your back problem"),
-        Length(max=DESCRIPTION_MAX, message="Your description must be 2,000 characters or fewer")])
+        Length(max=DESCRIPTION_MAX, message=f"Your description must be {DESCRIPTION_MAX:,} characters or fewer")])
     include_answers = BooleanField("Include my answers from the guide", default=True)
     consent = BooleanField("I agree that the clinic may contact me about my request", validators=[
         DataRequired("Tick the box to agree that we may contact you about your request")])
@@ -178,7 +178,7 @@ def create():
                 submission_id=submission_id, name=form.name.data, email=form.email.data,
                 phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
                 description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
-                spam_reason=reason), patient_receipt=bool(config["PATIENT_RECEIPT"]))
+                spam_reason=reason), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:

@@ -384,3 +384,25 @@ def test_outbox_send_command_delivers_what_is_due(make_app, smtp_server):
     assert "1 sent, 0 to retry later, 0 failed" in result.output
     assert len(smtp_server.messages) == 1
     assert "0 sent" in app.test_cli_runner().invoke(args=["outbox", "send"]).output
+
+
+def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50, **smtp_server.config())
+    client = app.test_client()
+    submit_request(client, **CANARY_FIELDS, email="not an email")  # a validation error
+    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        assert submit_request(client, **CANARY_FIELDS).status_code == 503  # a database failure
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert submit_request(client, **CANARY_FIELDS).status_code == 303
+    smtp_server.reply = "550 5.1.1 <zq7canarymail@example.com> unknown"
+    deliver(app)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "database is locked" in logged  # the failures were logged...
+    assert CANARY not in logged and "7700" not in logged  # ...without the patient's words
