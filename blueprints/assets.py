@@ -19,7 +19,8 @@ def file_versions(static_dir):
 
 
 def init_app(app):
-    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", ONE_YEAR)
+    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:  # Flask's default (None) means "no caching"
+        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = ONE_YEAR
     versions = file_versions(app.static_folder)
     app.extensions["static_versions"] = versions
 
@@ -40,6 +41,7 @@ def init_app(app):
             else:
                 # Unversioned or stale version: the content may change under this URL, so keep it briefly.
                 response.headers["Cache-Control"] = "public, max-age=3600"
+                response.headers.pop("Expires", None)
         return response
 
     app.register_blueprint(bp)
