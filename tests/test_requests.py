@@ -392,7 +392,7 @@ def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplo
     caplog.set_level(logging.DEBUG)
     app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50, **smtp_server.config())
     client = app.test_client()
-    submit_request(client, **CANARY_FIELDS, email="not an email")  # a validation error
+    submit_request(client, **{**CANARY_FIELDS, "email": "not an email"})  # a validation error
     blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -403,6 +403,7 @@ def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplo
     assert submit_request(client, **CANARY_FIELDS).status_code == 303
     smtp_server.reply = "550 5.1.1 <zq7canarymail@example.com> unknown"
     deliver(app)
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    # aiosmtpd's own "mail.log" is the test mail server talking, not the site.
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail."))
     assert "database is locked" in logged  # the failures were logged...
     assert CANARY not in logged and "7700" not in logged  # ...without the patient's words
