@@ -148,7 +148,7 @@ def _flush_wal(conn):
     # pages still sit in the -wal file until a checkpoint copies them back and TRUNCATE empties it.
     busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     if busy:
-        # Another connection kept reading past the busy timeout; the next erase, purge or backup empties it.
+        # Another connection kept reading past the busy timeout; the next erase or purge empties it.
         log.warning("Erased rows are out of the database pages, but the -wal file could not be emptied yet")
     return not busy
 
