@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 from blueprints.journey import current_journey, step_url
 from blueprints.web import journey_content, render
 from clinic.db import connect
-from clinic.outbox import MailSettings, Sender, parse_addresses, send_pending
+from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import NewRequest, RequestStore, is_submission_id, new_submission_id, normalise_phone
 
 bp = Blueprint("requests", __name__)
@@ -264,6 +264,17 @@ def send_command():
     """Send what is due now, once (SMTP, or .eml files when FLASK_SMTP_HOST is empty), and print the counts."""
     counts = send_pending(current_app.config["DATABASE"], mail_settings(current_app))
     click.echo(f"outbox: {counts['sent']} sent, {counts['retry']} to retry later, {counts['failed']} failed")
+
+
+@outbox_cli.command("retry-failed")
+def retry_failed_command():
+    """Queue every failed message again (after fixing the mail settings); the next pass sends them."""
+    conn = connect(current_app.config["DATABASE"])
+    try:
+        count = retry_failed(conn)
+    finally:
+        conn.close()
+    click.echo(f"outbox: {count} failed message(s) queued again")
 
 
 # --- Wiring --------------------------------------------------------------------------------------------

@@ -54,7 +54,15 @@ def parse_addresses(value):
 
 
 class TemporaryFailure(Exception):
-    """Try again later: a 4xx answer, a refused or dropped connection, a timeout."""
+    """Try again later: a 4xx answer, a refused or dropped connection, a timeout.
+
+    `whole_batch`: the server itself is unusable (down, or refusing our login), so the other rows
+    of this pass wait too instead of each trying again.
+    """
+
+    def __init__(self, text, whole_batch=False):
+        super().__init__(text)
+        self.whole_batch = whole_batch
 
 
 class PermanentFailure(Exception):
@@ -164,9 +172,10 @@ class Outbox:
                         self._send_smtp(smtp, row, message)
                 except (PermanentFailure, TemporaryFailure) as failure:
                     self._count(counts, self._record(row, failure))
-                    if isinstance(failure.__cause__, (OSError, smtplib.SMTPServerDisconnected)):
-                        # The server is unreachable: the rest of this batch waits for the next pass
-                        # instead of each waiting out its own connection timeout.
+                    if getattr(failure, "whole_batch", False) or isinstance(
+                            failure.__cause__, (OSError, smtplib.SMTPServerDisconnected)):
+                        # The rest of this batch waits for the next pass instead of each
+                        # waiting out its own connection timeout.
                         for later in rows[position + 1:]:
                             self._count(counts, self._record(later, failure))
                         break
@@ -205,7 +214,9 @@ class Outbox:
                 raise
             return smtp
         except (smtplib.SMTPException, OSError) as error:
-            raise classify(error) from error
+            # Even a 5xx here (a wrong password, TLS refused) is about our settings, not this message:
+            # retry, so fixing the settings delivers everything that waited.
+            raise TemporaryFailure(smtp_error_text(error), whole_batch=True) from error
 
     def _send_smtp(self, smtp, row, message):
         try:
@@ -241,6 +252,12 @@ def _close(smtp):
         except (smtplib.SMTPException, OSError):
             smtp.close()
     return None
+
+
+def retry_failed(conn):
+    """Put every failed row back in the queue with a fresh count of attempts (after fixing the settings)."""
+    cursor = conn.execute("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0 WHERE status = 'failed'")
+    return cursor.rowcount
 
 
 def send_pending(database, settings, clock=time.time, limit=20):

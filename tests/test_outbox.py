@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from clinic.db import connect, init_schema
-from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, scrub, send_pending
+from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, retry_failed, scrub, send_pending
 from clinic.requests import (
     REFERENCE_ALPHABET,
     NewRequest,
@@ -183,6 +183,28 @@ def test_a_permanent_answer_fails_at_once_keeping_only_the_smtp_code_and_text(da
     errors = {r["last_error"] for r in outbox_rows(conn)}
     assert errors == {"550 5.1.1 <address>: Recipient address rejected"}
     assert {r["status"] for r in outbox_rows(conn)} == {"failed"}
+
+
+def test_a_server_that_refuses_our_settings_keeps_every_row_for_later(database, conn, clock, tmp_path, smtp_server):
+    add_request(conn, clock)
+    add_request(conn, clock)
+    # STARTTLS asked of a server that does not offer it: a settings problem, not a bad message.
+    counts = send_pending(database, settings(tmp_path, smtp_server, smtp_starttls=True), clock)
+    assert counts == {"sent": 0, "retry": 2, "failed": 0}
+    assert {r["status"] for r in outbox_rows(conn)} == {"pending"}
+    assert {r["last_error"] for r in outbox_rows(conn)} == {"SMTPNotSupportedError"}
+    clock.now += 60
+    assert send_pending(database, settings(tmp_path, smtp_server), clock)["sent"] == 2
+
+
+def test_failed_rows_can_be_queued_again_once_the_problem_is_fixed(database, conn, clock, tmp_path, smtp_server):
+    add_request(conn, clock)
+    smtp_server.reply = "554 5.7.1 Relay access denied"
+    assert send_pending(database, settings(tmp_path, smtp_server), clock)["failed"] == 1
+    smtp_server.reply = None
+    assert retry_failed(conn) == 1
+    assert send_pending(database, settings(tmp_path, smtp_server), clock)["sent"] == 1
+    assert outbox_rows(conn)[0]["attempts"] == 1 and len(smtp_server.messages) == 1
 
 
 def test_error_text_never_keeps_an_address():

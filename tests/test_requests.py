@@ -384,6 +384,7 @@ def test_outbox_send_command_delivers_what_is_due(make_app, smtp_server):
     assert "1 sent, 0 to retry later, 0 failed" in result.output
     assert len(smtp_server.messages) == 1
     assert "0 sent" in app.test_cli_runner().invoke(args=["outbox", "send"]).output
+    assert "0 failed message(s) queued again" in app.test_cli_runner().invoke(args=["outbox", "retry-failed"]).output
 
 
 def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplog):
