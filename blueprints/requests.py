@@ -100,6 +100,7 @@ def read_started(token):
 
 
 def now():
+    # REQUEST_CLOCK (a callable) lets tests move time instead of sleeping; never set in production.
     return current_app.config.get("REQUEST_CLOCK", time.time)()
 
 
