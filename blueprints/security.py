@@ -63,6 +63,13 @@ def init_app(app):
         if origin is not None and urlsplit(origin).netloc != request.host:
             abort(403)  # includes "null", sent by sandboxed frames and privacy-stripped redirects
 
+    @app.before_request
+    def refuse_file_uploads():
+        # No form on this site takes a file. A crafted multipart post would otherwise hand a text field
+        # (name, email, password) a FileStorage object, which WTForms validators cannot measure.
+        if request.method in UNSAFE_METHODS and request.mimetype == "multipart/form-data" and request.files:
+            abort(400)
+
     @app.after_request
     def security_headers(response):
         csp_hash = app.extensions.get("inline_script_hash", "")

@@ -216,3 +216,14 @@ def test_cross_site_post_is_refused_before_the_csrf_check(make_app):
 
 def test_cross_site_get_is_allowed_so_links_from_other_sites_work(app, client):
     assert client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/request", "/staff/sign-in", "/journey/start"])
+def test_a_file_sent_in_place_of_a_text_field_is_refused_with_a_friendly_400(app, client, url):
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"email\"; filename=\"x.txt\"\r\n"
+            b"Content-Type: text/plain\r\n\r\nalex@example.com\r\n--XyZ--\r\n")
+    response = client.post(url, data=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert response.status_code == 400
+    assert "<html" in response.get_data(as_text=True)
+    assert_security_headers(app, response, url)
+    assert journey_rows(app) == 0

@@ -210,3 +210,71 @@ def _csrf_token(html):
     import re
 
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+# --- The request form and staff sign-in ---------------------------------------------------------------
+REQUEST_FIELDS = ["name", "email", "phone", "contact_by", "description", "include_answers", "consent", "website",
+                  "submission_id", "started"]
+
+
+def request_bodies():
+    """Mostly-plausible request forms with one or more strange values, missing or repeated fields."""
+    plausible = {"name": b"Alex Example", "email": b"alex@example.com", "phone": b"", "contact_by": b"email",
+                 "description": b"Pain after my fusion.", "consent": b"y"}
+
+    def build(changes, dropped, repeated):
+        pairs = [(k.encode(), v) for k, v in {**plausible, **changes}.items() if k not in dropped]
+        pairs += [(k.encode(), b"x") for k in repeated]
+        return raw_form(pairs)
+
+    changes = st.dictionaries(st.sampled_from(REQUEST_FIELDS), byte_values, max_size=4)
+    return st.builds(build, changes, st.sets(st.sampled_from(REQUEST_FIELDS), max_size=2),
+                     st.lists(st.sampled_from(REQUEST_FIELDS), max_size=2))
+
+
+def stored_requests_are_valid(app):
+    for name, email, phone, contact_by, description in db_rows(
+            app, "SELECT name, email, phone, contact_by, description FROM requests"):
+        assert name.strip() and len(name) <= 200
+        assert "@" in email and len(email) <= 254
+        assert contact_by in ("email", "phone") and (contact_by == "email" or phone)
+        assert description.strip() and len(description) <= 2000
+
+
+def test_strange_request_forms_never_give_a_500_and_only_valid_requests_are_stored(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, REQUEST_RATE_LIMIT="100000 per minute")
+
+    @SETTINGS
+    @given(request_bodies(), st.sampled_from(["application/x-www-form-urlencoded", "multipart/form-data; boundary=XyZ",
+                                               "text/plain", "application/json"]))
+    def check(body, content_type):
+        before = db_rows(app, "SELECT COUNT(*) FROM requests")[0][0]
+        if content_type.startswith("multipart"):
+            from urllib.parse import parse_qsl
+
+            body = multipart([(k.encode("latin-1"), v.encode("latin-1"))
+                              for k, v in parse_qsl(body.decode(), keep_blank_values=True, encoding="latin-1")])
+        response = send(app.test_client(), "POST", "/request", content_type, body)
+        assert response.status_code in (200, 303, 400, 413), response.status_code
+        after = db_rows(app, "SELECT COUNT(*) FROM requests")[0][0]
+        assert after == before + (1 if response.status_code == 303 else 0)
+        stored_requests_are_valid(app)
+
+    check()
+
+
+def test_strange_staff_sign_in_posts_never_give_a_500_or_a_session(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False,
+                   STAFF_ARGON2={"time_cost": 1, "memory_cost": 8192, "parallelism": 1})
+    runner = app.test_cli_runner()
+    runner.invoke(args=["staff", "create", "nurse@clinic.test", "--password-stdin"], input="correct horse battery\n")
+
+    @SETTINGS
+    @given(bodies(["email", "password", "next"]), st.sampled_from(["/staff/sign-in", "/staff/sign-in?next=%00",
+                                                                    "/staff/sign-in?next=//evil.example"]))
+    def check(content, url):
+        response = send(app.test_client(), "POST", url, *content)
+        assert response.status_code in (200, 400, 413, 429), response.status_code
+        assert db_rows(app, "SELECT COUNT(*) FROM staff_sessions") == [(0,)]
+
+    check()
