@@ -1,4 +1,5 @@
 """The second-opinion request page: the form, its confirmation, the "not sent yet" and "too many" pages, the outbox sender."""
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -27,13 +28,21 @@ SESSION_REFERENCE = "request_reference"
 
 
 # --- The form ------------------------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0/C1 control characters except tab and line feed
+
+
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """One-line fields: line breaks and tabs become spaces, other control characters (NUL...) go."""
+    if not isinstance(value, str):
+        return value
+    return _CONTROL.sub("", re.sub(r"[\t\r\n]+", " ", value)).strip()
 
 
 def _one_newline_per_line(value):
     # Browsers send CRLF: a line break must count as one character, as the person sees it.
-    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 class RequestForm(FlaskForm):
@@ -162,9 +171,14 @@ def new():
     return show_form(form)
 
 
+def posted_form():
+    # The posted fields only: flask-wtf would otherwise also take uploaded files or a JSON body as answers.
+    return RequestForm(formdata=request.form)
+
+
 @bp.post("/request")
 def create():
-    form = RequestForm()
+    form = posted_form()
     if not form.validate():
         keep_hidden_fields(form)
         return show_form(form, expired="csrf_token" in form.errors, status=400 if "csrf_token" in form.errors else 200)
@@ -212,7 +226,7 @@ def form_expired(error):
     if request.endpoint != "requests.create":
         return render("errors/error.html", code=400, title="This page has expired",
                       message="Please go back, reload the page and try again."), 400
-    form = RequestForm()
+    form = posted_form()
     keep_hidden_fields(form)
     return show_form(form, expired=True, status=400)
 

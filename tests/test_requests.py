@@ -408,3 +408,13 @@ def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplo
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail."))
     assert "database is locked" in logged  # the failures were logged...
     assert CANARY not in logged and "7700" not in logged  # ...without the patient's words
+
+
+def test_control_characters_are_dropped_and_files_or_json_are_not_taken_as_answers(app, client):
+    response = submit_request(client, name="Alex\x00 Example\r\n", description="Line one\r\nline\x07 two\x00")
+    assert response.status_code == 303
+    assert rows(app, "SELECT name, description FROM requests") == [
+        {"name": "Alex Example", "description": "Line one\nline two"}]
+    as_json = client.post("/request", json={**PATIENT, "name": 12, "description": ["x"]})
+    assert as_json.status_code == 400  # no token: the form is shown again, nothing stored
+    assert len(rows(app, "SELECT id FROM requests")) == 1
