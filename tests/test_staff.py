@@ -359,7 +359,7 @@ def test_patient_text_is_shown_literally_inside_an_element_htmx_ignores(staff_ap
     signed_in.post(f"/staff/requests/{reference}/notes", data={"body": hostile})
     for path in ("/staff", f"/staff/requests/{reference}"):
         page = signed_in.get(path).get_data(as_text=True)
-        assert '<b hx-get="/x">' not in page and "49" not in page
+        assert '<b hx-get="/x">' not in page and not re.search(r">\s*49\s*<", page)  # not run as a template
         assert "&lt;b hx-get=&#34;/x&#34;&gt;{{7*7}}&lt;/b&gt;" in page
         checker = _HxDisableChecker()
         checker.feed(page)
