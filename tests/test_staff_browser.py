@@ -125,3 +125,16 @@ def test_staff_work_through_a_request_without_javascript(phone, staff_server):
     page.goto(f"{staff_server.url}/staff/audit")
     for label in ("Signed in", "Viewed", "Changed status", "Added a note", "Erased"):
         assert page.get_by_role("cell", name=re.compile(f"^{label}")).count() >= 1
+
+
+def test_an_htmx_click_after_the_session_ended_takes_the_whole_page_to_sign_in(phone, staff_server):
+    page = phone().new_page()
+    sign_in(page, staff_server)
+    page.wait_for_url(re.compile(r"/staff$"))
+    conn = db(staff_server.app)
+    conn.execute("DELETE FROM staff_sessions")  # as after 30 idle minutes, or a sign-out in another tab
+    conn.close()
+    page.get_by_role("link", name=re.compile("^Closed")).click()
+    page.wait_for_url(re.compile(r"/staff/sign-in\?next=/staff\?status%3Dclosed|/staff/sign-in\?next=%2Fstaff%3Fstatus%3Dclosed"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Staff sign-in"
+    assert page.locator(".staff-nav").count() == 0  # a whole sign-in page, not a sign-in form inside the inbox
