@@ -1,0 +1,65 @@
+"""Every page of the journey is valid HTML, checked by the Nu HTML Checker (vnu.jar, run once for all pages)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+SAFE = {"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no", "fever_wound": "no"}
+ANSWERS = [
+    ("start", {}),
+    ("safety", SAFE),
+    ("surgery", {"surgery": "fusion"}),
+    ("after-surgery", {"how_long": "over_2_years", "told": ["technical_success", "scar_tissue"]}),
+    ("hardware", {"hardware_problem": "yes"}),
+    ("hardware-first", {}),
+    ("causes", {}),
+    ("tried", {"tried": ["opioids", "stimulator"]}),
+    ("conventional", {}),
+    ("regenerative", {}),
+]
+
+
+def journey_pages(client):
+    """The HTML of every step on one long path, a step with errors, and the plain pages."""
+    pages = {}
+    for step_id, answers in ANSWERS:
+        url = "/" if step_id == "start" else f"/journey/{step_id}"
+        pages[step_id] = client.get(url).get_data(as_text=True)
+        assert client.post(f"/journey/{step_id}", data=answers).status_code == 303, step_id
+    pages["summary"] = client.get("/journey/summary").get_data(as_text=True)
+    pages["surgery-error"] = client.post("/journey/surgery", data={}).get_data(as_text=True)
+    pages["surgery-partial"] = client.get("/journey/surgery", headers={"HX-Request": "true"}).get_data(as_text=True)
+    for path in ("/references", "/privacy", "/journey/save", "/journey/unknown", "/request"):
+        pages[path.strip("/").replace("/", "-")] = client.get(path).get_data(as_text=True)
+    client.post("/journey/safety", data={**SAFE, "fever_wound": "yes"})
+    pages["urgent"] = client.get("/journey/urgent").get_data(as_text=True)
+    return pages
+
+
+def test_every_journey_page_is_valid_html(make_app, tmp_path):
+    java = shutil.which("java")
+    if not java:
+        if os.environ.get("CI") == "true":
+            pytest.fail("java is needed for the HTML checker; .ci/run installs it")
+        pytest.skip("java not installed")
+    client = make_app(WTF_CSRF_ENABLED=False, OUTBOX_AUTOSEND=False).test_client()
+    files = []
+    for name, html in journey_pages(client).items():
+        if name == "surgery-partial":
+            # A fragment: wrap it the way htmx places it, inside the page's <main>.
+            html = f"<!doctype html><html lang=en><title>x</title><main>{html.split('</div>', 1)[1]}</main></html>"
+        path = tmp_path / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        files.append(str(path))
+    result = subprocess.run(
+        [java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
+        capture_output=True, text=True, timeout=120,
+    )
+    messages = json.loads(result.stderr or '{"messages": []}')["messages"]
+    problems = [f"{m['url'].rsplit('/', 1)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages]
+    assert not problems, "\n".join(problems)
