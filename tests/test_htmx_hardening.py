@@ -18,7 +18,8 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONTENT_DIR=str(content_dir()))  # CSRF on: the browser carries the tokens
+    # CSRF on: the browser carries the tokens. No minimum time on the request form: a test types fast.
+    return make_app(CONTENT_DIR=str(content_dir()), REQUEST_MIN_SECONDS=0)
 
 
 def watched_page(phone):
@@ -92,8 +93,21 @@ def test_no_answers_stay_in_local_or_session_storage_after_a_journey_with_back_p
 def test_no_content_security_policy_violations_over_a_full_journey_and_request(live_server, phone, app):
     page, seen = watched_page(phone)
     walk_with_back_presses(page, live_server.url, app.extensions["journey"])
-    # The summary's details, the continue-later page and the plain pages.
-    for path in ("/journey/save", "/references", "/privacy"):
+    # The request: a mistake first (the error summary), then sent, then the confirmation.
+    page.goto(live_server.url + "/request")
+    page.fill("#name", "Alex Example")
+    page.fill("#email", "not an address")
+    page.check("#contact_by-0")
+    page.fill("#description", "Pain in my leg since the operation.")
+    page.check("#consent")
+    page.locator("form.request-form button[type=submit]").click()
+    page.wait_for_selector(".error-summary")
+    page.fill("#email", "alex@example.com")
+    page.locator("form.request-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/request/sent$"))
+    assert re.search(r"FBS-[0-9A-Z]{4}", page.content())
+    # The continue-later page, the plain pages and staff sign-in.
+    for path in ("/journey/save", "/references", "/privacy", "/staff/sign-in"):
         page.goto(live_server.url + path)
     page.goto(live_server.url + "/")
     assert page.evaluate("window.htmx !== undefined"), "htmx did not load under the policy"
