@@ -9,6 +9,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from blueprints.journey import CONTINUE_SALT
 from tests.conftest import TEST_SECRET, content_dir, route_to_summary, walk_to_summary
+from tests.helpers import reference_in, submit_request
 
 EXPECTED = {
     "X-Content-Type-Options": "nosniff",
@@ -19,9 +20,13 @@ EXPECTED = {
 NO_STORE_BLUEPRINTS = {"journey", "requests", "staff"}
 
 
+STAFF_EMAIL, STAFF_PASSWORD = "nurse@clinic.test", "correct horse battery"
+
+
 @pytest.fixture
 def app(make_app):
-    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, REQUEST_MIN_SECONDS=0,
+                   STAFF_ARGON2={"time_cost": 1, "memory_cost": 8192, "parallelism": 1})
 
     # Test-only routes, so the 500 and 429 pages can be reached through the real error handlers.
     @app.get("/_test/crash")
@@ -50,15 +55,16 @@ def assert_security_headers(app, response, where):
     assert "Strict-Transport-Security" not in headers, f"{where}: HSTS on plain HTTP"
 
 
-def sample_urls(app, client):
-    """One URL per GET rule, with arguments that reach the view (a real step, a live continue-later token)."""
+def sample_urls(app, client, reference="FBS-AAAA"):
+    """One URL per GET rule, with arguments that reach the view (a real step, a live continue-later token,
+    a real request reference)."""
     journey = app.extensions["journey"]
     token = URLSafeTimedSerializer(TEST_SECRET, salt=CONTINUE_SALT).dumps(_journey_id(app, client))
     samples = {
         "step_id": journey.first_step,
         "token": token,
         "filename": "site.css",
-        "reference": "FBS-AAAA",
+        "reference": reference,
     }
     adapter = app.url_map.bind("localhost")
     urls = []
@@ -81,15 +87,30 @@ def _journey_id(app, client):
 
 def test_every_get_route_in_the_url_map_sends_all_security_headers(app, client):
     walk_to_summary(client, app.extensions["journey"])  # routes that need a journey cookie get one
-    urls = sample_urls(app, client)
-    assert len(urls) >= 6
+    confirmation = submit_request(client, follow_redirects=True)
+    reference = reference_in(confirmation.get_data(as_text=True))
+    assert reference
+    # The same client signs in as staff too, so the staff pages are reached, not only their sign-in redirect.
+    runner = app.test_cli_runner()
+    runner.invoke(args=["staff", "create", STAFF_EMAIL, "--password-stdin"], input=STAFF_PASSWORD + "\n")
+    journey_cookie = client.get_cookie("session").value
+    assert client.post("/staff/sign-in", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD}).status_code == 303
+    staff_cookie = client.get_cookie("session").value
+    client.set_cookie("session", journey_cookie)
+    urls = sample_urls(app, client, reference)
+    assert len(urls) >= 10
+    statuses = {}
     for rule, url in urls:
-        for headers in ({}, {"HX-Request": "true"}):
-            response = client.get(url, headers=headers)
-            assert response.status_code < 500 or url == "/_test/crash", url
-            assert_security_headers(app, response, url)
-            if rule is not None and rule.endpoint.partition(".")[0] in NO_STORE_BLUEPRINTS:
-                assert "no-store" in response.headers.get("Cache-Control", ""), url
+        for cookie in (journey_cookie, staff_cookie):
+            client.set_cookie("session", cookie)
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.get(url, headers=headers)
+                statuses[url] = response.status_code
+                assert response.status_code < 500 or url == "/_test/crash", url
+                assert_security_headers(app, response, url)
+                if rule is not None and rule.endpoint.partition(".")[0] in NO_STORE_BLUEPRINTS:
+                    assert "no-store" in response.headers.get("Cache-Control", ""), url
+    assert statuses[f"/staff/requests/{reference}"] == 200 and statuses["/request/sent"] != 500
 
 
 def test_summary_and_every_journey_step_are_never_stored_by_the_browser(app, client):
@@ -111,6 +132,16 @@ def test_error_pages_send_all_security_headers_and_a_friendly_page(app, client, 
     assert response.status_code == code
     assert_security_headers(app, response, url)
     assert "<html" in response.get_data(as_text=True)
+
+
+def test_the_real_rate_limit_page_429_sends_all_security_headers(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, REQUEST_RATE_LIMIT="1 per minute")
+    client = app.test_client()
+    client.post("/request", data={})
+    response = client.post("/request", data={})
+    assert response.status_code == 429
+    assert_security_headers(app, response, "429")
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_too_large_body_gets_a_friendly_413_page_with_security_headers(app, client):
