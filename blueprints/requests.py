@@ -235,9 +235,9 @@ def form_expired(error):
 def too_many(error):
     response = current_app.make_response((render("requests/too_many.html", title="Please wait a moment"), 429))
     response.headers["Cache-Control"] = "no-store"
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after:
-        response.headers["Retry-After"] = str(int(retry_after))
+    limit = current_app.extensions["request_limiter"].current_limit
+    if limit is not None:
+        response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))
     return response
 
 
@@ -300,6 +300,7 @@ def init_app(app):
     limiter = Limiter(get_remote_address)
     limiter.limit(lambda: current_app.config["REQUEST_RATE_LIMIT"], methods=["POST"])(bp)
     limiter.init_app(app)
+    app.extensions["request_limiter"] = limiter
     app.cli.add_command(outbox_cli)
 
     sender = Sender(lambda: send_pending(app.config["DATABASE"], mail_settings(app)),

@@ -256,6 +256,7 @@ def test_too_many_posts_from_one_address_get_the_friendly_429_page_with_the_clin
     assert response.status_code == 429
     assert "Please wait a moment" in html and app.extensions["journey"].clinic_phone in html
     assert response.headers["Cache-Control"] == "no-store"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert client.get("/request").status_code == 200  # reading the form is never limited
     assert len(rows(app, "SELECT id FROM requests")) == 2
 
