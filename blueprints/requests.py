@@ -72,7 +72,7 @@ class RequestForm(FlaskForm):
     def validate_phone(self, field):
         if field.data:
             if len(field.data) > 30 or normalise_phone(field.data) is None:
-                raise ValidationError("Enter a phone number, like 01632 960 001 or +44 808 157 0192")
+                raise ValidationError("Enter a phone number, like (555) 010-0199 or +1 555 010 0199")
         elif self.contact_by.data == "phone":
             raise ValidationError("Enter a phone number, or choose to be contacted by email")
 

@@ -341,7 +341,7 @@ def test_every_error_is_next_to_its_field_and_in_the_summary_and_typed_values_ar
     expected = {
         "name": "Enter your full name",
         "email": "Enter an email address in the correct format, like name@example.com",
-        "phone": "Enter a phone number, like 01632 960 001 or +44 808 157 0192",
+        "phone": "Enter a phone number, like (555) 010-0199 or +1 555 010 0199",
         "contact_by-0": "Choose how you would like us to contact you",
         "description": "Tell us about your back problem",
         "consent": "Tick the box to agree that we may contact you about your request",
