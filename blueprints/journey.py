@@ -32,6 +32,13 @@ def start_journey():
     return journey_id
 
 
+def end_journey():
+    """Forget this browser's journey: its answers leave the guide's table and the cookie's id is dropped."""
+    journey_id = session.pop("journey_id", None)
+    if journey_id:
+        store().delete(journey_id)
+
+
 def step_url(step_id, **args):
     if step_id == REQUEST_TARGET:
         return request_page_url()
@@ -139,9 +146,7 @@ def _typed_value(question):
 
 @bp.post("/journey/restart")
 def restart():
-    journey_id = session.get("journey_id")
-    if journey_id:
-        store().delete(journey_id)
+    end_journey()
     session.clear()
     return redirect(url_for("journey.start"), 303)
 

@@ -15,7 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from blueprints.journey import current_journey, step_url
+from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import journey_content, render
 from clinic.db import connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
@@ -205,6 +205,12 @@ def create():
         return show_form(form, template="requests/not_sent.html", status=503)
     if created and reason is None:
         wake_sender(current_app)
+    # The answers now travel with the request (if the box was ticked) and nowhere else, so erasing
+    # the request erases them; a failure here only leaves them to expire with unfinished journeys.
+    try:
+        end_journey()
+    except sqlite3.DatabaseError:
+        current_app.logger.warning("journey not deleted after a request; it expires on its own")
     session[SESSION_REFERENCE] = reference
     return redirect(url_for("requests.sent"), 303)
 

@@ -419,3 +419,22 @@ def test_control_characters_are_dropped_and_files_or_json_are_not_taken_as_answe
     as_json = client.post("/request", json={**PATIENT, "name": 12, "description": ["x"]})
     assert as_json.status_code == 400  # no token: the form is shown again, nothing stored
     assert len(rows(app, "SELECT id FROM requests")) == 1
+
+
+def test_sending_a_request_deletes_the_journey_so_erasing_the_request_erases_the_answers(make_app):
+    import sqlite3
+
+    from tests.helpers import submit_request
+
+    app = make_app(WTF_CSRF_ENABLED=False, OUTBOX_AUTOSEND=False)
+    client = app.test_client()
+    client.post("/journey/start")
+    client.post("/journey/safety", data={"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no",
+                                         "fever_wound": "no"})
+    conn = sqlite3.connect(app.config["DATABASE"])
+    assert conn.execute("SELECT count(*) FROM journeys").fetchone()[0] == 1
+    submit_request(client)
+    assert conn.execute("SELECT count(*) FROM journeys").fetchone()[0] == 0
+    assert conn.execute("SELECT journey_answers FROM requests").fetchone()[0]  # the copy went with the request
+    conn.close()
+    assert client.get("/journey/safety").headers["Location"] == "/"
