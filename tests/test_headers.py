@@ -55,11 +55,10 @@ def assert_security_headers(app, response, where):
     assert "Strict-Transport-Security" not in headers, f"{where}: HSTS on plain HTTP"
 
 
-def sample_urls(app, client, reference="FBS-AAAA"):
+def sample_urls(app, token, reference="FBS-AAAA"):
     """One URL per GET rule, with arguments that reach the view (a real step, a live continue-later token,
     a real request reference)."""
     journey = app.extensions["journey"]
-    token = URLSafeTimedSerializer(TEST_SECRET, salt=CONTINUE_SALT).dumps(_journey_id(app, client))
     samples = {
         "step_id": journey.first_step,
         "token": token,
@@ -86,31 +85,42 @@ def _journey_id(app, client):
 
 
 def test_every_get_route_in_the_url_map_sends_all_security_headers(app, client):
+    """Each GET route, as a page and as an htmx partial, for three visitors: a patient in the middle of the
+    journey, a patient who has just sent a request, and a signed-in staff member (who can open that request)."""
     walk_to_summary(client, app.extensions["journey"])  # routes that need a journey cookie get one
-    confirmation = submit_request(client, follow_redirects=True)
-    reference = reference_in(confirmation.get_data(as_text=True))
-    assert reference
-    # The same client signs in as staff too, so the staff pages are reached, not only their sign-in redirect.
-    runner = app.test_cli_runner()
-    runner.invoke(args=["staff", "create", STAFF_EMAIL, "--password-stdin"], input=STAFF_PASSWORD + "\n")
     journey_cookie = client.get_cookie("session").value
-    assert client.post("/staff/sign-in", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD}).status_code == 303
-    staff_cookie = client.get_cookie("session").value
-    client.set_cookie("session", journey_cookie)
-    urls = sample_urls(app, client, reference)
-    assert len(urls) >= 10
-    statuses = {}
-    for rule, url in urls:
-        for cookie in (journey_cookie, staff_cookie):
+    token = URLSafeTimedSerializer(TEST_SECRET, salt=CONTINUE_SALT).dumps(_journey_id(app, client))
+    checked = {}
+
+    def sweep(urls, cookie):
+        for rule, url in urls:
             client.set_cookie("session", cookie)
             for headers in ({}, {"HX-Request": "true"}):
                 response = client.get(url, headers=headers)
-                statuses[url] = response.status_code
+                checked[(url, cookie)] = response.status_code
                 assert response.status_code < 500 or url == "/_test/crash", url
                 assert_security_headers(app, response, url)
                 if rule is not None and rule.endpoint.partition(".")[0] in NO_STORE_BLUEPRINTS:
                     assert "no-store" in response.headers.get("Cache-Control", ""), url
-    assert statuses[f"/staff/requests/{reference}"] == 200 and statuses["/request/sent"] != 500
+
+    sweep(sample_urls(app, token), journey_cookie)
+
+    client.set_cookie("session", journey_cookie)
+    confirmation = submit_request(client, follow_redirects=True)
+    reference = reference_in(confirmation.get_data(as_text=True))
+    assert reference
+    sent_cookie = client.get_cookie("session").value
+    runner = app.test_cli_runner()
+    runner.invoke(args=["staff", "create", STAFF_EMAIL, "--password-stdin"], input=STAFF_PASSWORD + "\n")
+    assert client.post("/staff/sign-in", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD}).status_code == 303
+    staff_cookie = client.get_cookie("session").value
+    urls = sample_urls(app, token, reference)
+    assert len(urls) >= 10
+    sweep(urls, sent_cookie)
+    sweep(urls, staff_cookie)
+    assert checked[(f"/staff/requests/{reference}", staff_cookie)] == 200
+    assert checked[("/request/sent", sent_cookie)] == 200
+    assert checked[(f"/journey/{app.extensions['journey'].first_step}", journey_cookie)] == 200
 
 
 def test_summary_and_every_journey_step_are_never_stored_by_the_browser(app, client):
