@@ -44,5 +44,7 @@ secure_scheme_headers = {}
 control_socket_disable = True
 
 # Heartbeat files in memory, not on a disk that may be slow or read-only (systemd ProtectSystem=strict).
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn creates them with mkstemp (unique name, mode 0600), so a shared folder is safe here.
+SHARED_MEMORY = "/dev/shm"  # noqa: S108
+worker_tmp_dir = SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else None
 proc_name = "fbss-journey"
