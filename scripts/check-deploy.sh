@@ -2,7 +2,12 @@
 # Checks the deployment kit on this machine without installing it: `nginx -t` on the site (with a throw-away
 # self-signed certificate in a temporary folder) and `systemd-analyze verify` on the units (paths pointed at
 # this checkout). Nothing is started and nothing outside the temporary folder is written.
+# With --live it also runs the site for a moment as deployed, on free loopback ports: gunicorn (production mode,
+# FLASK_PROXY_FIX=1, trusted hosts) behind nginx with the site's own configuration, and checks what a browser
+# gets: the HTTPS redirect, HTTP/2, gzip, static caching, HSTS through the proxy, 413 and 400 refusals.
 set -euo pipefail
+LIVE=0
+[ "${1:-}" = "--live" ] && LIVE=1
 cd "$(dirname "$0")/.."
 HERE=$(pwd)
 WORK=$(mktemp -d)
@@ -48,5 +53,42 @@ if command -v systemd-analyze >/dev/null; then
   fi
 else
   echo "systemd-analyze not available here: units not verified" >&2
+fi
+if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
+  PY=${PY:-.venv/bin/python}
+  free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  APP_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
+  NAME=clinic.example.org
+  chmod 755 "$WORK"
+  sed -i -e "s#127.0.0.1:8000#127.0.0.1:$APP_PORT#" -e "s#listen 443 ssl http2;#listen 127.0.0.1:$TLS_PORT ssl http2;#" \
+      -e "s#listen 80;#listen 127.0.0.1:$HTTP_PORT;#" -e '/listen \[::\]/d' "$WORK/site.conf"
+  sed -i -e "1i user root;" -e "s#^events {}#events {}\ndaemon off;#" "$WORK/nginx.conf"
+  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_hex(32))') FLASK_PROXY_FIX=1 \
+    FLASK_TRUSTED_HOSTS=$NAME FLASK_BASE_URL=https://$NAME FLASK_DATABASE="$WORK/clinic.sqlite3" \
+    $PY -m gunicorn --config gunicorn.conf.py --bind "127.0.0.1:$APP_PORT" --no-control-socket >"$WORK/gunicorn.log" 2>&1 &
+  GUNICORN=$!
+  nginx -c "$WORK/nginx.conf" -p "$WORK" &
+  NGINX=$!
+  trap 'kill $GUNICORN $NGINX 2>/dev/null || true; wait $GUNICORN $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  CURL=(curl -sk --resolve "$NAME:$TLS_PORT:127.0.0.1" --resolve "$NAME:$HTTP_PORT:127.0.0.1")
+  for _ in $(seq 150); do "${CURL[@]}" -f -o /dev/null "https://$NAME:$TLS_PORT/healthz" && break; sleep 0.1; done
+  check() {  # check DESCRIPTION COMMAND... : the command's output must match the last argument (a grep -E pattern)
+    local what=$1 pattern=${*: -1}; shift
+    if "${@:1:$#-1}" 2>&1 | grep -Eiq "$pattern"; then echo "live: $what: ok"; else echo "live: $what: FAILED"; status=1; fi
+  }
+  check "plain HTTP redirects to HTTPS" "${CURL[@]}" -o /dev/null -w '%{http_code} %{redirect_url}' "http://$NAME:$HTTP_PORT/" '^301 https://'
+  check "HTTP/2" "${CURL[@]}" --http2 -D - -o /dev/null "https://$NAME:$TLS_PORT/" '^HTTP/2 200'
+  check "gzip on pages" "${CURL[@]}" -D - -o /dev/null -H 'Accept-Encoding: gzip' "https://$NAME:$TLS_PORT/" 'content-encoding: gzip'
+  check "HSTS through the proxy (X-Forwarded-Proto trusted)" "${CURL[@]}" -D - -o /dev/null "https://$NAME:$TLS_PORT/" 'strict-transport-security: max-age='
+  CSS=$("${CURL[@]}" "https://$NAME:$TLS_PORT/" | grep -Eo '/static/site\.css\?v=[0-9a-f]+')
+  check "static files cached a year" "${CURL[@]}" -D - -o /dev/null "https://$NAME:$TLS_PORT$CSS" \
+    'cache-control: public, max-age=31536000, immutable'
+  check "static files gzipped" "${CURL[@]}" -D - -o /dev/null -H 'Accept-Encoding: gzip' "https://$NAME:$TLS_PORT$CSS" \
+    'content-encoding: gzip'
+  check "healthz" "${CURL[@]}" "https://$NAME:$TLS_PORT/healthz" '"status": ?"ok"'
+  check "bodies over 64 KB refused by nginx" "${CURL[@]}" -o /dev/null -w '%{http_code}' --data-binary @<(head -c 100000 /dev/zero | tr '\0' a) \
+    "https://$NAME:$TLS_PORT/request" '^413$'
+  check "unknown Host header refused" "${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' \
+    "https://$NAME:$TLS_PORT/" '^(400|421)$'
 fi
 exit $status
