@@ -59,7 +59,7 @@ def test_backup_while_another_thread_writes_is_consistent_and_restores(database,
     writer = Writer(database)
     writer.start()
     try:
-        while writer.written < 20:
+        while writer.written < 20 and writer.is_alive():
             time.sleep(0.005)
         before = count_journeys(database)[0]
         copies = [backup.backup(database, tmp_path / f"copy-{n}.sqlite3") for n in range(3)]
