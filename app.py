@@ -19,6 +19,7 @@ csrf = CSRFProtect()
 DEFAULTS = {
     # Storage and content
     "DATABASE": None,  # default: instance/clinic.sqlite3
+    "DATABASE_BUSY_TIMEOUT_MS": 5000,  # how long a page waits for another writer before saying "busy"
     "CONTENT_DIR": str(ROOT / "content"),
     "JOURNEY_KEEP_DAYS": 7,
     "CONTINUE_LINK_MAX_AGE_DAYS": 7,

@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 from flask import current_app, g, render_template, request
@@ -34,7 +35,7 @@ HTMX_CONFIG = {
 
 def get_db():
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        g.db = connect(current_app.config["DATABASE"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
     return g.db
 
 
@@ -95,17 +96,31 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def http_error(error):
         titles = {
+            400: "Something in that request was not right",
+            403: "This form can only be sent from our own pages",
             404: "Page not found",
             405: "This page cannot be used that way",
             413: "That was too much text",
         }
         messages = {
+            403: "For your safety, we only accept forms sent from this site. Please open the page on our site and try again.",
             404: "We could not find that page. It may have moved.",
             413: "What you sent was larger than we can accept. Please shorten it and try again.",
         }
         code = error.code or 500
         return render("errors/error.html", code=code, title=titles.get(code, "Something went wrong"),
                       message=messages.get(code, "Please go back and try again.")), code
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def database_busy(error):
+        # Locked by a long writer, disk full, read-only: a moment's trouble, not a broken page.
+        current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.url_rule, error)
+        response = current_app.make_response((render(
+            "errors/error.html", code=503, title="The site is busy",
+            message="We could not save or load your answers just now. Please try again in a moment. "
+                    "What you answered before is kept."), 503))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def server_error(error):

@@ -265,3 +265,21 @@ def test_footer_has_the_disclaimer_and_the_review_date(client):
 def test_journey_posts_need_a_csrf_token(make_app):
     client = make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content")).test_client()
     assert client.post("/journey/start").status_code == 400
+
+
+def test_a_locked_database_gives_a_busy_page_not_a_server_error(make_app):
+    app = make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content"), WTF_CSRF_ENABLED=False,
+                   DATABASE_BUSY_TIMEOUT_MS=50)
+    client = app.test_client()
+    client.post("/journey/start")
+    writer = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        response = client.post("/journey/safety", data={"bladder": "no"})
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert response.status_code == 503
+    assert "The site is busy" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
+    assert client.post("/journey/safety", data={"bladder": "no"}).status_code == 303
