@@ -184,7 +184,8 @@ def inbox_page():
         status = "new"
     db = get_db()
     return render("staff/inbox.html", title=f"Requests: {STATUS_LABELS[status]}", status=status,
-                  requests=inbox.list_requests(db, status), counts=inbox.counts(db))
+                  requests=inbox.list_requests(db, status), counts=inbox.counts(db),
+                  failed_notifications=inbox.failed_notifications(db))
 
 
 @bp.get("/requests/<reference>")

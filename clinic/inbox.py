@@ -36,6 +36,11 @@ def counts(conn):
     return {status: found.get(status, 0) for status in STATUSES}
 
 
+def failed_notifications(conn):
+    """How many emails the outbox gave up on: staff must know a request may have gone unnoticed."""
+    return conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
+
+
 def parse_answers(raw):
     """The stored JSON list of [question, answer] pairs as a list of (question, answer) text tuples."""
     try:
@@ -63,6 +68,10 @@ def get_request(conn, reference):
     found["answers"] = parse_answers(row["journey_answers"])
     found["notes"] = conn.execute(
         "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
+        (row["id"],),
+    ).fetchall()
+    found["notifications"] = conn.execute(
+        "SELECT kind, status, attempts, sent_at, last_error FROM outbox WHERE request_id = ? ORDER BY id",
         (row["id"],),
     ).fetchall()
     return found

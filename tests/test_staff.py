@@ -590,3 +590,24 @@ def test_cli_purges_requests_older_than_days(staff_app):
     assert inbox.get_request(conn, old) is None and inbox.get_request(conn, kept) is not None
     conn.close()
     assert staff_app.test_cli_runner().invoke(args=["requests", "purge", "--older-than", "-1"]).exit_code != 0
+
+
+def test_a_notification_the_outbox_gave_up_on_is_shown_to_staff(staff_app, signed_in):
+    reference = add_request(staff_app)
+    conn = db(staff_app)
+    conn.execute("UPDATE outbox SET status = 'failed', attempts = 10, last_error = '550 5.1.1 Mailbox unavailable'")
+    conn.close()
+    inbox_html = signed_in.get("/staff").get_data(as_text=True)
+    assert "1 email notification could not be sent" in inbox_html
+    detail_html = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    assert "Staff notification" in detail_html and "failed" in detail_html and "550 5.1.1" in detail_html
+
+
+def test_a_sent_notification_shows_as_sent_and_no_warning_is_given(staff_app, signed_in):
+    reference = add_request(staff_app)
+    conn = db(staff_app)
+    conn.execute("UPDATE outbox SET status = 'sent', attempts = 1, sent_at = 1")
+    conn.close()
+    assert "could not be sent" not in signed_in.get("/staff").get_data(as_text=True)
+    detail_html = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    assert re.search(r'Staff notification:\s*<span class="status">sent</span>', detail_html)
