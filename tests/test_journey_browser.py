@@ -61,6 +61,8 @@ def history_move(page, move, url_pattern):
     move()
     page.wait_for_url(re.compile(url_pattern))
     page.wait_for_function("() => window.__beforeHistoryMove === undefined && document.readyState === 'complete'")
+    # htmx may still be reloading the page it found in history: let the network settle first.
+    page.wait_for_load_state("networkidle")
     page.wait_for_selector("#step-title")
 
 
