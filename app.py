@@ -8,6 +8,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from blueprints import assets, journey, ops, pages, request_log, requests, security, staff, web
 from clinic import production
 from clinic.db import init_schema
 from clinic.journey import load_journey
@@ -91,25 +92,17 @@ def create_app(config=None):
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
 
-    from blueprints import assets, ops, request_log, security
-
+    # Order matters: hooks run in the order they are registered.
     request_log.init_app(app)  # first: its clock covers every other hook, its line sees the final status
     security.init_app(app)  # before CSRF: a cross-site post is refused with 403 before its token is checked
     csrf.init_app(app)
-
-    from blueprints import journey, pages, web
-
-    web.init_app(app)
+    web.init_app(app)  # database teardown, layout context, error pages
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
-    from blueprints import requests
-
     requests.init_app(app)  # the request form at /request, its rate limit, the outbox sender and `outbox send`
-    from blueprints import staff
-
     staff.init_app(app)  # the staff inbox at /staff and the `staff` / `requests` commands
-    assets.init_app(app)
-    ops.init_app(app)
+    assets.init_app(app)  # versioned static URLs, favicon.ico, robots.txt
+    ops.init_app(app)  # /healthz and the `db backup` / `db restore` commands
     return app
 
 
