@@ -218,6 +218,18 @@ def run_wrk(wrk, port, path, script, args, duration):
     return parse_wrk(result.stdout)
 
 
+def median_run(runs):
+    """The median of each figure over the rounds; error counts are summed."""
+    return {
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "bad": sum(r["bad"] for r in runs),
+        "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
+    }
+
+
 def rss_kib(pid):
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
@@ -298,13 +310,15 @@ def report(results, renders, memory, step_url, args, content):
     lines += ["", "Resident memory (VmRSS) after the load: " +
               ", ".join(f"{role} {kib / 1024:.1f} MiB" for role, kib in memory)]
     lines += ["", f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency on 127.0.0.1, "
+              f"{args.rounds} interleaved rounds (a, b, c, d), median of each figure; "
               f"gunicorn.conf.py (2 workers x 4 threads, gthread), content: `{content.relative_to(ROOT)}`."]
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are reported (default 5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--renders", type=int, default=50, help="in-process renders per step (default 50)")
@@ -340,14 +354,18 @@ def main():
                       urlencode(fields)),
                 "d": ("GET", "/bench/ping", {}, None),
             }
-            results = {}
-            for key, (method, path, headers, body) in scenarios.items():
-                script = workdir / f"{key}.lua"
-                script.write_text(lua_script(method, headers, body))
-                if key == "a":
-                    run_wrk(wrk, port, path, script, args, 2)  # warm-up: imports, template cache, page cache
-                results[key] = run_wrk(wrk, port, path, script, args, args.duration)
-                print(f"({key}) {method} {path}: {results[key]['rps']:,.0f} req/s", file=sys.stderr)
+            # Interleaved rounds, median per scenario: wrk's keep-alive connections land on whichever worker
+            # accepts first, so one short run can leave one worker with most of them and halve its figure.
+            for key, (method, _path, headers, body) in scenarios.items():
+                (workdir / f"{key}.lua").write_text(lua_script(method, headers, body))
+            run_wrk(wrk, port, step_url, workdir / "a.lua", args, 2)  # warm-up: imports, template cache, page cache
+            rounds = {key: [] for key in scenarios}
+            for round_number in range(1, args.rounds + 1):
+                for key, (method, path, _headers, _body) in scenarios.items():
+                    rounds[key].append(run_wrk(wrk, port, path, workdir / f"{key}.lua", args, args.duration))
+                    print(f"round {round_number} ({key}) {method} {path}: {rounds[key][-1]['rps']:,.0f} req/s",
+                          file=sys.stderr)
+            results = {key: median_run(runs) for key, runs in rounds.items()}
             memory = [(f"worker {n + 1}", rss_kib(pid)) for n, pid in enumerate(worker_pids(server.pid))]
             memory.append(("master", rss_kib(server.pid)))
         finally:
