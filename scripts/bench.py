@@ -14,14 +14,12 @@ Nothing is written into the repository unless --write is given.
 """
 import argparse
 import datetime
-import http.client
 import logging
 import os
 import platform
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,9 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from loopback import LoopbackClient, free_port  # noqa: E402  (scripts/ is on the path when run)
+
 REAL_CONTENT = ROOT / "content"
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 PREFERRED_STEP = "/journey/surgery"
@@ -72,7 +73,7 @@ def read_form(html):
 def walk(fetch):
     """Answer every step from the start; returns [(step url, form action, answer fields)] of the steps seen.
 
-    `fetch(method, url, fields=None, headers=None)` returns (status, location, body text).
+    `fetch(method, url, fields=None, headers=None)` returns (status, response headers, body text).
     """
     url, seen = "/", []
     for _ in range(MAX_STEPS):
@@ -83,7 +84,8 @@ def walk(fetch):
         seen.append((url, form.action, form.fields))
         if form.action is None:
             break
-        status, location, _ = fetch("POST", form.action, form.fields)
+        status, headers, _ = fetch("POST", form.action, form.fields)
+        location = headers.get("Location")
         if status not in (302, 303) or not location:
             raise RuntimeError(f"POST {form.action} answered {status}")
         url = urlsplit(location).path
@@ -104,41 +106,6 @@ def pick_step(seen):
 
 
 # --- gunicorn over HTTP ---------------------------------------------------------------------------
-
-class HttpClient:
-    """http.client with a cookie jar and no redirect following (wrk does not follow them either)."""
-
-    def __init__(self, port):
-        self.port = port
-        self.cookies = {}
-
-    def cookie_header(self):
-        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-
-    def fetch(self, method, url, fields=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = dict(headers or {})
-        body = None
-        if fields is not None:
-            body = urlencode(fields)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            headers["Cookie"] = self.cookie_header()
-        conn.request(method, url, body=body, headers=headers)
-        response = conn.getresponse()
-        text = response.read().decode("utf-8", "replace")
-        for header in response.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
-        conn.close()
-        return response.status, response.getheader("Location"), text
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def ensure_wrk():
     if shutil.which("wrk"):
@@ -174,7 +141,7 @@ def start_gunicorn(workdir, content, port):
         if server.poll() is not None:
             raise RuntimeError("gunicorn stopped:\n" + (workdir / "gunicorn.log").read_text())
         try:
-            if HttpClient(port).fetch("GET", "/healthz")[0] == 200:
+            if LoopbackClient(port).fetch("GET", "/healthz")[0] == 200:
                 return server, log
         except OSError:
             time.sleep(0.1)
@@ -249,7 +216,7 @@ def worker_pids(master_pid):
 
 def journey_cookie(port):
     """For scripts/audit.sh: walk a journey on a running server; returns (Cookie header, mid-journey step path)."""
-    client = HttpClient(port)
+    client = LoopbackClient(port)
     step_url = pick_step(walk(client.fetch))[0]
     return client.cookie_header(), step_url
 
@@ -268,7 +235,7 @@ def render_times(content, renders):
 
         def fetch(method, url, fields=None, headers=None):
             response = client.open(url, method=method, data=fields, headers=headers)
-            return response.status_code, response.headers.get("Location"), response.get_data(as_text=True)
+            return response.status_code, response.headers, response.get_data(as_text=True)
 
         seen = walk(fetch)
         times = []
@@ -335,7 +302,7 @@ def main():
         workdir = Path(tmp)
         server, log = start_gunicorn(workdir, content, port)
         try:
-            client = HttpClient(port)
+            client = LoopbackClient(port)
             seen = walk(client.fetch)
             step_url, action, fields = pick_step(seen)
             cookie = client.cookie_header()

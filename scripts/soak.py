@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from aiosmtpd.controller import Controller
+from loopback import LoopbackClient, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -71,12 +71,6 @@ def body_text(message):
                      if p.get_content_maintype() == "text")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- The site under test ---------------------------------------------------------------------------
 class Site:
     """gunicorn with the project's config file, 2 workers, on a temporary database and the mail sink."""
@@ -119,7 +113,7 @@ class Site:
             if self.process.poll() is not None:
                 raise SystemExit(f"gunicorn exited with {self.process.returncode} during start-up")
             try:
-                status, _, _ = Client(self.port).request("GET", "/healthz")
+                status, _, _ = Client(self.port).fetch("GET", "/healthz")
                 if status == 200:
                     return
             except OSError:
@@ -174,34 +168,15 @@ class Site:
 
 
 # --- A patient's browser, reduced to what the form needs ---------------------------------------------
-class Client:
-    def __init__(self, port):
-        self.port = port
-        self.cookies = {}
-
-    def request(self, method, path, body=None):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = f"http://127.0.0.1:{self.port}"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read().decode("utf-8", "replace")
-            for header in response.headers.get_all("Set-Cookie") or []:
-                name, _, rest = header.partition("=")
-                self.cookies[name.strip()] = rest.split(";", 1)[0]
-            return response.status, response.headers, data
-        finally:
-            conn.close()
+class Client(LoopbackClient):
+    """Follows redirects, as a browser does after a form post."""
 
     def follow(self, method, path, body=None):
-        status, headers, data = self.request(method, path, body)
+        status, headers, data = self.fetch(method, path, body)
         for _ in range(5):
             if status not in (301, 302, 303, 307, 308):
                 break
-            status, headers, data = self.request("GET", urlsplit(headers["Location"]).path)
+            status, headers, data = self.fetch("GET", urlsplit(headers["Location"]).path)
         return status, data
 
 
