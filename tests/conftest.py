@@ -2,7 +2,9 @@
 import json
 import os
 import shutil
+import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,18 @@ def fixture_content(tmp_path):
     target = tmp_path / "content"
     shutil.copytree(ROOT / "tests" / "fixtures" / "content", target)
     return target
+
+
+@contextmanager
+def database_locked(path, exclusive=False):
+    """Another connection holds the write lock until the block ends; EXCLUSIVE shuts out readers too."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
 
 
 class LiveServer:

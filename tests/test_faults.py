@@ -15,7 +15,7 @@ import pytest
 from blueprints.requests import mail_settings
 from clinic import db as clinic_db
 from clinic.outbox import send_pending
-from tests.conftest import ROOT, TEST_SECRET, content_dir
+from tests.conftest import ROOT, TEST_SECRET, content_dir, database_locked
 from tests.helpers import reference_in, submit_request
 
 TYPED = {"name": "Robin Faultline", "email": "robin.faultline@example.com",
@@ -207,14 +207,8 @@ def assert_not_sent_yet(app, response):
 
 def test_database_locked_by_another_writer_gives_the_not_sent_page_and_writes_nothing(app):
     client = app.test_client()
-    writer = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("INSERT INTO journeys (id, created_at, updated_at) VALUES ('other-writer', 0, 0)")
-    try:
+    with database_locked(app.config["DATABASE"]):
         response = submit_request(client, **TYPED)
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
     assert_not_sent_yet(app, response)
     assert count(app, "SELECT COUNT(*) FROM requests") == 0 and count(app, "SELECT COUNT(*) FROM outbox") == 0
 

@@ -9,7 +9,7 @@ import zlib
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_locked
 
 HTMX = {"HX-Request": "true"}
 
@@ -272,13 +272,8 @@ def test_a_locked_database_gives_a_busy_page_not_a_server_error(make_app):
                    DATABASE_BUSY_TIMEOUT_MS=50)
     client = app.test_client()
     client.post("/journey/start")
-    writer = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    writer.execute("BEGIN EXCLUSIVE")
-    try:
+    with database_locked(app.config["DATABASE"], exclusive=True):
         response = client.post("/journey/safety", data={"bladder": "no"})
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
     assert response.status_code == 503
     assert "The site is busy" in response.get_data(as_text=True)
     assert response.headers["Retry-After"] == "5"

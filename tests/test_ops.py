@@ -15,7 +15,7 @@ import pytest
 
 from app import _instance_secret_key, create_app
 from clinic.production import ConfigError
-from tests.conftest import ROOT, TEST_SECRET
+from tests.conftest import ROOT, TEST_SECRET, database_locked
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 # The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
@@ -61,13 +61,8 @@ def test_healthz_reports_the_outbox_backlog_and_the_age_of_its_oldest_pending_me
 
 
 def test_healthz_is_503_while_another_writer_holds_the_database(client, app):
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with database_locked(app.config["DATABASE"]):
         response = client.get("/healthz")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert response.status_code == 503
     assert response.json["status"] == "error" and response.json["database"] == "locked"
     assert response.headers["Cache-Control"] == "no-store"

@@ -8,7 +8,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from blueprints.requests import mail_settings
 from clinic.outbox import send_pending
-from tests.conftest import content_dir, route_to_summary, walk_to_summary
+from tests.conftest import content_dir, database_locked, route_to_summary, walk_to_summary
 from tests.helpers import reference_in, submit_request
 
 STAFF_EMAIL = "nurse@clinic.test"
@@ -86,13 +86,8 @@ def test_canaries_from_a_journey_and_request_appear_in_no_log_url_cookie_email_o
     assert patient.get(summary).status_code == 200
     mistake = submit_request(patient, **{**CANARY_FIELDS, "email": "qx7mailbox at example"})
     assert mistake.status_code == 200 and "error-summary" in mistake.get_data(as_text=True)
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with database_locked(app.config["DATABASE"]):
         assert submit_request(patient, **CANARY_FIELDS).status_code == 503
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     confirmation = submit_request(patient, **CANARY_FIELDS, follow_redirects=True)
     reference = reference_in(confirmation.get_data(as_text=True))
     assert reference

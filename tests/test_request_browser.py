@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import assert_no_axe_violations, content_dir
+from tests.conftest import assert_no_axe_violations, content_dir, database_locked
 
 pytestmark = pytest.mark.browser
 
@@ -80,14 +80,9 @@ def test_when_the_database_is_locked_the_patient_sees_not_sent_yet_with_everythi
     page.check("#contact_by-0")
     page.fill("#description", "Still in pain.")
     page.check("#consent")
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    with database_locked(app.config["DATABASE"], exclusive=True):
         page.click("button[type=submit]")
         page.wait_for_selector("text=Your request has not been sent yet")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert app.extensions["journey"].clinic_phone in page.content()
     assert page.input_value("#name") == "Robin Example" and page.input_value("#description") == "Still in pain."
     assert page.is_checked("#consent")

@@ -11,7 +11,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from blueprints.requests import sign_started
 from clinic.outbox import send_pending
-from tests.conftest import TEST_SECRET, content_dir, walk_to_summary
+from tests.conftest import TEST_SECRET, content_dir, database_locked, walk_to_summary
 from tests.helpers import PATIENT, form_fields, reference_in, submit_request
 
 CANARY = "zq7canary"
@@ -265,13 +265,8 @@ def test_too_many_posts_from_one_address_get_the_friendly_429_page_with_the_clin
 def test_a_locked_database_gives_the_not_sent_page_with_what_was_typed_and_no_partial_rows(make_app):
     app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50)
     client = app.test_client()
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    with database_locked(app.config["DATABASE"], exclusive=True):
         response = submit_request(client, **CANARY_FIELDS)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     html = response.get_data(as_text=True)
     assert response.status_code == 503
     assert "Your request has not been sent yet" in html and app.extensions["journey"].clinic_phone in html
@@ -395,13 +390,8 @@ def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplo
     app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50, **smtp_server.config())
     client = app.test_client()
     submit_request(client, **{**CANARY_FIELDS, "email": "not an email"})  # a validation error
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    with database_locked(app.config["DATABASE"], exclusive=True):
         assert submit_request(client, **CANARY_FIELDS).status_code == 503  # a database failure
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert submit_request(client, **CANARY_FIELDS).status_code == 303
     smtp_server.reply = "550 5.1.1 <zq7canarymail@example.com> unknown"
     deliver(app)
