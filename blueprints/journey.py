@@ -78,7 +78,8 @@ def show_step(step_id, errors=None, typed=None, status=200):
         return redirect(step_url(walked[-1]))
 
     route = content.expected_route(answers)
-    previous = content.previous_step(step_id, answers, seen)
+    index = walked.index(step_id)
+    previous = walked[index - 1] if index > 0 else None
     context = {
         "step": step,
         "title": ("Error: " if errors else "") + step.title,
@@ -99,11 +100,8 @@ def show_step(step_id, errors=None, typed=None, status=200):
         ]
         context["doctor_questions"] = content.doctor_questions(answers)
         context["highlights"] = content.highlights(answers)
-    response = current_app.make_response((render("journey/step.html", **context), status))
-    if is_htmx():
-        response.headers["HX-Push-Url"] = request.full_path.rstrip("?")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    headers = {"HX-Push-Url": request.full_path.rstrip("?")} if is_htmx() else {}
+    return render("journey/step.html", **context), status, headers
 
 
 @bp.post("/journey/<step_id>")
@@ -159,11 +157,8 @@ def save():
     token = continue_serializer().dumps(journey_id)
     link = current_app.config["BASE_URL"].rstrip("/") + url_for("journey.resume", token=token)
     walked = journey_content().path(answers, seen)
-    response = current_app.make_response(render(
-        "journey/save.html", title="Continue later", link=link, back_url=step_url(walked[-1]),
-        keep_days=current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"]))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render("journey/save.html", title="Continue later", link=link, back_url=step_url(walked[-1]),
+                  keep_days=current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"])
 
 
 @bp.get("/journey/continue/<token>")
@@ -175,9 +170,7 @@ def resume(token):
         journey_id = None
     if not isinstance(journey_id, str) or store().load(journey_id, current_app.config["JOURNEY_KEEP_DAYS"]) is None:
         session.clear()
-        response = current_app.make_response((render("journey/link_expired.html", title="This link no longer works"), 410))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return render("journey/link_expired.html", title="This link no longer works"), 410
     session.clear()
     session["journey_id"] = journey_id
     _, answers, seen = current_journey()

@@ -156,11 +156,8 @@ def show_form(form, *, template="requests/new.html", status=200, expired=False):
     pairs, back_url = journey_answer_pairs()
     title = {"requests/new.html": "Ask for a second opinion",
              "requests/not_sent.html": "Your request has not been sent yet"}[template]
-    response = current_app.make_response((render(
-        template, title=("Error: " if errors else "") + title, form=form, error_list=errors, answer_pairs=pairs,
-        back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX), status))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render(template, title=("Error: " if errors else "") + title, form=form, error_list=errors,
+                  answer_pairs=pairs, back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX), status
 
 
 @bp.get("/request")
@@ -221,9 +218,7 @@ def sent():
     reference = session.get(SESSION_REFERENCE)
     if not isinstance(reference, str):
         return redirect(url_for("requests.new"))
-    response = current_app.make_response(render("requests/sent.html", title="Request sent", reference=reference))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render("requests/sent.html", title="Request sent", reference=reference)
 
 
 @bp.errorhandler(CSRFError)
@@ -240,7 +235,6 @@ def form_expired(error):
 @bp.errorhandler(429)
 def too_many(error):
     response = current_app.make_response((render("requests/too_many.html", title="Please wait a moment"), 429))
-    response.headers["Cache-Control"] = "no-store"
     limit = current_app.extensions["request_limiter"].current_limit
     if limit is not None:
         response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))

@@ -78,6 +78,6 @@ def init_app(app):
             response.headers[name] = value
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
-        if request.blueprint in NO_STORE_BLUEPRINTS and "no-store" not in (response.headers.get("Cache-Control") or ""):
+        if request.blueprint in NO_STORE_BLUEPRINTS:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -112,12 +112,6 @@ def require_staff():
     return redirect(target, 303 if request.method != "GET" else 302)
 
 
-@bp.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.app_template_filter("staff_time")
 def staff_time(seconds):
     return datetime.fromtimestamp(int(seconds), UTC).strftime("%-d %b %Y, %H:%M UTC")

@@ -154,13 +154,6 @@ class Journey:
             current = self.next_step(step, answers) or step.rules[-1].goto
         return route
 
-    def previous_step(self, step_id, answers, seen):
-        walked = self.path(answers, seen)
-        if step_id in walked:
-            index = walked.index(step_id)
-            return walked[index - 1] if index > 0 else None
-        return None
-
     def relevant_answers(self, answers, seen):
         """(step, question, answer) for every answered question on the person's path."""
         rows = []
