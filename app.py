@@ -59,7 +59,6 @@ DEFAULTS = {
     "REQUEST_MIN_SECONDS": 3,  # posts sooner than this after the form was served are kept as suspected spam
     "REQUEST_MAX_AGE_SECONDS": 86400,
     "REQUEST_RATE_LIMIT": "5 per minute;30 per hour",  # posts to /request per client address
-    "REQUEST_BUSY_TIMEOUT_MS": 5000,
     "RATELIMIT_STORAGE_URI": "memory://",  # per process; see README "Mail settings"
 }
 

@@ -16,7 +16,7 @@ from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectCho
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from blueprints.journey import current_journey, end_journey, step_url
-from blueprints.web import journey_content, render
+from blueprints.web import get_db, journey_content, render
 from clinic.db import connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import NewRequest, RequestStore, is_submission_id, new_submission_id, normalise_phone
@@ -184,15 +184,11 @@ def create():
     config = current_app.config
     try:
         pairs = journey_answer_pairs()[0] if form.include_answers.data else []
-        conn = connect(config["DATABASE"], busy_timeout_ms=config["REQUEST_BUSY_TIMEOUT_MS"])
-        try:
-            reference, created = RequestStore(conn, clock=now).submit(NewRequest(
-                submission_id=submission_id, name=form.name.data, email=form.email.data,
-                phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
-                description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
-                spam_reason=reason), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
-        finally:
-            conn.close()
+        reference, created = RequestStore(get_db(), clock=now).submit(NewRequest(
+            submission_id=submission_id, name=form.name.data, email=form.email.data,
+            phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
+            description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
+            spam_reason=reason), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
     except sqlite3.DatabaseError as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed.

@@ -40,7 +40,7 @@ def clock():
 @pytest.fixture
 def app(make_app, smtp_server):
     return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", OUTBOX_MAX_ATTEMPTS=3,
-                    REQUEST_BUSY_TIMEOUT_MS=200, **smtp_server.config())
+                    DATABASE_BUSY_TIMEOUT_MS=200, **smtp_server.config())
 
 
 def count(app, sql):
@@ -214,7 +214,7 @@ def test_database_locked_by_another_writer_gives_the_not_sent_page_and_writes_no
 
 
 def test_database_full_gives_the_not_sent_page_and_leaves_no_partial_rows(app, monkeypatch):
-    import blueprints.requests
+    import blueprints.web
 
     client = app.test_client()
     accepted_reference(client)  # one request in, so the tables have pages of their own
@@ -228,7 +228,7 @@ def test_database_full_gives_the_not_sent_page_and_leaves_no_partial_rows(app, m
         conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: SQLite answers SQLITE_FULL
         return conn
 
-    monkeypatch.setattr(blueprints.requests, "connect", connect_to_a_full_disk)
+    monkeypatch.setattr(blueprints.web, "connect", connect_to_a_full_disk)  # every page's database connection
     # A description that cannot fit in the free space of the existing pages.
     response = submit_request(app.test_client(), **{**TYPED, "description": "€" * 2000})
     assert response.status_code == 503 and "not been sent yet" in response.get_data(as_text=True)

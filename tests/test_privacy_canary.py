@@ -45,7 +45,7 @@ class Recorder:
 @pytest.fixture
 def app(make_app, smtp_server):
     app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2,
-                   REQUEST_RATE_LIMIT="1000 per minute", PATIENT_RECEIPT=True, REQUEST_BUSY_TIMEOUT_MS=100,
+                   REQUEST_RATE_LIMIT="1000 per minute", PATIENT_RECEIPT=True, DATABASE_BUSY_TIMEOUT_MS=100,
                    **smtp_server.config())
     app.wsgi_app = Recorder(app.wsgi_app)
     return app

@@ -72,7 +72,7 @@ def test_a_patient_makes_a_mistake_sees_the_summary_fixes_it_and_gets_a_referenc
 
 @pytest.mark.parametrize("js", [True, False], ids=["js-on", "js-off"])
 def test_when_the_database_is_locked_the_patient_sees_not_sent_yet_with_everything_typed(app, live_server, phone, js):
-    app.config["REQUEST_BUSY_TIMEOUT_MS"] = 50
+    app.config["DATABASE_BUSY_TIMEOUT_MS"] = 50
     page = phone(js=js, bypass_csp=js).new_page()
     page.goto(live_server.url + "/request")
     page.fill("#name", "Robin Example")

@@ -263,7 +263,7 @@ def test_too_many_posts_from_one_address_get_the_friendly_429_page_with_the_clin
 
 # --- The database cannot be written --------------------------------------------------------------------
 def test_a_locked_database_gives_the_not_sent_page_with_what_was_typed_and_no_partial_rows(make_app):
-    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50)
+    app = make_app(CONTENT_DIR=str(content_dir()), DATABASE_BUSY_TIMEOUT_MS=50)
     client = app.test_client()
     with database_locked(app.config["DATABASE"], exclusive=True):
         response = submit_request(client, **CANARY_FIELDS)
@@ -387,7 +387,7 @@ def test_nothing_the_patient_typed_reaches_the_logs(make_app, smtp_server, caplo
     import logging
 
     caplog.set_level(logging.DEBUG)
-    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_BUSY_TIMEOUT_MS=50, **smtp_server.config())
+    app = make_app(CONTENT_DIR=str(content_dir()), DATABASE_BUSY_TIMEOUT_MS=50, **smtp_server.config())
     client = app.test_client()
     submit_request(client, **{**CANARY_FIELDS, "email": "not an email"})  # a validation error
     with database_locked(app.config["DATABASE"], exclusive=True):
