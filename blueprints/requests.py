@@ -19,7 +19,14 @@ from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
 from clinic.db import connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
-from clinic.requests import NewRequest, RequestStore, is_submission_id, new_submission_id, normalise_phone
+from clinic.requests import (
+    NewRequest,
+    RequestStore,
+    is_replyable_email,
+    is_submission_id,
+    new_submission_id,
+    normalise_phone,
+)
 
 bp = Blueprint("requests", __name__)
 STARTED_SALT = "request-form-started"
@@ -68,6 +75,11 @@ class RequestForm(FlaskForm):
     website = StringField("Leave this field empty")
     submission_id = HiddenField()
     started = HiddenField()
+
+    def validate_email(self, field):
+        if not field.errors and not is_replyable_email(field.data):
+            raise ValidationError("Enter an email address we can reply to: "
+                                  "only letters, numbers and . _ - + ' = before the @")
 
     def validate_phone(self, field):
         if field.data:

@@ -2,7 +2,7 @@
 import sys
 import time
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import click
 from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, request, session, url_for
@@ -115,6 +115,13 @@ def require_staff():
 @bp.app_template_filter("staff_time")
 def staff_time(seconds):
     return datetime.fromtimestamp(int(seconds), UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+@bp.app_template_filter("mailto")
+def mailto(address):
+    """A mailto: URL for one recipient: every character that could start a header field (?, &, #) or an escape (%)
+    is percent-encoded (RFC 6068), so an address cannot add a Bcc or a body to a reply."""
+    return "mailto:" + quote(address, safe="@")
 
 
 @bp.app_context_processor

@@ -1,10 +1,12 @@
-"""Second-opinion requests: store one with its notification rows in one transaction, references, phone numbers."""
+"""Second-opinion requests: store one with its notification rows in one transaction, references, phone and email."""
 import json
 import re
 import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
 
 from clinic.db import transaction
 
@@ -21,6 +23,9 @@ PATIENT_RECEIPT = "patient_receipt"
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 PHONE_MIN_DIGITS = 7
 PHONE_MAX_DIGITS = 15  # E.164
+# Before the @: letters (any script), digits and . _ - + ' = only. RFC 5322 allows more (%, ?, #, !, &, /, ...),
+# but those mean source routing, bang paths or mailto: header fields to mail programs, and no patient needs them.
+_REPLYABLE_LOCAL_PART = re.compile(r"[\w.+'=-]+")
 
 
 class ReferenceSpaceFull(RuntimeError):
@@ -37,6 +42,15 @@ def new_submission_id():
 
 def is_submission_id(value):
     return isinstance(value, str) and SUBMISSION_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_replyable_email(address):
+    """True when staff can reply to `address` from any mail program: valid, and only ordinary characters before the @."""
+    try:
+        parsed = validate_email(address, check_deliverability=False)
+    except (EmailNotValidError, TypeError):
+        return False
+    return _REPLYABLE_LOCAL_PART.fullmatch(parsed.local_part) is not None
 
 
 def normalise_phone(text):

@@ -350,6 +350,28 @@ def test_every_error_is_next_to_its_field_and_in_the_summary_and_typed_values_ar
     assert rows_count(client) == 0
 
 
+BCC_ATTACK = "real%40victim.example.com?bcc=spy@evil.example.com"
+
+
+@pytest.mark.parametrize("address", [BCC_ATTACK, "a?cc=b@example.com", "100%@example.com", "a#b@example.com",
+                                     "bang!path@example.com", "a&b@example.com"])
+def test_an_address_no_mail_program_can_reply_to_is_refused_next_to_the_field(client, address):
+    """Issue 11 L4: a patient email must not be able to add a hidden Bcc (or any header) to staff replies."""
+    response = submit_request(client, email=address)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and rows_count(client) == 0
+    message = "Enter an email address we can reply to: only letters, numbers and . _ - + &#39; = before the @"
+    assert f'<a href="#email">{message}</a>' in html
+    assert f'id="email-error"><span class="visually-hidden">Error:</span> {message}</p>' in html
+
+
+@pytest.mark.parametrize("address", ["o'brien@example.com", "first.last+clinic@example.co.uk", "a=b_c-d@example.com",
+                                     "José@example.com"])
+def test_ordinary_addresses_are_still_accepted(app, client, address):
+    assert submit_request(client, email=address).status_code == 303
+    assert rows(app, "SELECT email FROM requests") == [{"email": address}]
+
+
 def test_phone_is_required_only_when_chosen_as_the_way_to_contact(app, client):
     html = submit_request(client, contact_by="phone", phone="").get_data(as_text=True)
     assert "Enter a phone number, or choose to be contacted by email" in html

@@ -330,6 +330,20 @@ def test_detail_shows_everything_sent_with_journey_answers_as_pairs_and_records_
     assert [r["reference"] for r in audit_rows(staff_app, "viewed")] == [reference]
 
 
+@pytest.mark.parametrize("address", ["real%40victim.example.com?bcc=spy@evil.example.com",
+                                     "a&b=c@example.com", "x#y@example.com", "alex@example.org"])
+def test_reply_link_is_percent_encoded_so_an_address_cannot_add_recipients(staff_app, signed_in, address):
+    """Issue 11 L4: a stored address (from before the form refused such addresses) must not add a Bcc to a reply."""
+    from urllib.parse import unquote
+
+    reference = add_request(staff_app, email=address)
+    page = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    href = re.search(r'<a class="staff-link" href="(mailto:[^"]*)"', page).group(1).replace("&amp;", "&")
+    target = href.removeprefix("mailto:")
+    assert not set("?#&") & set(target), href  # no header fields, no fragment: one recipient only
+    assert unquote(target) == address  # and it is exactly the address the patient gave
+
+
 class _HxDisableChecker(HTMLParser):
     """Collects every text node with whether an ancestor carries data-hx-disable."""
 
