@@ -3,15 +3,15 @@ from flask import Blueprint, abort, current_app, redirect, request, session, url
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from blueprints.web import get_db, is_htmx, journey_content, render
+from clinic.answer_store import AnswerStore
 from clinic.journey import REQUEST_TARGET
-from clinic.journeys import JourneyStore
 
 bp = Blueprint("journey", __name__)
 CONTINUE_SALT = "journey-continue-later"
 
 
 def store():
-    return JourneyStore(get_db())
+    return AnswerStore(get_db())
 
 
 def current_journey():

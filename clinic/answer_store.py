@@ -1,4 +1,7 @@
-"""Journeys in progress, stored server-side under a random id: answers never travel in a cookie."""
+"""Answers of journeys in progress, stored server-side under a random id: answers never travel in a cookie.
+
+(The journey itself, its steps and routing, is clinic/journey/.)
+"""
 import json
 import secrets
 import time
@@ -9,7 +12,7 @@ JOURNEY_ID_BYTES = 32  # 256 bits
 DEFAULT_KEEP_DAYS = 7
 
 
-class JourneyStore:
+class AnswerStore:
     def __init__(self, conn, clock=time.time):
         self.conn = conn
         self.clock = clock

@@ -1,0 +1,27 @@
+"""The journey: steps loaded from content/, checked at start-up, and the routing rules between them.
+
+model.py   the steps, questions and rules, and the routing over a person's answers
+loader.py  reading content/ into a Journey, checking each file and field
+checks.py  checks across the whole journey (ids, answers named in rules, loops, unreachable steps)
+render.py  Markdown and [ref:N] citations to HTML
+errors.py  ContentError, naming the file and the field
+"""
+from clinic.journey.errors import ContentError
+from clinic.journey.loader import load_journey
+from clinic.journey.model import (
+    REQUEST_TARGET,
+    Block,
+    DoctorQuestion,
+    Journey,
+    Option,
+    Question,
+    Rule,
+    Step,
+    all_paths,
+    conditions_hold,
+)
+
+__all__ = [
+    "REQUEST_TARGET", "Block", "ContentError", "DoctorQuestion", "Journey", "Option", "Question", "Rule", "Step",
+    "all_paths", "conditions_hold", "load_journey",
+]

@@ -1,0 +1,238 @@
+"""The journey as data: steps, questions and rules, and the routing that walks them with a person's answers.
+
+No Flask and no file reading here: the loader builds these objects, the blueprint asks them where to go next.
+"""
+from dataclasses import dataclass, field
+from datetime import date
+
+REQUEST_TARGET = "@request"
+KINDS = ("question", "info", "stop", "summary")
+QUESTION_TYPES = ("single", "multiple")
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: str
+    label: str
+    summary_label: str
+    hint: str
+    optional: bool
+    options: tuple
+
+    def label_for(self, value):
+        for option in self.options:
+            if option.value == value:
+                return option.label
+        return value
+
+
+@dataclass(frozen=True)
+class Rule:
+    when: dict  # question id -> frozenset of values; empty means always
+    goto: str
+
+
+@dataclass(frozen=True)
+class Block:
+    id: str
+    heading: str
+    body_html: str
+    body_text: str
+    research_html: str
+    research_text: str
+    first_when: dict
+
+
+@dataclass(frozen=True)
+class DoctorQuestion:
+    text: str
+    when: dict
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    section: str
+    kind: str
+    intro_html: str
+    intro_text: str
+    questions: tuple
+    rules: tuple
+    blocks: tuple
+    doctor_questions: tuple
+    source: str
+
+    def main_text(self):
+        """The text a patient reads first: measured against the reading-level target."""
+        parts = [self.title, self.intro_text]
+        for question in self.questions:
+            parts += [question.label, question.hint] + [o.label for o in question.options]
+        for block in self.blocks:
+            parts += [block.heading, block.body_text]
+        return "\n".join(p for p in parts if p)
+
+    def research_text(self):
+        return "\n".join(b.research_text for b in self.blocks if b.research_text)
+
+
+@dataclass
+class Journey:
+    title: str
+    first_step: str
+    reviewed: date
+    clinic_name: str
+    clinic_phone: str
+    disclaimer: str
+    steps: dict
+    references: dict  # number -> citation text
+    pages: dict = field(default_factory=dict)  # slug -> (title, html)
+
+    # --- answers ---------------------------------------------------------
+    def question(self, question_id):
+        for step in self.steps.values():
+            for question in step.questions:
+                if question.id == question_id:
+                    return question
+        return None
+
+    def is_complete(self, step, answers, seen):
+        if step.kind == "question":
+            return all(q.id in answers for q in step.questions)
+        if step.kind == "info":
+            return step.id in seen
+        return False  # stop and summary pages end the walk
+
+    def next_step(self, step, answers):
+        for rule in step.rules:
+            if conditions_hold(rule.when, answers):
+                return rule.goto
+        return None
+
+    def path(self, answers, seen):
+        """Steps the person has reached, in order; the last one is where they are now."""
+        walked = []
+        current = self.first_step
+        while current != REQUEST_TARGET and current not in walked:
+            walked.append(current)
+            step = self.steps[current]
+            if not self.is_complete(step, answers, seen):
+                break
+            current = self.next_step(step, answers)
+        return walked
+
+    def expected_route(self, answers):
+        """The whole route with today's answers, guessing the default for unanswered steps."""
+        route = []
+        current = self.first_step
+        while current and current != REQUEST_TARGET and current not in route:
+            route.append(current)
+            step = self.steps[current]
+            if not step.rules:
+                break
+            current = self.next_step(step, answers) or step.rules[-1].goto
+        return route
+
+    def relevant_answers(self, answers, seen):
+        """(step, question, answer) for every answered question on the person's path."""
+        rows = []
+        for step_id in self.path(answers, seen):
+            for question in self.steps[step_id].questions:
+                if question.id in answers:
+                    rows.append((self.steps[step_id], question, answers[question.id]))
+        return rows
+
+    def answer_pairs(self, answers, seen):
+        """Readable (question, answer) text pairs for the person's path: sent to staff on request."""
+        pairs = []
+        for _step, question, answer in self.relevant_answers(answers, seen):
+            values = answer if isinstance(answer, list) else [answer]
+            text = "; ".join(question.label_for(v) for v in values) or "None of these"
+            pairs.append((question.label, text))
+        return pairs
+
+    def read_answers(self, step, form):
+        """Check a posted step. `form` maps names to lists of strings (like a MultiDict).
+
+        Returns (answers, errors): answers to store, and question id -> message.
+        """
+        answers, errors = {}, {}
+        for question in step.questions:
+            allowed = {o.value for o in question.options}
+            raw = [v for v in form.get(question.id, []) if isinstance(v, str)]
+            if question.type == "single":
+                chosen = raw[0] if len(raw) == 1 else None
+                if not raw:
+                    errors[question.id] = f"Choose an answer: {question.label}"
+                elif chosen not in allowed:
+                    errors[question.id] = "Choose one of the answers shown"
+                else:
+                    answers[question.id] = chosen
+            else:
+                chosen = list(dict.fromkeys(raw))
+                if any(v not in allowed for v in chosen):
+                    errors[question.id] = "Choose only from the answers shown"
+                elif not chosen and not question.optional:
+                    errors[question.id] = f"Tick at least one box: {question.label}"
+                else:
+                    order = [o.value for o in question.options]
+                    answers[question.id] = sorted(chosen, key=order.index)
+        return answers, errors
+
+    def ordered_blocks(self, step, answers):
+        """Blocks that match the person's answers come first, the rest keep their order."""
+        first = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
+        rest = [b for b in step.blocks if b not in first]
+        return [(b, True) for b in first] + [(b, False) for b in rest]
+
+    def doctor_questions(self, answers):
+        rows = []
+        for step in self.steps.values():
+            rows += [d.text for d in step.doctor_questions if conditions_hold(d.when, answers)]
+        return rows
+
+    def highlights(self, answers):
+        """Blocks anywhere in the journey that were moved to the top for this person."""
+        found = []
+        for step in self.steps.values():
+            for block, first in self.ordered_blocks(step, answers):
+                if first:
+                    found.append((step, block))
+        return found
+
+
+def conditions_hold(when, answers):
+    for question_id, values in when.items():
+        answer = answers.get(question_id)
+        if answer is None:
+            return False
+        given = set(answer) if isinstance(answer, list) else {answer}
+        if not given & values:
+            return False
+    return True
+
+
+def all_paths(journey):
+    """Every route through the graph, following every rule (for tests and the README)."""
+    paths = []
+
+    def walk(step_id, trail):
+        if step_id == REQUEST_TARGET:
+            paths.append(trail + [REQUEST_TARGET])
+            return
+        step = journey.steps[step_id]
+        if not step.rules:
+            paths.append(trail + [step_id])
+            return
+        for goto in dict.fromkeys(rule.goto for rule in step.rules):
+            walk(goto, trail + [step_id])
+
+    walk(journey.first_step, [])
+    return paths
