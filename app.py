@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import assets, journey, ops, pages, request_log, requests, security, staff, web
-from clinic import production
+from clinic import local_time, production
 from clinic.db import init_schema
 from clinic.journey import load_journey
 
@@ -40,6 +40,8 @@ DEFAULTS = {
     "TRUSTED_HOSTS": None,
     "HEALTHZ_BUSY_TIMEOUT_MS": 1000,
     "BENCH_ROUTE": False,  # /bench/ping for scripts/bench.py only, never in production
+    # Every time staff see (list, request, notes, audit, CSV) is shown in this IANA zone; stored times stay UTC.
+    "CLINIC_TIMEZONE": local_time.DEFAULT_ZONE,
     # Second-opinion requests and their mail (blueprints/requests.py, clinic/outbox.py; README "Mail settings")
     "SMTP_HOST": "",  # empty: mail is written as .eml files under MAIL_DIR instead of sent
     "SMTP_PORT": 587,
@@ -77,6 +79,10 @@ def create_app(config=None):
         log.warning("%s", warning)
     if app.config["PRODUCTION"]:
         app.config["BENCH_ROUTE"] = False
+    try:
+        app.extensions["clinic_zone"] = local_time.load_zone(app.config["CLINIC_TIMEZONE"])
+    except ValueError as error:
+        raise production.ConfigError(f"Refusing to start: {error}") from None
     if app.config["PROXY_FIX"]:
         # Trust one proxy's X-Forwarded-For/-Proto/-Host, so is_secure and the client address are right.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

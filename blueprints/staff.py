@@ -1,7 +1,6 @@
 """The staff inbox at /staff: sign-in, request list and detail, status, notes, export, erasure, audit; and its CLI."""
 import sys
 import time
-from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import click
@@ -12,8 +11,8 @@ from wtforms import HiddenField, PasswordField, RadioField, StringField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from blueprints.web import get_db, is_htmx, render
-from clinic import audit, inbox
+from blueprints.web import get_db, is_htmx, journey_content, render
+from clinic import audit, inbox, local_time
 from clinic import staff as staff_store
 from clinic.db import transaction
 
@@ -112,9 +111,19 @@ def require_staff():
     return redirect(target, 303 if request.method != "GET" else 302)
 
 
+def clinic_zone():
+    return current_app.extensions["clinic_zone"]
+
+
 @bp.app_template_filter("staff_time")
 def staff_time(seconds):
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%-d %b %Y, %H:%M UTC")
+    """'November 25, 2026, 11:42 PM CST': stored UTC seconds in the clinic's time zone (FLASK_CLINIC_TIMEZONE)."""
+    return local_time.staff_time(seconds, clinic_zone())
+
+
+@bp.app_template_filter("iso_utc")
+def iso_utc(seconds):
+    return local_time.iso_utc(seconds)
 
 
 @bp.app_template_filter("mailto")
@@ -127,6 +136,13 @@ def mailto(address):
 @bp.app_context_processor
 def staff_context():
     return {"status_labels": STATUS_LABELS}
+
+
+@bp.context_processor
+def staff_area_context():
+    """Staff pages get the inbox's own header and footer instead of the patient site's (templates/layout.html)."""
+    return {"staff_area": True, "site_label": f"Clinic inbox – {journey_content().clinic_name}",
+            "clinic_zone_name": clinic_zone().key}
 
 
 # --- sign-in and sign-out ---------------------------------------------------------------------------------
@@ -256,8 +272,9 @@ def erase(reference):
 @bp.get("/export.csv")
 def export():
     status = request.args.get("status")
-    text = inbox.export_csv(get_db(), g.staff, now(), status=status if status in inbox.STATUSES else None)
-    stamp = datetime.fromtimestamp(int(now()), UTC).strftime("%Y%m%d-%H%M")
+    text = inbox.export_csv(get_db(), g.staff, now(), zone=clinic_zone(),
+                            status=status if status in inbox.STATUSES else None)
+    stamp = local_time.local(now(), clinic_zone()).strftime("%Y%m%d-%H%M")
     response = make_response("\ufeff" + text)  # the BOM makes spreadsheet programs read UTF-8
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="requests-{stamp}.csv"'
@@ -315,7 +332,7 @@ def staff_disable_command(email):
 @click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status.")
 def requests_export_command(status):
     """Write every request as CSV to standard output (audited)."""
-    click.echo(inbox.export_csv(get_db(), None, time.time(), status=status), nl=False)
+    click.echo(inbox.export_csv(get_db(), None, time.time(), zone=clinic_zone(), status=status), nl=False)
 
 
 @requests_cli.command("purge")

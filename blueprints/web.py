@@ -73,8 +73,11 @@ def init_app(app):
 
     @app.context_processor
     def layout_context():
+        site = journey_content()
         return {
-            "site": journey_content(),
+            "site": site,
+            "site_label": site.title,  # the end of every page title; the staff area says "Clinic inbox" instead
+            "staff_area": False,
             "htmx_config": json.dumps(HTMX_CONFIG, separators=(",", ":")),
             "htmx_file": HTMX_FILE,
             "inline_script": app.extensions["inline_script"],

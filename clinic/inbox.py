@@ -8,14 +8,14 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from clinic import audit
+from clinic import audit, local_time
 from clinic.db import transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
 NOTE_MAX_LENGTH = 2000
 # Spreadsheets treat a cell starting with one of these as a formula (tab and CR hide one behind whitespace).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = ("reference", "received_utc", "status", "spam_reason", "name", "email", "phone", "contact_by",
+CSV_COLUMNS = ("reference", "received", "received_utc", "status", "spam_reason", "name", "email", "phone", "contact_by",
                "description", "journey_answers", "notes")
 DAY = 86400
 log = logging.getLogger(__name__)
@@ -116,8 +116,11 @@ def neutralise(value):
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def export_csv(conn, actor, now, status=None):
-    """Every request (or those with `status`) as CSV text, oldest first, formulas neutralised; audited."""
+def export_csv(conn, actor, now, *, zone, status=None):
+    """Every request (or those with `status`) as CSV text, oldest first, formulas neutralised; audited.
+
+    `received` is in the clinic's time `zone` with its abbreviation; `received_utc` is the stored moment.
+    """
     status = status if status in STATUSES else None
     with transaction(conn):
         rows = conn.execute("SELECT * FROM requests WHERE ? IS NULL OR status = ? ORDER BY created_at, id",
@@ -130,6 +133,7 @@ def export_csv(conn, actor, now, status=None):
                                  (row["id"],)).fetchall()
             writer.writerow([neutralise(cell) for cell in (
                 row["reference"],
+                local_time.csv_time(row["created_at"], zone),
                 datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M"),
                 row["status"],
                 row["spam_reason"],

@@ -1,0 +1,56 @@
+"""Times as clinic staff read them: stored UTC seconds shown in the clinic's own time zone. No Flask here.
+
+The zone is an IANA name (FLASK_CLINIC_TIMEZONE, default America/Chicago); zoneinfo applies its daylight
+saving rules, so a January time reads CST and a July one CDT. Stored times stay UTC seconds.
+"""
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_ZONE = "America/Chicago"
+# Spelled out here rather than with strftime's %B and %p, which follow the server's locale.
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
+def load_zone(name):
+    """The ZoneInfo for an IANA name such as 'America/Chicago'; ValueError saying what to set otherwise."""
+    text = name.strip() if isinstance(name, str) else ""
+    problem = (f"FLASK_CLINIC_TIMEZONE is {name!r}, which is not an IANA time zone name. "
+               f"Use one such as {DEFAULT_ZONE}, America/New_York or Europe/London.")
+    if not text:
+        raise ValueError(problem)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # ValueError: a path such as '../x'
+        raise ValueError(problem) from None
+
+
+def local(seconds, zone):
+    """Unix seconds (UTC) as an aware datetime in `zone`."""
+    return datetime.fromtimestamp(int(seconds), UTC).astimezone(zone)
+
+
+def abbreviation(moment):
+    """'CST', 'CDT', 'BST'; zones whose data has no letters ('+03') read 'UTC+03'."""
+    name = moment.tzname() or ""
+    return f"UTC{name}" if name[:1] in ("+", "-") else name
+
+
+def staff_time(seconds, zone):
+    """'November 25, 2026, 11:42 PM CST': what staff read on every page."""
+    moment = local(seconds, zone)
+    hour = moment.hour % 12 or 12
+    half = "AM" if moment.hour < 12 else "PM"
+    return (f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}, "
+            f"{hour}:{moment.minute:02d} {half} {abbreviation(moment)}")
+
+
+def csv_time(seconds, zone):
+    """'2026-11-25 23:42 CST': sortable, for the CSV export."""
+    moment = local(seconds, zone)
+    return f"{moment:%Y-%m-%d %H:%M} {abbreviation(moment)}"
+
+
+def iso_utc(seconds):
+    """'2026-11-26T05:42:00Z': the machine-readable moment, for <time datetime> and the CSV."""
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
