@@ -12,6 +12,7 @@ from blueprints import assets, journey, ops, pages, request_log, requests, secur
 from clinic import local_time, production
 from clinic.db import init_schema
 from clinic.journey import load_journey
+from clinic.private_files import private_folder
 
 ROOT = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def create_app(config=None):
         # Trust one proxy's X-Forwarded-For/-Proto/-Host, so is_secure and the client address are right.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    private_folder(app.instance_path, tighten=True)  # 0700: the database, mail files and secret key live here
     if not app.config.get("DATABASE"):
         app.config["DATABASE"] = os.path.join(app.instance_path, "clinic.sqlite3")
     if not app.config.get("SECRET_KEY"):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinic.db import connect
+from clinic.private_files import private_file, private_folder
 
 BACKUP_PREFIX = "clinic-"
 BACKUP_SUFFIX = ".sqlite3"
@@ -59,9 +60,10 @@ def backup(database_path, target, *, now=None):
     final = target_path(target, now=now)
     if final.resolve() == Path(database_path).resolve():
         raise BackupError("The backup target is the live database itself")
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(final.parent)
     partial = final.with_name(final.name + ".partial")
     partial.unlink(missing_ok=True)
+    private_file(partial)  # 0600 from its first byte: it holds patients' requests
     source = connect(database_path)
     try:
         copy = sqlite3.connect(partial, isolation_level=None)
@@ -83,7 +85,6 @@ def backup(database_path, target, *, now=None):
         raise BackupError("The copy failed its integrity check: " + "; ".join(problems[:5]))
     _fsync(partial)
     os.replace(partial, final)
-    os.chmod(final, 0o600)  # it holds patients' requests
     return BackupResult(path=final, size_bytes=final.stat().st_size, tables=tables)
 
 

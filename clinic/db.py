@@ -2,6 +2,8 @@
 import sqlite3
 from pathlib import Path
 
+from clinic.private_files import private_file, private_folder, tighten_database
+
 SCHEMA_DIR = Path(__file__).parent / "schema"
 BUSY_TIMEOUT_MS = 5000
 
@@ -11,7 +13,13 @@ def connect(path, *, busy_timeout_ms=BUSY_TIMEOUT_MS):
 
     isolation_level=None puts transactions in our hands: callers use
     `transaction(conn)` so a request and its outbox row commit together.
+    A new database file is created with mode 0600 first, so it and its -wal/-shm are private.
     """
+    if str(path) != ":memory:" and not str(path).startswith("file:"):
+        try:
+            private_file(path)
+        except OSError:
+            pass  # a missing folder or a read-only disk: sqlite3.connect below reports it as a database error
     conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -46,7 +54,8 @@ class transaction:
 
 def init_schema(path):
     """Create every table from clinic/schema/*.sql (idempotent: CREATE ... IF NOT EXISTS)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_folder(Path(path).parent)
+    tighten_database(path)
     conn = connect(path)
     try:
         for sql_file in sorted(SCHEMA_DIR.glob("*.sql")):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from clinic.db import connect, transaction
 from clinic.notifications import build_message
+from clinic.private_files import private_folder
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class Outbox:
 
     def _write_file(self, row, message):
         folder = Path(self.settings.mail_dir)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         target = folder / f"{row['created_at']}-{row['id']}-{row['kind']}.eml"
         temporary = target.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
