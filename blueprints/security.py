@@ -13,6 +13,7 @@ STATIC_HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Frame-Options": "DENY",  # frame-ancestors 'none' for browsers that predate CSP level 2
 }
 HSTS = "max-age=31536000; includeSubDomains"
 

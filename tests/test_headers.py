@@ -16,6 +16,7 @@ EXPECTED = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Frame-Options": "DENY",  # beside frame-ancestors 'none', for browsers that predate it
 }
 NO_STORE_BLUEPRINTS = {"journey", "requests", "staff"}
 
