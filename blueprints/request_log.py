@@ -1,5 +1,6 @@
 """One log line per request: request id, method, route rule, status, duration. Never paths with ids, queries, forms or cookies."""
 import logging
+import re
 import secrets
 import time
 
@@ -7,6 +8,23 @@ from flask import g, request
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"
+# Werkzeug's development server (`make run`) logs "<address> - - [<date>] <message>" for each request and
+# each malformed one, with the full path and query (continue-later tokens, the step reached) in it.
+WERKZEUG_REQUEST_RECORD = re.compile(r"^\S* - - \[[^\]]*\] ")
+
+
+class HideDevServerURLs(logging.Filter):
+    """Drops the development server's request lines (ours says the same without the URL) and strips the
+    request line from its complaints about malformed requests. Its start-up lines are kept."""
+
+    def filter(self, record):
+        message = str(record.msg)
+        if not WERKZEUG_REQUEST_RECORD.match(message):
+            return True
+        if message.rstrip().endswith('"%s" %s %s'):
+            return False
+        record.msg, record.args = "the development server refused a malformed request (its request line is not logged)", ()
+        return True
 
 
 def route_of_request():
@@ -17,6 +35,9 @@ def route_of_request():
 
 def init_app(app):
     log.setLevel(logging.INFO)  # our own line; the host decides where INFO goes (stderr by default)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, HideDevServerURLs) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(HideDevServerURLs())
 
     @app.before_request
     def start_clock():
