@@ -1,8 +1,10 @@
 """Operations: /healthz for monitors, the `flask db backup|restore` commands, and the benchmark's trivial route."""
+import hmac
+import ipaddress
 from pathlib import Path
 
 import click
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
@@ -15,11 +17,26 @@ bench_bp = Blueprint("bench", __name__)
 @bp.get("/healthz")
 def healthz():
     healthy, report = health.check(current_app.config["DATABASE"],
-                                   busy_timeout_ms=current_app.config.get("HEALTHZ_BUSY_TIMEOUT_MS", 1000))
-    response = jsonify(report)
+                                   busy_timeout_ms=current_app.config.get("HEALTHZ_BUSY_TIMEOUT_MS", 1000),
+                                   probe=current_app.extensions["health_probe"])
+    # The outbox figures tell how busy the clinic is: only for this machine's own monitors, or with the token.
+    response = jsonify(report if may_see_figures() else {"status": report["status"]})
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def may_see_figures():
+    """A caller on loopback (behind nginx, FLASK_PROXY_FIX makes this the real client), or one that sends
+    `Authorization: Bearer <FLASK_HEALTHZ_TOKEN>`."""
+    try:
+        if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+            return True
+    except ValueError:
+        pass
+    token = current_app.config.get("HEALTHZ_TOKEN") or ""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 @bench_bp.get("/bench/ping")
@@ -68,6 +85,7 @@ def init_app(app):
         # would fail; a plain 400 is all such a client needs.
         return "Bad request: unknown host\n", 400, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
 
+    app.extensions["health_probe"] = health.WriteProbe(interval=app.config["HEALTHZ_PROBE_SECONDS"])
     app.register_blueprint(bp)
     app.cli.add_command(db_cli)
     if app.config.get("BENCH_ROUTE"):

@@ -1,12 +1,50 @@
 """Health figures for monitors: can the database take a write, and how far behind is the outbox. No personal data."""
 import sqlite3
+import threading
 import time
 
 from clinic.db import connect, transaction
 
 
-def check(database_path, *, busy_timeout_ms=1000, now=None):
-    """Return (healthy, report). The report holds only states and counts, never row contents."""
+class WriteProbe:
+    """The database write probe, run at most once every `interval` seconds per process however often it is
+    asked for: in between, the last outcome stands. A flood of /healthz calls cannot become a flood of writes."""
+
+    def __init__(self, interval=10.0, clock=time.monotonic):
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()  # one probe at a time: callers during a probe wait for its outcome
+        self._last = None  # (clock reading, outcome)
+
+    def outcome(self, conn, now):
+        with self._lock:
+            at = self.clock()
+            if self._last is None or at - self._last[0] >= self.interval:
+                self._last = (at, write_heartbeat(conn, now))
+            return self._last[1]
+
+
+def write_heartbeat(conn, now):
+    """'writable', 'locked' or 'not_writable', from a real committed write.
+
+    A read-only file, a full disk or a stuck lock all show up here.
+    """
+    try:
+        with transaction(conn):
+            conn.execute("INSERT INTO ops_heartbeat (id, checked_at) VALUES (1, ?) "
+                         "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at", (now,))
+    except sqlite3.OperationalError as error:
+        return "locked" if "locked" in str(error) or "busy" in str(error) else "not_writable"
+    except sqlite3.Error:
+        return "not_writable"
+    return "writable"
+
+
+def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
+    """Return (healthy, report). The report holds only states and counts, never row contents.
+
+    With a WriteProbe, the write is made only when the probe is due; the outbox figures are read every time.
+    """
     now = int(time.time() if now is None else now)
     report = {"status": "error", "database": "unavailable", "outbox_pending": None, "outbox_failed": None,
               "oldest_pending_age_seconds": None}
@@ -15,18 +53,9 @@ def check(database_path, *, busy_timeout_ms=1000, now=None):
     except sqlite3.Error:
         return False, report
     try:
-        try:
-            # A real committed write: a read-only file, a full disk or a stuck lock all show up here.
-            with transaction(conn):
-                conn.execute("INSERT INTO ops_heartbeat (id, checked_at) VALUES (1, ?) "
-                             "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at", (now,))
-        except sqlite3.OperationalError as error:
-            report["database"] = "locked" if "locked" in str(error) or "busy" in str(error) else "not_writable"
+        report["database"] = probe.outcome(conn, now) if probe is not None else write_heartbeat(conn, now)
+        if report["database"] != "writable":
             return False, report
-        except sqlite3.Error:
-            report["database"] = "not_writable"
-            return False, report
-        report["database"] = "writable"
         try:
             row = conn.execute(
                 "SELECT COALESCE(SUM(status = 'pending'), 0) AS pending, COALESCE(SUM(status = 'failed'), 0) AS failed, "

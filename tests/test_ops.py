@@ -25,7 +25,20 @@ HEALTH_KEYS = {"status", "database", "outbox_pending", "outbox_failed", "oldest_
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONTENT_DIR=str(FIXTURE_CONTENT), WTF_CSRF_ENABLED=False, HEALTHZ_BUSY_TIMEOUT_MS=50)
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT), WTF_CSRF_ENABLED=False, HEALTHZ_BUSY_TIMEOUT_MS=50)
+    app.extensions["health_probe"].clock = ProbeClock()  # the write probe's clock, moved by the tests
+    return app
+
+
+class ProbeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
 
 
 def add_request_with_outbox(app, *, age_seconds, statuses=("pending",)):
@@ -66,7 +79,58 @@ def test_healthz_is_503_while_another_writer_holds_the_database(client, app):
     assert response.status_code == 503
     assert response.json["status"] == "error" and response.json["database"] == "locked"
     assert response.headers["Cache-Control"] == "no-store"
-    assert client.get("/healthz").status_code == 200  # and healthy again once the lock is gone
+    probe_clock(app).advance(10)
+    assert client.get("/healthz").status_code == 200  # and healthy again at the next probe once the lock is gone
+
+
+def probe_clock(app):
+    return app.extensions["health_probe"].clock
+
+
+def test_healthz_write_probe_runs_at_most_every_10_seconds_however_often_it_is_called(client, app):
+    clock = probe_clock(app)
+    assert client.get("/healthz").status_code == 200  # probes: the database takes a write
+    with database_locked(app.config["DATABASE"]):
+        # Another writer holds the lock now: a probe would see it. None runs for the next 10 seconds.
+        for _ in range(50):
+            clock.advance(0.19)
+            response = client.get("/healthz")
+            assert response.status_code == 200 and response.json["database"] == "writable"
+        clock.advance(0.5)  # 10 s after the first probe
+        response = client.get("/healthz")
+        assert response.status_code == 503 and response.json["database"] == "locked"
+
+
+PUBLIC = {"REMOTE_ADDR": "203.0.113.9"}
+
+
+def test_healthz_tells_the_public_only_its_status(client, app):
+    add_request_with_outbox(app, age_seconds=600, statuses=("pending", "failed"))
+    response = client.get("/healthz", environ_base=PUBLIC)
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+    with database_locked(app.config["DATABASE"]):
+        probe_clock(app).advance(10)
+        response = client.get("/healthz", environ_base=PUBLIC)
+    assert response.status_code == 503 and response.json == {"status": "error"}
+
+
+def test_healthz_figures_go_to_loopback_callers_and_to_callers_with_the_configured_token(make_app):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT), HEALTHZ_TOKEN="monitor-token-0123456789abcdef")
+    client = app.test_client()
+    assert set(client.get("/healthz").json) == HEALTH_KEYS  # the test client calls from 127.0.0.1
+    assert set(client.get("/healthz", environ_base={"REMOTE_ADDR": "::1"}).json) == HEALTH_KEYS
+    with_token = client.get("/healthz", environ_base=PUBLIC, headers={"Authorization": "Bearer monitor-token-0123456789abcdef"})
+    assert set(with_token.json) == HEALTH_KEYS
+    for wrong in ("Bearer monitor-token-0123456789abcdeX", "Bearer ", "monitor-token-0123456789abcdef", "Basic xyz"):
+        assert client.get("/healthz", environ_base=PUBLIC, headers={"Authorization": wrong}).json == {"status": "ok"}
+
+
+def test_healthz_behind_the_proxy_judges_the_real_client_not_nginx(make_app):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT), PROXY_FIX=True)
+    client = app.test_client()  # nginx on 127.0.0.1 passes the caller's address on
+    assert client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"}).json == {"status": "ok"}
+    assert set(client.get("/healthz", headers={"X-Forwarded-For": "127.0.0.1"}).json) == HEALTH_KEYS
 
 
 def test_healthz_is_503_when_the_database_file_cannot_be_opened(client, app, tmp_path):
