@@ -161,3 +161,96 @@ def test_the_app_refuses_to_start_with_broken_content(make_app, fixture_content)
     _edit(fixture_content / "steps" / "surgery.md", "goto: summary", "goto: nowhere")
     with pytest.raises(ContentError, match="surgery.md"):
         make_app(CONTENT_DIR=str(fixture_content))
+
+
+# --- the declared content schema (issue 10, findings 2-4) ---------------------------
+
+
+@pytest.mark.parametrize(("file_name", "old", "new", "field"), [
+    ("causes.md", "    first_when: {surgery: [fusion]}", "    frist_when: {surgery: [fusion]}", "blocks[1].frist_when"),
+    ("surgery.md", "    optional: true", "    optinal: true", "questions[1].optinal"),
+    ("safety.md", "    label: Bladder trouble?", "    label: Bladder trouble?\n    hnit: Leaking or unable to go", "questions[0].hnit"),
+    ("start.md", "kind: info", "kind: info\nsectoin: About", "sectoin"),
+    ("summary.md", "  - text: Always asked?", "  - text: Always asked?\n    wehn: {surgery: [fusion]}", "doctor_questions[0].wehn"),
+    ("surgery.md", "  - goto: summary", "  - goto: summary\n    wehn: {surgery: [other]}", "next[1].wehn"),
+    ("safety.md", '      - {value: "no", label: "No"}', '      - {value: "no", label: "No", lable: "Nope"}', "questions[0].options[1].lable"),
+])
+def test_a_misspelled_key_stops_start_up_naming_file_and_field(fixture_content, file_name, old, new, field):
+    """Finding 2: `optinal` used to be ignored, silently making an optional question compulsory."""
+    _edit(fixture_content / "steps" / file_name, old, new)
+    with pytest.raises(ContentError) as error:
+        load_journey(fixture_content)
+    assert error.value.source.endswith(file_name)
+    assert f"field '{field}'" in str(error.value)
+    assert "not a known field" in str(error.value)
+
+
+def test_a_misspelled_key_in_journey_yaml_or_references_stops_start_up(fixture_content):
+    meta = fixture_content / "journey.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "disclamer: typo\n", encoding="utf-8")
+    with pytest.raises(ContentError, match=r"journey.yaml: field 'disclamer': not a known field"):
+        load_journey(fixture_content)
+
+
+def test_a_misspelled_key_in_references_stops_start_up(fixture_content):
+    _edit(fixture_content / "references.yaml", "- n: 1\n", "- n: 1\n  txt: typo\n")
+    with pytest.raises(ContentError, match=r"references.yaml: field '\[0\].txt': not a known field"):
+        load_journey(fixture_content)
+
+
+def test_a_misspelled_key_suggests_the_known_one(fixture_content):
+    _edit(fixture_content / "steps" / "surgery.md", "    optional: true", "    optinal: true")
+    with pytest.raises(ContentError, match="did you mean 'optional'"):
+        load_journey(fixture_content)
+
+
+def test_a_value_of_the_wrong_type_names_the_field(fixture_content):
+    _edit(fixture_content / "steps" / "surgery.md", "    optional: true", "    optional: sometimes")
+    with pytest.raises(ContentError, match=r"surgery.md: field 'questions\[1\].optional': must be true or false"):
+        load_journey(fixture_content)
+
+
+def test_front_matter_ends_only_at_a_whole_dashes_line(fixture_content):
+    """Finding 3: `title: Pain --- and sleep` was cut at the dashes."""
+    _edit(fixture_content / "steps" / "start.md", "title: Start", "title: Pain --- and sleep")
+    _edit(fixture_content / "steps" / "causes.md", "Causes intro.", "Causes intro.\n\nOne --- two.")
+    journey = load_journey(fixture_content)
+    assert journey.steps["start"].title == "Pain --- and sleep"
+    assert "One --- two." in journey.steps["causes"].intro_text
+
+
+def test_a_thematic_break_in_the_body_stays_in_the_body(fixture_content):
+    _edit(fixture_content / "steps" / "causes.md", "Causes intro.", "Causes intro.\n\n---\n\nAfter the line.")
+    step = load_journey(fixture_content).steps["causes"]
+    assert "After the line." in step.intro_text and "<hr" in step.intro_html
+
+
+def test_front_matter_without_a_closing_line_stops_start_up(fixture_content):
+    path = fixture_content / "steps" / "urgent.md"
+    path.write_text("---\ntitle: Get help today --- now\nsection: Safety\nkind: stop\nGo now.\n", encoding="utf-8")
+    with pytest.raises(ContentError, match=r"urgent.md: field 'front matter': no closing '---' line"):
+        load_journey(fixture_content)
+
+
+@pytest.mark.parametrize("step_id", ["save", "restart", "continue"])
+def test_a_step_id_that_is_a_route_stops_start_up(fixture_content, step_id):
+    """Finding 4: a step `save` was shadowed by the continue-later page; `restart` would wipe the journey."""
+    (fixture_content / "steps" / f"{step_id}.md").write_text(
+        f"---\ntitle: Odd\nsection: X\nkind: info\nnext:\n  - goto: summary\n---\nText.\n", encoding="utf-8")
+    _edit(fixture_content / "steps" / "causes.md", "  - goto: summary", f"  - goto: {step_id}")
+    with pytest.raises(ContentError, match=rf"{step_id}.md: field 'file name': .*'{step_id}'.* is a page of the site"):
+        load_journey(fixture_content)
+
+
+def test_reserved_step_ids_cover_every_journey_route(app):
+    """The declared list is checked against the routes the app really has under /journey/."""
+    from clinic.journey import RESERVED_STEP_IDS
+
+    static_segments = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/journey/"):
+            first = rule.rule.removeprefix("/journey/").split("/")[0]
+            if not first.startswith("<"):
+                static_segments.add(first)
+    assert static_segments, "no fixed routes under /journey/ found: the test lost its subject"
+    assert static_segments <= set(RESERVED_STEP_IDS)
