@@ -169,11 +169,13 @@ def test_the_app_refuses_to_start_with_broken_content(make_app, fixture_content)
 @pytest.mark.parametrize(("file_name", "old", "new", "field"), [
     ("causes.md", "    first_when: {surgery: [fusion]}", "    frist_when: {surgery: [fusion]}", "blocks[1].frist_when"),
     ("surgery.md", "    optional: true", "    optinal: true", "questions[1].optinal"),
-    ("safety.md", "    label: Bladder trouble?", "    label: Bladder trouble?\n    hnit: Leaking or unable to go", "questions[0].hnit"),
+    ("safety.md", "    label: Bladder trouble?", "    label: Bladder trouble?\n    hnit: Leaking", "questions[0].hnit"),
     ("start.md", "kind: info", "kind: info\nsectoin: About", "sectoin"),
-    ("summary.md", "  - text: Always asked?", "  - text: Always asked?\n    wehn: {surgery: [fusion]}", "doctor_questions[0].wehn"),
+    ("summary.md", "  - text: Always asked?", "  - text: Always asked?\n    wehn: {surgery: [fusion]}",
+     "doctor_questions[0].wehn"),
     ("surgery.md", "  - goto: summary", "  - goto: summary\n    wehn: {surgery: [other]}", "next[1].wehn"),
-    ("safety.md", '      - {value: "no", label: "No"}', '      - {value: "no", label: "No", lable: "Nope"}', "questions[0].options[1].lable"),
+    ("safety.md", '      - {value: "no", label: "No"}', '      - {value: "no", label: "No", lable: "Nope"}',
+     "questions[0].options[1].lable"),
 ])
 def test_a_misspelled_key_stops_start_up_naming_file_and_field(fixture_content, file_name, old, new, field):
     """Finding 2: `optinal` used to be ignored, silently making an optional question compulsory."""
@@ -236,7 +238,7 @@ def test_front_matter_without_a_closing_line_stops_start_up(fixture_content):
 def test_a_step_id_that_is_a_route_stops_start_up(fixture_content, step_id):
     """Finding 4: a step `save` was shadowed by the continue-later page; `restart` would wipe the journey."""
     (fixture_content / "steps" / f"{step_id}.md").write_text(
-        f"---\ntitle: Odd\nsection: X\nkind: info\nnext:\n  - goto: summary\n---\nText.\n", encoding="utf-8")
+        "---\ntitle: Odd\nsection: X\nkind: info\nnext:\n  - goto: summary\n---\nText.\n", encoding="utf-8")
     _edit(fixture_content / "steps" / "causes.md", "  - goto: summary", f"  - goto: {step_id}")
     with pytest.raises(ContentError, match=rf"{step_id}.md: field 'file name': .*'{step_id}'.* is a page of the site"):
         load_journey(fixture_content)

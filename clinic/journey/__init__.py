@@ -1,6 +1,7 @@
 """The journey: steps loaded from content/, checked at start-up, and the routing rules between them.
 
 model.py   the steps, questions and rules, and the routing over a person's answers
+schema.py  the declared shape of each content file (unknown keys refused)
 loader.py  reading content/ into a Journey, checking each file and field
 checks.py  checks across the whole journey (ids, answers named in rules, loops, unreachable steps)
 render.py  Markdown and [ref:N] citations to HTML
@@ -10,6 +11,7 @@ from clinic.journey.errors import ContentError
 from clinic.journey.loader import load_journey
 from clinic.journey.model import (
     REQUEST_TARGET,
+    RESERVED_STEP_IDS,
     Block,
     DoctorQuestion,
     Journey,
@@ -22,6 +24,6 @@ from clinic.journey.model import (
 )
 
 __all__ = [
-    "REQUEST_TARGET", "Block", "ContentError", "DoctorQuestion", "Journey", "Option", "Question", "Rule", "Step",
-    "all_paths", "conditions_hold", "load_journey",
+    "REQUEST_TARGET", "RESERVED_STEP_IDS", "Block", "ContentError", "DoctorQuestion", "Journey", "Option", "Question",
+    "Rule", "Step", "all_paths", "conditions_hold", "load_journey",
 ]

@@ -1,15 +1,18 @@
-"""Reading content/: journey.yaml, references.yaml, steps/*.md and pages/*.md into a checked Journey."""
+"""Reading content/: journey.yaml, references.yaml, steps/*.md and pages/*.md into a checked Journey.
+
+Each file is first validated against its declared shape (schema.py), then turned into the journey's objects
+(model.py) with the rules that span several fields; checks.py then checks the journey as a whole.
+"""
 import re
-from datetime import date
 from pathlib import Path
 
 import yaml
 
+from clinic.journey import schema
 from clinic.journey.checks import check_graph
 from clinic.journey.errors import ContentError
 from clinic.journey.model import (
-    KINDS,
-    QUESTION_TYPES,
+    RESERVED_STEP_IDS,
     Block,
     DoctorQuestion,
     Journey,
@@ -21,13 +24,16 @@ from clinic.journey.model import (
 from clinic.journey.render import Renderer
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Front matter: a first line that is exactly `---`, then everything up to the next line that is exactly `---`.
+# Dashes inside a line (`title: Pain --- and sleep`) are text; a later `---` line in the body is a Markdown rule.
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?P<front>.*?)^---[ \t]*(?:\r?\n|\Z)(?P<body>.*)\Z", re.S | re.M)
 
 
 def load_journey(content_dir, reference_url="/references#ref-{n}"):
     """Read and check everything under content_dir. Raises ContentError naming file and field."""
     content_dir = Path(content_dir)
     meta_file = content_dir / "journey.yaml"
-    meta = _read_yaml(meta_file)
+    meta = schema.validate(schema.JourneyMeta, _read_yaml(meta_file), meta_file)
     references = _load_references(content_dir / "references.yaml")
     renderer = Renderer(references, reference_url)
 
@@ -39,29 +45,19 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         step = _load_step(path, renderer)
         steps[step.id] = step
 
-    for key in ("title", "first_step", "reviewed", "clinic_name", "clinic_phone", "disclaimer"):
-        if not meta.get(key):
-            raise ContentError(meta_file, key, "is missing")
-    if meta["first_step"] not in steps:
-        raise ContentError(meta_file, "first_step", f"unknown step '{meta['first_step']}'")
-    reviewed = meta["reviewed"]
-    if not isinstance(reviewed, date):
-        try:
-            reviewed = date.fromisoformat(str(reviewed))
-        except ValueError:
-            raise ContentError(meta_file, "reviewed", "must be a date like 2026-11-25") from None
+    if meta.first_step not in steps:
+        raise ContentError(meta_file, "first_step", f"unknown step '{meta.first_step}'")
 
     pages = {}
     for path in sorted((content_dir / "pages").glob("*.md")):
         front, body = _split_front_matter(path)
-        if not front.get("title"):
-            raise ContentError(path, "title", "is missing")
-        pages[path.stem] = (front["title"], renderer.html(body, path, "body"))
+        page = schema.validate(schema.PageFront, front, path)
+        pages[path.stem] = (page.title, renderer.html(body, path, "body"))
 
     journey = Journey(
-        title=meta["title"], first_step=meta["first_step"], reviewed=reviewed,
-        clinic_name=meta["clinic_name"], clinic_phone=str(meta["clinic_phone"]),
-        disclaimer=meta["disclaimer"], steps=steps, references=references, pages=pages,
+        title=meta.title, first_step=meta.first_step, reviewed=meta.reviewed,
+        clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
+        disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
     )
     check_graph(journey)
     return journey
@@ -79,19 +75,18 @@ def _read_yaml(path):
 
 def _split_front_matter(path):
     text = Path(path).read_text(encoding="utf-8")
-    if not text.startswith("---"):
+    if not re.match(r"---[ \t]*\r?\n", text):
         raise ContentError(path, "front matter", "the file must start with a '---' line")
+    match = FRONT_MATTER.match(text)
+    if match is None:
+        raise ContentError(path, "front matter", "no closing '---' line")
     try:
-        _, front, body = text.split("---", 2)
-    except ValueError:
-        raise ContentError(path, "front matter", "no closing '---' line") from None
-    try:
-        data = yaml.safe_load(front) or {}
+        data = yaml.safe_load(match["front"]) or {}
     except yaml.YAMLError as exc:
         raise ContentError(path, "front matter", str(exc).replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise ContentError(path, "front matter", "must be a mapping of keys to values")
-    return data, body.strip()
+    return data, match["body"].strip()
 
 
 def _load_references(path):
@@ -100,27 +95,19 @@ def _load_references(path):
         raise ContentError(path, "references", "must be a non-empty list")
     references = {}
     for index, item in enumerate(data):
-        if not isinstance(item, dict) or not isinstance(item.get("n"), int) or not item.get("text"):
-            raise ContentError(path, f"[{index}]", "each reference needs a number 'n' and a 'text'")
-        if item["n"] in references:
-            raise ContentError(path, f"[{index}].n", f"reference {item['n']} appears twice")
-        references[item["n"]] = str(item["text"])
+        reference = schema.validate(schema.Reference, item, path, field_prefix=f"[{index}]")
+        if reference.n in references:
+            raise ContentError(path, f"[{index}].n", f"reference {reference.n} appears twice")
+        references[reference.n] = reference.text
     expected = list(range(1, len(references) + 1))
     if sorted(references) != expected:
         raise ContentError(path, "n", "references must be numbered 1, 2, 3 ... without gaps")
     return references
 
 
-def _conditions(raw, source, field_name):
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not raw:
-        raise ContentError(source, field_name, "must map question ids to lists of answers")
-    parsed = {}
-    for question_id, values in raw.items():
-        values = values if isinstance(values, list) else [values]
-        parsed[str(question_id)] = frozenset(str(v) for v in values)
-    return parsed
+def _conditions(when):
+    """{question id: [answers]} from the file -> {question id: frozenset of answers}; None means always."""
+    return {question_id: frozenset(values) for question_id, values in (when or {}).items()}
 
 
 def _load_step(path, renderer):
@@ -128,30 +115,20 @@ def _load_step(path, renderer):
     step_id = path.stem
     if not ID_PATTERN.match(step_id):
         raise ContentError(path, "file name", "step ids use lowercase letters, digits and hyphens")
-    kind = front.get("kind", "question")
-    if kind not in KINDS:
-        raise ContentError(path, "kind", f"must be one of {', '.join(KINDS)}")
-    for key in ("title", "section"):
-        if not front.get(key):
-            raise ContentError(path, key, "is missing")
+    if step_id in RESERVED_STEP_IDS:
+        raise ContentError(path, "file name", f"the step id '{step_id}' is a page of the site (/journey/{step_id}): "
+                           "rename the file and the goto rules that lead to it")
+    data = schema.validate(schema.StepFront, front, path)
+    kind = data.kind
 
-    questions = []
-    for index, raw in enumerate(front.get("questions") or []):
-        questions.append(_load_question(raw, path, f"questions[{index}]", renderer))
+    questions = tuple(_load_question(raw, path, f"questions[{index}]", renderer)
+                      for index, raw in enumerate(data.questions))
     if kind == "question" and not questions:
         raise ContentError(path, "questions", "a question step needs at least one question")
     if kind != "question" and questions:
         raise ContentError(path, "questions", f"a {kind} step cannot ask questions")
 
-    rules = []
-    raw_next = front.get("next") or []
-    if not isinstance(raw_next, list):
-        raise ContentError(path, "next", "must be a list of rules")
-    for index, raw in enumerate(raw_next):
-        name = f"next[{index}]"
-        if not isinstance(raw, dict) or not raw.get("goto"):
-            raise ContentError(path, name, "each rule needs a 'goto'")
-        rules.append(Rule(when=_conditions(raw.get("when"), path, f"{name}.when"), goto=str(raw["goto"])))
+    rules = tuple(Rule(when=_conditions(raw.when), goto=raw.goto) for raw in data.next)
     if kind == "stop" and rules:
         raise ContentError(path, "next", "a stop page ends the journey and has no next step")
     if kind != "stop":
@@ -161,59 +138,34 @@ def _load_step(path, renderer):
             raise ContentError(path, f"next[{len(rules) - 1}]", "the last rule must have no 'when' (it is the default)")
 
     blocks = []
-    for index, raw in enumerate(front.get("blocks") or []):
+    for index, raw in enumerate(data.blocks):
         name = f"blocks[{index}]"
-        if not isinstance(raw, dict) or not raw.get("id") or not raw.get("heading") or not raw.get("body"):
-            raise ContentError(path, name, "each block needs an 'id', a 'heading' and a 'body'")
         blocks.append(Block(
-            id=str(raw["id"]), heading=str(raw["heading"]),
-            body_html=renderer.html(raw["body"], path, f"{name}.body"),
-            body_text=renderer.plain(raw["body"]),
-            research_html=renderer.html(raw.get("research"), path, f"{name}.research") if raw.get("research") else "",
-            research_text=renderer.plain(raw.get("research")),
-            first_when=_conditions(raw.get("first_when"), path, f"{name}.first_when"),
+            id=raw.id, heading=raw.heading,
+            body_html=renderer.html(raw.body, path, f"{name}.body"),
+            body_text=renderer.plain(raw.body),
+            research_html=renderer.html(raw.research, path, f"{name}.research") if raw.research else "",
+            research_text=renderer.plain(raw.research),
+            first_when=_conditions(raw.first_when),
         ))
 
-    doctor_questions = []
-    for index, raw in enumerate(front.get("doctor_questions") or []):
-        if not isinstance(raw, dict) or not raw.get("text"):
-            raise ContentError(path, f"doctor_questions[{index}]", "needs a 'text'")
-        doctor_questions.append(DoctorQuestion(
-            text=str(raw["text"]), when=_conditions(raw.get("when"), path, f"doctor_questions[{index}].when")))
+    doctor_questions = tuple(DoctorQuestion(text=raw.text, when=_conditions(raw.when)) for raw in data.doctor_questions)
 
     return Step(
-        id=step_id, title=str(front["title"]), section=str(front["section"]), kind=kind,
+        id=step_id, title=data.title, section=data.section, kind=kind,
         intro_html=renderer.html(body, path, "body"), intro_text=renderer.plain(body),
-        questions=tuple(questions), rules=tuple(rules), blocks=tuple(blocks),
-        doctor_questions=tuple(doctor_questions), source=str(path),
+        questions=questions, rules=rules, blocks=tuple(blocks),
+        doctor_questions=doctor_questions, source=str(path),
     )
 
 
 def _load_question(raw, path, name, renderer):
-    if not isinstance(raw, dict):
-        raise ContentError(path, name, "must be a mapping")
-    for key in ("id", "label"):
-        if not raw.get(key):
-            raise ContentError(path, f"{name}.{key}", "is missing")
-    if not re.match(r"^[a-z][a-z0-9_]*$", str(raw["id"])):
-        raise ContentError(path, f"{name}.id", "question ids use lowercase letters, digits and underscores")
-    qtype = raw.get("type", "single")
-    if qtype not in QUESTION_TYPES:
-        raise ContentError(path, f"{name}.type", f"must be one of {', '.join(QUESTION_TYPES)}")
-    options = []
-    for index, option in enumerate(raw.get("options") or []):
-        if not isinstance(option, dict) or not option.get("value") or not option.get("label"):
-            raise ContentError(path, f"{name}.options[{index}]", "each option needs a 'value' and a 'label'")
-        options.append(Option(value=str(option["value"]), label=str(option["label"])))
-    if not options:
-        raise ContentError(path, f"{name}.options", "a question needs at least one answer option")
-    values = [o.value for o in options]
+    values = [option.value for option in raw.options]
     if len(set(values)) != len(values):
         raise ContentError(path, f"{name}.options", "two options share a value")
     for text_field in ("label", "hint"):
-        renderer.check_refs(str(raw.get(text_field) or ""), path, f"{name}.{text_field}")
+        renderer.check_refs(getattr(raw, text_field) or "", path, f"{name}.{text_field}")
     return Question(
-        id=str(raw["id"]), type=qtype, label=str(raw["label"]),
-        summary_label=str(raw.get("summary_label") or raw["label"]), hint=str(raw.get("hint") or ""),
-        optional=bool(raw.get("optional", False)), options=tuple(options),
+        id=raw.id, type=raw.type, label=raw.label, summary_label=raw.summary_label or raw.label, hint=raw.hint or "",
+        optional=raw.optional, options=tuple(Option(value=o.value, label=o.label) for o in raw.options),
     )

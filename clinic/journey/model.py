@@ -8,6 +8,9 @@ from datetime import date
 REQUEST_TARGET = "@request"
 KINDS = ("question", "info", "stop", "summary")
 QUESTION_TYPES = ("single", "multiple")
+# Fixed pages under /journey/ (blueprints/journey.py): a step with one of these ids would be shadowed by the page
+# (`save`) or set it off (`restart` wipes the journey). tests/test_journey_content.py checks this against the routes.
+RESERVED_STEP_IDS = ("continue", "restart", "save")
 
 
 @dataclass(frozen=True)

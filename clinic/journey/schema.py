@@ -1,0 +1,184 @@
+"""The declared shape of every content file: which keys each part may have, of what type.
+
+Unknown keys are refused (`extra="forbid"`), so a misspelled `optinal` or `frist_when` stops start-up instead of
+being ignored. Types are strict: text must be text (`yes` unquoted is a YAML true, not the word), true/false must be
+true or false. Rules that need more than one field or file (a stop page has no next step, a goto names a real step)
+are checked by loader.py and checks.py on the validated objects.
+
+To add a field to the content, add it here first, then read it in loader.py.
+"""
+import difflib
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError
+
+from clinic.journey.errors import ContentError
+from clinic.journey.model import KINDS, QUESTION_TYPES
+
+QUESTION_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _none_as_empty_list(value):
+    return [] if value is None else value
+
+
+def _one_as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _question_id(value):
+    if not QUESTION_ID_PATTERN.match(value):
+        raise ValueError("question ids use lowercase letters, digits and underscores")
+    return value
+
+
+Text = Annotated[StrictStr, Field(min_length=1)]
+OptionalText = StrictStr | None
+# `when: {surgery: [fusion, other]}`; a single answer may be written without the list.
+Conditions = Annotated[
+    dict[Text, Annotated[list[Text], BeforeValidator(_one_as_list), Field(min_length=1)]],
+    Field(min_length=1),
+]
+
+
+def _list_of(item):
+    """A list that may also be left empty in the YAML (`questions:` with nothing after it)."""
+    return Annotated[list[item], BeforeValidator(_none_as_empty_list)]
+
+
+class ContentModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Option(ContentModel):
+    value: Text
+    label: Text
+
+
+class Question(ContentModel):
+    id: Annotated[Text, AfterValidator(_question_id)]
+    type: Literal[QUESTION_TYPES] = "single"
+    label: Text
+    summary_label: OptionalText = None  # shorter label on the summary page; the label when absent
+    hint: OptionalText = None
+    optional: bool = False  # only for `multiple`: ticking nothing is an answer
+    options: Annotated[list[Option], Field(min_length=1)]
+
+
+class NextRule(ContentModel):
+    when: Conditions | None = None  # absent: always (the last rule is the default)
+    goto: Text  # a step id, or "@request"
+
+
+class Block(ContentModel):
+    id: Text
+    heading: Text
+    body: Text
+    research: OptionalText = None
+    first_when: Conditions | None = None  # shown first, marked "Most relevant to you"
+
+
+class DoctorQuestion(ContentModel):
+    text: Text
+    when: Conditions | None = None
+
+
+class StepFront(ContentModel):
+    """The front matter of content/steps/<id>.md."""
+
+    title: Text
+    section: Text
+    kind: Literal[KINDS] = "question"
+    questions: _list_of(Question) = []
+    next: _list_of(NextRule) = []
+    blocks: _list_of(Block) = []
+    doctor_questions: _list_of(DoctorQuestion) = []
+
+
+class PageFront(ContentModel):
+    """The front matter of content/pages/<slug>.md."""
+
+    title: Text
+
+
+class JourneyMeta(ContentModel):
+    """content/journey.yaml."""
+
+    title: Text
+    first_step: Text
+    reviewed: Annotated[date, Field(strict=False)]  # YAML reads 2026-11-25 as a date; a quoted one is parsed
+    clinic_name: Text
+    clinic_phone: Text
+    disclaimer: Text
+
+
+class Reference(ContentModel):
+    """One entry of content/references.yaml."""
+
+    n: Annotated[int, Field(ge=1)]
+    text: Text
+
+
+MODELS = (Option, Question, NextRule, Block, DoctorQuestion, StepFront, PageFront, JourneyMeta, Reference)
+KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
+
+_PROBLEMS = {
+    "missing": "is missing",
+    "string_type": "must be text (put it in quotes)",
+    "string_too_short": "is empty",
+    "bool_type": "must be true or false",
+    "int_type": "must be a whole number",
+    "greater_than_equal": "must be 1 or more",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
+    "date_type": "must be a date like 2026-11-25",
+    "date_from_datetime_parsing": "must be a date like 2026-11-25",
+    "date_parsing": "must be a date like 2026-11-25",
+}
+
+
+def field_path(loc):
+    """('questions', 0, 'optinal') -> "questions[0].optinal"."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path
+
+
+def describe(error):
+    """(field, problem) in words an editor of the content understands, for pydantic's first error."""
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        problem = "not a known field"
+        name = str(loc[-1]) if loc else ""
+        close = difflib.get_close_matches(name, KNOWN_FIELDS, n=1, cutoff=0.6)
+        if close:
+            problem += f" (did you mean '{close[0]}'?)"
+        return field_path(loc), problem
+    if kind == "string_type" and error.get("input") is None:
+        return field_path(loc), "is empty"
+    if kind == "too_short":
+        return field_path(loc), "needs at least one entry"
+    if kind == "literal_error":
+        return field_path(loc), f"must be one of {error['ctx']['expected']}"
+    if kind == "value_error":
+        return field_path(loc), str(error["ctx"]["error"])
+    return field_path(loc), _PROBLEMS.get(kind, error["msg"])
+
+
+def validate(model, data, source, field_prefix=""):
+    """`model` validated from `data`, or ContentError naming `source` and the field of the first problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        field, problem = describe(exc.errors()[0])
+        if field_prefix:
+            field = field_prefix + ("" if not field or field.startswith("[") else ".") + field
+        raise ContentError(source, field or "file", problem) from None
