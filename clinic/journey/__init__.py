@@ -5,6 +5,7 @@ schema.py  the declared shape of each content file (unknown keys refused)
 loader.py  reading content/ into a Journey, checking each file and field
 checks.py  checks across the whole journey (ids, answers named in rules, loops, unreachable steps)
 render.py  Markdown and [ref:N] citations to HTML
+diagrams.py  the schematic pictures in content/diagrams/, each checked
 errors.py  ContentError, naming the file and the field
 """
 from clinic.journey.errors import ContentError

@@ -7,13 +7,16 @@ import re
 from pathlib import Path
 
 import yaml
+from markupsafe import Markup
 
 from clinic.journey import schema
 from clinic.journey.checks import check_graph
+from clinic.journey.diagrams import load_diagrams
 from clinic.journey.errors import ContentError
 from clinic.journey.model import (
     RESERVED_STEP_IDS,
     Block,
+    Diagram,
     DoctorQuestion,
     Journey,
     Option,
@@ -37,12 +40,13 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     references = _load_references(content_dir / "references.yaml")
     renderer = Renderer(references, reference_url)
 
+    diagrams = load_diagrams(content_dir / "diagrams")
     steps = {}
     step_files = sorted((content_dir / "steps").glob("*.md"))
     if not step_files:
         raise ContentError(content_dir / "steps", "files", "no step files found")
     for path in step_files:
-        step = _load_step(path, renderer)
+        step = _load_step(path, renderer, diagrams)
         steps[step.id] = step
 
     if meta.first_step not in steps:
@@ -110,7 +114,7 @@ def _conditions(when):
     return {question_id: frozenset(values) for question_id, values in (when or {}).items()}
 
 
-def _load_step(path, renderer):
+def _load_step(path, renderer, diagrams=None):
     front, body = _split_front_matter(path)
     step_id = path.stem
     if not ID_PATTERN.match(step_id):
@@ -147,7 +151,11 @@ def _load_step(path, renderer):
             research_html=renderer.html(raw.research, path, f"{name}.research") if raw.research else "",
             research_text=renderer.plain(raw.research),
             first_when=_conditions(raw.first_when),
+            diagram=_block_diagram(raw.diagram, diagrams or {}, path, f"{name}.diagram"),
         ))
+    shown = [b.diagram.name for b in blocks if b.diagram]
+    if len(shown) != len(set(shown)):
+        raise ContentError(path, "blocks", "a diagram can be shown only once on a step (its ids must be unique)")
 
     doctor_questions = tuple(DoctorQuestion(text=raw.text, when=_conditions(raw.when)) for raw in data.doctor_questions)
 
@@ -157,6 +165,18 @@ def _load_step(path, renderer):
         questions=questions, rules=rules, blocks=tuple(blocks),
         doctor_questions=doctor_questions, source=str(path),
     )
+
+
+def _block_diagram(raw, diagrams, path, field_name):
+    """A block's `diagram: {name: fusion, caption: ...}`: the picture from content/diagrams/ and its caption."""
+    if raw is None:
+        return None
+    name, caption = raw.name, " ".join(raw.caption.split())  # the schema checked both are text
+    if name not in diagrams:
+        raise ContentError(path, f"{field_name}.name", f"no diagram content/diagrams/{name}.svg")
+    svg, title, description = diagrams[name]
+    # The clinic's own checked file: trusted markup, like the rendered Markdown.
+    return Diagram(name=name, svg=Markup(svg), title=title, description=description, caption=caption)  # noqa: S704  # nosec B704
 
 
 def _load_question(raw, path, name, renderer):

@@ -43,6 +43,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Diagram:
+    """A schematic picture from content/diagrams/<name>.svg, with the caption the step gives it."""
+    name: str
+    svg: str  # the inline SVG markup (role="img", its own <title> and <desc>)
+    title: str
+    description: str
+    caption: str
+
+
+@dataclass(frozen=True)
 class Block:
     id: str
     heading: str
@@ -51,6 +61,7 @@ class Block:
     research_html: str
     research_text: str
     first_when: dict
+    diagram: Diagram | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ class Step:
         for question in self.questions:
             parts += [question.label, question.hint] + [o.label for o in question.options]
         for block in self.blocks:
-            parts += [block.heading, block.body_text]
+            parts += [block.heading, block.body_text, block.diagram.caption if block.diagram else ""]
         return "\n".join(p for p in parts if p)
 
     def research_text(self):

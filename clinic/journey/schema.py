@@ -72,12 +72,19 @@ class NextRule(ContentModel):
     goto: Text  # a step id, or "@request"
 
 
+class BlockDiagram(ContentModel):
+    """`diagram: {name: fusion, caption: ...}`: content/diagrams/fusion.svg shown in the block, with a one-line caption."""
+    name: Text
+    caption: Annotated[Text, Field(max_length=160)]
+
+
 class Block(ContentModel):
     id: Text
     heading: Text
     body: Text
     research: OptionalText = None
     first_when: Conditions | None = None  # shown first, marked "Most relevant to you"
+    diagram: BlockDiagram | None = None
 
 
 class DoctorQuestion(ContentModel):
