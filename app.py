@@ -2,6 +2,7 @@
 import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from flask import Flask
@@ -9,8 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import assets, journey, ops, pages, request_log, requests, security, staff, web
-from clinic import local_time, production
-from clinic.db import init_schema
+from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
 
@@ -96,7 +96,11 @@ def create_app(config=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    init_schema(app.config["DATABASE"])
+    if not _running_schema_command():
+        # New database: created. Older: upgraded outside production (after a backup beside it), refused in
+        # production with the command to run. Newer than the code: refused. (clinic/migrate.py)
+        migrate.prepare(app.config["DATABASE"], upgrade_automatically=not app.config["PRODUCTION"],
+                        backup_dir=Path(app.config["DATABASE"]).parent / "backups")
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
 
@@ -112,6 +116,15 @@ def create_app(config=None):
     assets.init_app(app)  # versioned static URLs, favicon.ico, robots.txt
     ops.init_app(app)  # /healthz and the `db backup` / `db restore` commands
     return app
+
+
+def _running_schema_command():
+    """True while `flask --app app db upgrade` (or db status/backup/restore) loads the app: those commands
+    mend or inspect the very database that would otherwise stop it loading."""
+    if Path(sys.argv[0]).name != "flask" or "db" not in sys.argv:
+        return False
+    following = sys.argv[sys.argv.index("db") + 1:]
+    return bool(following) and following[0] in ("upgrade", "status", "backup", "restore")
 
 
 def _instance_secret_key(instance_path):

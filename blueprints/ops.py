@@ -1,4 +1,4 @@
-"""Operations: /healthz for monitors, the `flask db backup|restore` commands, and the benchmark's trivial route."""
+"""Operations: /healthz for monitors, the `flask db upgrade|status|backup|restore` commands, and the benchmark's trivial route."""
 import hmac
 import ipaddress
 from pathlib import Path
@@ -8,7 +8,8 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
-from clinic import backup, health
+from clinic import backup, health, migrate
+from clinic.db import connect
 
 bp = Blueprint("ops", __name__)
 bench_bp = Blueprint("bench", __name__)
@@ -45,7 +46,38 @@ def ping():
     return "ok", 200, {"Content-Type": "text/plain"}
 
 
-db_cli = AppGroup("db", help="Back up or restore the SQLite database.")
+db_cli = AppGroup("db", help="Upgrade, back up or restore the SQLite database.")
+
+
+@db_cli.command("upgrade")
+@click.option("--backup-to", "backup_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for the backup taken first (default: backups/ beside the database).")
+def upgrade_command(backup_dir):
+    """Back up the database, then apply each pending migration in its own transaction."""
+    path = current_app.config["DATABASE"]
+    backup_dir = backup_dir or str(Path(path).parent / "backups")
+    try:
+        applied = migrate.upgrade(path, backup_dir=backup_dir, report=click.echo)
+    except (migrate.MigrationError, backup.BackupError) as error:
+        raise click.ClickException(str(error)) from error
+    version = migrate.head()
+    click.echo(f"Database at schema version {version}" + ("" if applied else " already; nothing to do"))
+
+
+@db_cli.command("status")
+def status_command():
+    """Print the database's schema version and the one this code needs; exit 1 when they differ."""
+    path = current_app.config["DATABASE"]
+    conn = connect(path)
+    try:
+        state = migrate.status(conn)
+    finally:
+        conn.close()
+    click.echo(f"{path}: {state.describe()}; this code needs version {state.head}")
+    if state.ahead:
+        raise click.ClickException(migrate.ahead_message(path, state))
+    if state.behind and not state.empty:
+        raise click.ClickException(f"Behind: run `{migrate.UPGRADE_COMMAND}`")
 
 
 @db_cli.command("backup")

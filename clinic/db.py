@@ -1,10 +1,8 @@
-"""SQLite connections and schema: one file, WAL mode, full sync, a busy timeout."""
+"""SQLite connections: one file, WAL mode, full sync, a busy timeout. The schema is clinic/migrate.py's."""
 import sqlite3
-from pathlib import Path
 
-from clinic.private_files import private_file, private_folder, tighten_database
+from clinic.private_files import private_file
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -51,14 +49,3 @@ class transaction:
                 pass
         return False
 
-
-def init_schema(path):
-    """Create every table from clinic/schema/*.sql (idempotent: CREATE ... IF NOT EXISTS)."""
-    private_folder(Path(path).parent)
-    tighten_database(path)
-    conn = connect(path)
-    try:
-        for sql_file in sorted(SCHEMA_DIR.glob("*.sql")):
-            conn.executescript(sql_file.read_text(encoding="utf-8"))
-    finally:
-        conn.close()

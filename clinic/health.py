@@ -1,8 +1,11 @@
-"""Health figures for monitors: can the database take a write, and how far behind is the outbox. No personal data."""
+"""Health figures for monitors: can the database take a write, is its schema the code's, how far behind is the outbox.
+
+No personal data."""
 import sqlite3
 import threading
 import time
 
+from clinic import migrate
 from clinic.db import connect, transaction
 
 
@@ -46,8 +49,8 @@ def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
     With a WriteProbe, the write is made only when the probe is due; the outbox figures are read every time.
     """
     now = int(time.time() if now is None else now)
-    report = {"status": "error", "database": "unavailable", "outbox_pending": None, "outbox_failed": None,
-              "oldest_pending_age_seconds": None}
+    report = {"status": "error", "database": "unavailable", "schema_version": None, "outbox_pending": None,
+              "outbox_failed": None, "oldest_pending_age_seconds": None}
     try:
         conn = connect(database_path, busy_timeout_ms=busy_timeout_ms)
     except sqlite3.Error:
@@ -57,6 +60,12 @@ def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
         if report["database"] != "writable":
             return False, report
         try:
+            # Behind, ahead, or tables that differ from what the migrations make: every page may fail.
+            version = migrate.user_version(conn)
+            report["schema_version"] = version
+            if version != migrate.head() or migrate.shape_problems(conn, version):
+                report["database"] = "schema_mismatch"
+                return False, report
             row = conn.execute(
                 "SELECT COALESCE(SUM(status = 'pending'), 0) AS pending, COALESCE(SUM(status = 'failed'), 0) AS failed, "
                 "MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM outbox"

@@ -6,15 +6,15 @@ import time
 
 import pytest
 
-from clinic import backup
-from clinic.db import connect, init_schema, transaction
+from clinic import backup, migrate
+from clinic.db import connect, transaction
 from tests.conftest import ROOT
 
 
 @pytest.fixture
 def database(tmp_path):
     path = tmp_path / "live" / "clinic.sqlite3"
-    init_schema(path)
+    migrate.upgrade(path)
     conn = connect(path)
     with transaction(conn):
         # Enough pages that a copy takes a while, so the writer below really runs during it.

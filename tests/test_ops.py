@@ -14,13 +14,14 @@ import urllib.request
 import pytest
 
 from app import _instance_secret_key, create_app
+from clinic import migrate
 from clinic.production import ConfigError
 from tests.conftest import ROOT, TEST_SECRET, database_locked
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 # The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
 CONTENT = ROOT / "content" if list((ROOT / "content").glob("steps/*.md")) else FIXTURE_CONTENT
-HEALTH_KEYS = {"status", "database", "outbox_pending", "outbox_failed", "oldest_pending_age_seconds"}
+HEALTH_KEYS = {"status", "database", "schema_version", "outbox_pending", "outbox_failed", "oldest_pending_age_seconds"}
 
 
 @pytest.fixture
@@ -61,8 +62,8 @@ def add_request_with_outbox(app, *, age_seconds, statuses=("pending",)):
 def test_healthz_is_200_with_an_empty_backlog_when_the_database_takes_writes(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "writable", "outbox_pending": 0, "outbox_failed": 0,
-                             "oldest_pending_age_seconds": 0}
+    assert response.json == {"status": "ok", "database": "writable", "schema_version": migrate.head(),
+                             "outbox_pending": 0, "outbox_failed": 0, "oldest_pending_age_seconds": 0}
 
 
 def test_healthz_reports_the_outbox_backlog_and_the_age_of_its_oldest_pending_message(client, app):

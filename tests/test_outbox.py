@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from clinic.db import connect, init_schema
+from clinic import migrate
+from clinic.db import connect
 from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, retry_failed, scrub, send_pending
 from clinic.requests import (
     REFERENCE_ALPHABET,
@@ -33,7 +34,7 @@ class Clock:
 @pytest.fixture
 def database(tmp_path):
     path = str(tmp_path / "clinic.sqlite3")
-    init_schema(path)
+    migrate.upgrade(path)
     return path
 
 

@@ -1,0 +1,312 @@
+"""Versioned migrations: new databases, the released database upgraded intact, refusals, table rebuilds done right."""
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from clinic import migrate
+from clinic.db import connect
+from tests.conftest import ROOT, TEST_SECRET
+
+RELEASED = ROOT / "tests" / "fixtures" / "databases" / "released-v1.sqlite3"
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
+FLASK = str(ROOT / ".venv" / "bin" / "flask") if (ROOT / ".venv" / "bin" / "flask").exists() else shutil.which("flask")
+
+
+def rows(path, table):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608  # nosec B608 - test tables
+    finally:
+        conn.close()
+
+
+def everything(path):
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    finally:
+        conn.close()
+    return {table: rows(path, table) for table in tables}
+
+
+def version(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def assert_audit_append_only(path):
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("INSERT INTO audit_log (at, staff_email, action) VALUES (1, 'check', 'viewed')")
+        conn.execute("INSERT INTO requests (reference, submission_id, created_at, name, email, contact_by, description)"
+                     " VALUES ('FBS-CHCK', 'check-submission', 1, 'n', 'e', 'email', 'd')")
+        conn.commit()
+        with pytest.raises(sqlite3.IntegrityError, match="cannot be changed"):
+            conn.execute("UPDATE audit_log SET detail = 'rewritten'")
+        with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
+            conn.execute("DELETE FROM audit_log")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("INSERT INTO audit_log (at, staff_email, action) VALUES (1, 'x', 'not_an_action')")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE requests SET status = 'lost'")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def released(tmp_path):
+    """A copy of the database the released code made (user_version 0, tables and rows in it)."""
+    path = tmp_path / "clinic.sqlite3"
+    shutil.copyfile(RELEASED, path)
+    return path
+
+
+def run_flask(*args, database, extra_env=None):
+    env = dict(os.environ, FLASK_DATABASE=str(database), FLASK_SECRET_KEY=TEST_SECRET,
+               FLASK_CONTENT_DIR=str(FIXTURE_CONTENT), FLASK_OUTBOX_AUTOSEND="false", **(extra_env or {}))
+    return subprocess.run([FLASK, "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+# --- the files -------------------------------------------------------------------------------------------------
+
+def test_migrations_are_numbered_from_one_without_gaps_and_the_first_is_the_released_schema():
+    found = migrate.migrations()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    assert found[0].name == "0001_released.sql"
+
+
+def test_a_gap_or_a_twin_in_the_numbering_is_refused(tmp_path):
+    shutil.copy(migrate.MIGRATIONS_DIR / "0001_released.sql", tmp_path)
+    (tmp_path / "0003_skipped_two.sql").write_text("SELECT 1;")
+    with pytest.raises(migrate.MigrationError, match="expected number 0002"):
+        migrate.migrations(tmp_path)
+    (tmp_path / "0003_skipped_two.sql").rename(tmp_path / "0001_twin.sql")
+    with pytest.raises(migrate.MigrationError, match="expected number 0002"):
+        migrate.migrations(tmp_path)
+
+
+def test_statements_keep_a_trigger_body_whole_and_drop_comments_only_text():
+    sql = ("-- heading\nCREATE TABLE t (a);\nCREATE TRIGGER t_no BEFORE DELETE ON t BEGIN SELECT RAISE(ABORT, 'no; never'); END;"
+           "\n-- trailing comment\n")
+    parts = migrate.statements(sql)
+    assert len(parts) == 2 and parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
+
+
+# --- new databases ---------------------------------------------------------------------------------------------
+
+def test_a_new_database_is_created_at_the_head_version_with_the_audit_trail_append_only(tmp_path):
+    path = tmp_path / "new.sqlite3"
+    assert migrate.upgrade(path) == list(range(1, migrate.head() + 1))
+    assert version(path) == migrate.head()
+    conn = connect(path)
+    assert migrate.shape_problems(conn, migrate.head()) == []
+    conn.close()
+    assert_audit_append_only(path)
+    assert migrate.upgrade(path) == []  # twice is harmless
+
+
+def test_make_run_needs_no_step_the_app_creates_its_database_at_the_head_version(make_app, tmp_path):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT))
+    assert version(app.config["DATABASE"]) == migrate.head()
+    assert app.test_client().get("/healthz").json["schema_version"] == migrate.head()
+
+
+def test_a_new_database_is_created_in_production_too_since_there_is_nothing_to_lose(make_app):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
+    assert version(app.config["DATABASE"]) == migrate.head()
+
+
+# --- the released database -----------------------------------------------------------------------------------
+
+def test_the_released_database_is_recognised_stamped_and_upgraded_with_every_row_intact(released, tmp_path):
+    before = everything(released)
+    assert version(released) == 0 and before["requests"] and before["outbox"] and before["audit_log"]
+    applied = migrate.upgrade(released, backup_dir=tmp_path / "backups")
+    assert applied[0] == migrate.RELEASED_VERSION and version(released) == migrate.head()
+    after = everything(released)
+    for table, old_rows in before.items():
+        # Columns added by later migrations come after the old ones; the old values are all still there.
+        assert [row[:len(old_rows[0])] for row in after[table]] == old_rows if old_rows else after[table] == [], table
+    assert_audit_append_only(released)
+    backups = list((tmp_path / "backups").glob("clinic-*.sqlite3"))
+    assert len(backups) == 1 and everything(backups[0]) == before and version(backups[0]) == 0
+
+
+def test_db_upgrade_command_backs_up_then_upgrades_and_the_app_then_serves_in_production(released, tmp_path, make_app):
+    before = everything(released)
+    refused = run_flask("db", "status", database=released)
+    assert refused.returncode == 1 and "db upgrade" in refused.stderr
+    result = run_flask("db", "upgrade", "--backup-to", str(tmp_path / "backups"), database=released)
+    assert result.returncode == 0, result.stderr
+    assert "Backup written to" in result.stdout and f"schema version {migrate.head()}" in result.stdout
+    assert version(released) == migrate.head()
+    assert len(list((tmp_path / "backups").glob("clinic-*.sqlite3"))) == 1
+    again = run_flask("db", "upgrade", database=released)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    assert run_flask("db", "status", database=released).returncode == 0
+
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True, OUTBOX_AUTOSEND=False)
+    client = app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json["schema_version"] == migrate.head()
+    assert health.json["outbox_pending"] == sum(1 for row in before["outbox"] if row[3] == "pending")
+    assert client.get("/").status_code in (200, 302)
+    assert client.get("/request").status_code == 200
+    assert_audit_append_only(released)
+
+
+def test_production_refuses_to_start_on_the_released_database_and_names_the_command(released, make_app):
+    with pytest.raises(migrate.SchemaMismatch, match="flask --app app db upgrade"):
+        make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
+    assert version(released) == 0  # untouched
+
+
+def test_outside_production_the_app_upgrades_an_older_database_itself_after_a_backup(released, make_app):
+    before = everything(released)
+    make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert version(released) == migrate.head()
+    backups = list((released.parent / "backups").glob("clinic-*.sqlite3"))
+    assert len(backups) == 1 and everything(backups[0]) == before
+
+
+def test_a_database_newer_than_the_code_is_refused_everywhere(tmp_path, make_app):
+    path = tmp_path / "newer.sqlite3"
+    migrate.upgrade(path)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {migrate.head() + 1}")
+    conn.close()
+    for production in (False, True):
+        with pytest.raises(migrate.SchemaMismatch, match="newer than this code"):
+            make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+    result = run_flask("db", "upgrade", database=path)
+    assert result.returncode == 1 and "newer than this code" in result.stderr
+
+
+# --- the finding: an older database failed quietly ------------------------------------------------------------
+
+def released_with_a_column_fewer(tmp_path):
+    """What a version with one column fewer would have made: the released schema without requests.spam_reason."""
+    path = tmp_path / "older.sqlite3"
+    shutil.copyfile(RELEASED, path)
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE requests DROP COLUMN spam_reason")
+    conn.close()
+    return path
+
+
+def test_finding_a_database_with_a_column_fewer_is_refused_at_start_naming_the_column(tmp_path, make_app):
+    path = released_with_a_column_fewer(tmp_path)
+    for production in (False, True):
+        with pytest.raises(migrate.MigrationError, match="requests has no column spam_reason"):
+            make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+    assert version(path) == 0
+
+
+# --- table rebuilds -------------------------------------------------------------------------------------------
+
+REBUILD_AUDIT_LOG = '''
+from clinic.migrate import rebuild_table
+
+
+def upgrade(conn):
+    # A CHECK constraint can only change by rebuilding: allow a new action.
+    rebuild_table(conn, "audit_log", """
+        CREATE TABLE audit_log (
+            id              INTEGER PRIMARY KEY,
+            at              INTEGER NOT NULL,
+            staff_id        INTEGER,
+            staff_email     TEXT NOT NULL,
+            action          TEXT NOT NULL CHECK (action IN ('viewed', 'status_changed', 'note_added', 'exported',
+                                                            'erased', 'purged', 'signed_in', 'signed_out', 'flagged')),
+            reference       TEXT,
+            detail          TEXT
+        )""")
+    rebuild_table(conn, "requests", """
+        CREATE TABLE requests (
+            id              INTEGER PRIMARY KEY,
+            reference       TEXT NOT NULL UNIQUE,
+            submission_id   TEXT NOT NULL UNIQUE,
+            created_at      INTEGER NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'new'
+                            CHECK (status IN ('new', 'contacted', 'closed', 'spam')),
+            spam_reason     TEXT,
+            name            TEXT NOT NULL,
+            email           TEXT NOT NULL,
+            phone           TEXT,
+            contact_by      TEXT NOT NULL CHECK (contact_by IN ('email', 'phone')),
+            description     TEXT NOT NULL,
+            journey_answers TEXT,
+            flagged         INTEGER NOT NULL DEFAULT 0 CHECK (flagged IN (0, 1))
+        )""")
+'''
+
+
+def test_a_table_rebuild_keeps_rows_indexes_append_only_triggers_checks_and_foreign_keys(released, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    shutil.copy(migrate.MIGRATIONS_DIR / "0001_released.sql", directory)
+    (directory / "0002_rebuild_audit_log_and_requests.py").write_text(REBUILD_AUDIT_LOG)
+    before = everything(released)
+    assert migrate.upgrade(released, directory=directory) == [1, 2]
+    after = everything(released)
+    assert after["audit_log"] == before["audit_log"] and after["outbox"] == before["outbox"]
+    assert [row[:-1] for row in after["requests"]] == before["requests"]
+    conn = sqlite3.connect(released)
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type IN ('index', 'trigger')")}
+    assert {"audit_log_at", "audit_log_no_update", "audit_log_no_delete", "requests_status_created"} <= names
+    conn.execute("INSERT INTO audit_log (at, staff_email, action) VALUES (1, 'x', 'flagged')")
+    conn.commit()
+    # Foreign keys still point at the rebuilt table: erasing a request takes its outbox rows and notes with it.
+    conn.execute("PRAGMA foreign_keys = ON")
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    request_id = conn.execute("SELECT request_id FROM request_notes LIMIT 1").fetchone()[0]
+    conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE request_id = ?", (request_id,)).fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM request_notes WHERE request_id = ?", (request_id,)).fetchone()[0] == 0
+    conn.rollback()
+    conn.close()
+    assert_audit_append_only(released)
+
+
+def test_a_failing_migration_changes_nothing_and_the_version_stays(released, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    shutil.copy(migrate.MIGRATIONS_DIR / "0001_released.sql", directory)
+    (directory / "0002_half_done.sql").write_text("ALTER TABLE requests ADD COLUMN extra TEXT;\nSELECT * FROM no_such_table;\n")
+    with pytest.raises(migrate.MigrationError, match="0002_half_done.sql failed: no such table"):
+        migrate.upgrade(released, directory=directory)
+    assert version(released) == 1
+    assert "extra" not in [row[1] for row in sqlite3.connect(released).execute("PRAGMA table_info(requests)")]
+
+
+def test_a_migration_that_leaves_dangling_foreign_keys_is_rolled_back(released, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    shutil.copy(migrate.MIGRATIONS_DIR / "0001_released.sql", directory)
+    (directory / "0002_orphans.sql").write_text("DELETE FROM requests;\n")  # foreign keys are off while it runs
+    with pytest.raises(migrate.MigrationError, match="pointing at nothing"):
+        migrate.upgrade(released, directory=directory)
+    assert version(released) == 1 and len(rows(released, "requests")) == 4
+
+
+@pytest.mark.parametrize("target", range(1, migrate.head() + 1))
+def test_every_migration_keeps_the_audit_trail_append_only_and_the_checks(released, target, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    for migration in migrate.migrations()[:target]:
+        shutil.copy(migration.path, directory)
+    migrate.upgrade(released, directory=directory)
+    assert version(released) == target
+    assert_audit_append_only(released)
+
+
+def test_the_runner_is_importable_without_flask():
+    code = "import sys, clinic.migrate; assert 'flask' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
