@@ -9,7 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import assets, journey, ops, pages, request_log, requests, security, staff, web
+from blueprints import assets, insights, journey, ops, pages, request_log, requests, security, staff, web
 from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
@@ -113,6 +113,7 @@ def create_app(config=None):
     app.register_blueprint(pages.bp)
     requests.init_app(app)  # the request form at /request, its rate limit, the outbox sender and `outbox send`
     staff.init_app(app)  # the staff inbox at /staff and the `staff` / `requests` commands
+    insights.init_app(app)  # the journey report at /staff/insights and `insights demo`
     assets.init_app(app)  # versioned static URLs, favicon.ico, robots.txt
     ops.init_app(app)  # /healthz and the `db backup` / `db restore` commands
     return app

@@ -1,9 +1,13 @@
 """The guided journey: one view shows any step, one view takes its answers and routes on."""
+import time
+
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from blueprints.web import get_db, is_htmx, journey_content, render
+from clinic import insights
 from clinic.answer_store import AnswerStore
+from clinic.db import transaction
 from clinic.journey import REQUEST_TARGET
 
 bp = Blueprint("journey", __name__)
@@ -37,6 +41,11 @@ def end_journey():
     journey_id = session.pop("journey_id", None)
     if journey_id:
         store().delete(journey_id)
+
+
+def report_progress(answers, seen):
+    """The staff report's milestones for a journey's answers (counted once each, in the answer's transaction)."""
+    return insights.milestones(journey_content(), answers, seen)
 
 
 def step_url(step_id, **args):
@@ -123,10 +132,10 @@ def answer(step_id):
             typed = dict(answers)
             typed.update({q.id: _typed_value(q) for q in step.questions})
             return show_step(step_id, errors=errors, typed=typed)
-        store().save_answers(journey_id, given)
+        store().save_answers(journey_id, given, progress=report_progress)
         answers.update(given)
     elif step.kind == "info":
-        store().mark_seen(journey_id, step_id)
+        store().mark_seen(journey_id, step_id, progress=report_progress)
         seen.add(step_id)
     else:
         return redirect(step_url(step_id), 303)
@@ -144,6 +153,9 @@ def _typed_value(question):
 
 @bp.post("/journey/restart")
 def restart():
+    if session.get("journey_id"):
+        with transaction(get_db()):
+            insights.record(get_db(), [insights.event("restarted")], None, time.time())
     end_journey()
     session.clear()
     return redirect(url_for("journey.start"), 303)
@@ -154,6 +166,7 @@ def save():
     journey_id, answers, seen = current_journey()
     if journey_id is None:
         return redirect(url_for("journey.start"))
+    store().count_once(journey_id, [insights.event("link_made")])
     token = continue_serializer().dumps(journey_id)
     link = current_app.config["BASE_URL"].rstrip("/") + url_for("journey.resume", token=token)
     walked = journey_content().path(answers, seen)
@@ -173,5 +186,7 @@ def resume(token):
         return render("journey/link_expired.html", title="This link no longer works"), 410
     session.clear()
     session["journey_id"] = journey_id
+    with transaction(get_db()):
+        insights.record(get_db(), [insights.event("link_used")], None, time.time())
     _, answers, seen = current_journey()
     return redirect(step_url(journey_content().path(answers, seen)[-1]))

@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 
+from clinic import insights
 from clinic.db import transaction
 
 JOURNEY_ID_BYTES = 32  # 256 bits
@@ -37,17 +38,28 @@ class AnswerStore:
             return None
         return json.loads(row["answers"]), set(json.loads(row["seen"]))
 
-    def save_answers(self, journey_id, new_answers):
+    def save_answers(self, journey_id, new_answers, progress=None):
+        """Store answers; `progress(answers, seen)` names the report milestones they reach, counted in the same
+        transaction (each once per journey: `counted` remembers which)."""
         with transaction(self.conn):
-            answers, seen = self._load_for_update(journey_id)
+            answers, seen, counted = self._load_for_update(journey_id)
             answers.update(new_answers)
-            self._write(journey_id, answers, seen)
+            self._count(progress, answers, seen, counted)
+            self._write(journey_id, answers, seen, counted)
 
-    def mark_seen(self, journey_id, step_id):
+    def mark_seen(self, journey_id, step_id, progress=None):
         with transaction(self.conn):
-            answers, seen = self._load_for_update(journey_id)
+            answers, seen, counted = self._load_for_update(journey_id)
             seen.add(step_id)
-            self._write(journey_id, answers, seen)
+            self._count(progress, answers, seen, counted)
+            self._write(journey_id, answers, seen, counted)
+
+    def count_once(self, journey_id, found):
+        """Count report milestones that are not answers (a continue-later link made) once for this journey."""
+        with transaction(self.conn):
+            answers, seen, counted = self._load_for_update(journey_id)
+            self._count(lambda *_: found, answers, seen, counted)
+            self._write(journey_id, answers, seen, counted)
 
     def delete(self, journey_id):
         self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,))
@@ -59,13 +71,18 @@ class AnswerStore:
         return cursor.rowcount
 
     def _load_for_update(self, journey_id):
-        row = self.conn.execute("SELECT answers, seen FROM journeys WHERE id = ?", (journey_id,)).fetchone()
+        row = self.conn.execute("SELECT answers, seen, counted FROM journeys WHERE id = ?", (journey_id,)).fetchone()
         if row is None:
             raise KeyError("journey not found")
-        return json.loads(row["answers"]), set(json.loads(row["seen"]))
+        return json.loads(row["answers"]), set(json.loads(row["seen"])), set(json.loads(row["counted"]))
 
-    def _write(self, journey_id, answers, seen):
+    def _count(self, progress, answers, seen, counted):
+        if progress is not None:
+            insights.record(self.conn, progress(answers, seen), counted, self.clock())
+
+    def _write(self, journey_id, answers, seen, counted):
         self.conn.execute(
-            "UPDATE journeys SET answers = ?, seen = ?, updated_at = ? WHERE id = ?",
-            (json.dumps(answers, sort_keys=True), json.dumps(sorted(seen)), int(self.clock()), journey_id),
+            "UPDATE journeys SET answers = ?, seen = ?, counted = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(answers, sort_keys=True), json.dumps(sorted(seen)), json.dumps(sorted(counted)),
+             int(self.clock()), journey_id),
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from clinic import insights
 from clinic.db import transaction
 
 # No 0/O, 1/I/L: a reference read out over the phone cannot be misheard as another.
@@ -111,6 +112,7 @@ class RequestStore:
             now = int(self.clock())
             reference, request_id = self._insert(new, now)
             if new.spam_reason is None:
+                insights.record(self.conn, [insights.event("request_sent")], None, now)
                 kinds = [STAFF_NOTIFICATION] + ([PATIENT_RECEIPT] if patient_receipt else [])
                 self.conn.executemany(
                     "INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",

@@ -62,8 +62,13 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         title=meta.title, first_step=meta.first_step, reviewed=meta.reviewed,
         clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
+        report_questions=tuple(meta.report_questions),
     )
     check_graph(journey)
+    for question_id in journey.report_questions:
+        question = journey.question(question_id)
+        if question is None or question.type != "single":
+            raise ContentError(meta_file, "report_questions", f"'{question_id}' is not a single-choice question")
     return journey
 
 

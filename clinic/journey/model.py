@@ -108,6 +108,7 @@ class Journey:
     steps: dict
     references: dict  # number -> citation text
     pages: dict = field(default_factory=dict)  # slug -> (title, html)
+    report_questions: tuple = ()  # single-choice questions whose answers the staff report counts
 
     # --- answers ---------------------------------------------------------
     def question(self, question_id):

@@ -119,6 +119,7 @@ class JourneyMeta(ContentModel):
     clinic_name: Text
     clinic_phone: Text
     disclaimer: Text
+    report_questions: list[Text] = []  # single-choice questions the staff journey report counts answers to
 
 
 class Reference(ContentModel):
