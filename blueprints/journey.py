@@ -12,6 +12,9 @@ from clinic.journey import REQUEST_TARGET
 
 bp = Blueprint("journey", __name__)
 CONTINUE_SALT = "journey-continue-later"
+# This browser's journey in the session cookie. Only these keys are ever dropped by journey actions: the CSRF
+# token and a sent request's reference stay (staff sign-in has a cookie of its own, see blueprints/staff.py).
+JOURNEY_KEYS = ("journey_id",)
 
 
 def store():
@@ -31,14 +34,20 @@ def start_journey():
     # Unfinished journeys expire; clearing them out here needs no scheduler.
     store().purge_expired(current_app.config["JOURNEY_KEEP_DAYS"])
     journey_id = store().create()
-    session.clear()
+    forget_journey()
     session["journey_id"] = journey_id
     return journey_id
 
 
+def forget_journey():
+    for key in JOURNEY_KEYS:
+        session.pop(key, None)
+
+
 def end_journey():
     """Forget this browser's journey: its answers leave the guide's table and the cookie's id is dropped."""
-    journey_id = session.pop("journey_id", None)
+    journey_id = session.get("journey_id")
+    forget_journey()
     if journey_id:
         store().delete(journey_id)
 
@@ -157,7 +166,6 @@ def restart():
         with transaction(get_db()):
             insights.record(get_db(), [insights.event("restarted")], None, time.time())
     end_journey()
-    session.clear()
     return redirect(url_for("journey.start"), 303)
 
 
@@ -174,19 +182,51 @@ def save():
                   keep_days=current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"])
 
 
-@bp.get("/journey/continue/<token>")
-def resume(token):
+def saved_journey_id(token):
+    """The id a continue-later link points to, or None when the link is forged, expired or already used."""
     max_age = current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"] * 86400
     try:
         journey_id = continue_serializer().loads(token, max_age=max_age)
     except BadSignature:  # includes SignatureExpired
-        journey_id = None
+        return None
     if not isinstance(journey_id, str) or store().load(journey_id, current_app.config["JOURNEY_KEEP_DAYS"]) is None:
-        session.clear()
-        return render("journey/link_expired.html", title="This link no longer works"), 410
-    session.clear()
-    session["journey_id"] = journey_id
+        return None
+    return journey_id
+
+
+def link_expired():
+    return render("journey/link_expired.html", title="This link no longer works"), 410
+
+
+def where_they_were(answers, seen):
+    return step_url(journey_content().path(answers, seen)[-1])
+
+
+@bp.get("/journey/continue/<token>")
+def resume(token):
+    """Opening a link changes nothing: someone else's link opened by a page on another site must not
+    replace this browser's answers. The person confirms with a POST (below)."""
+    saved_id = saved_journey_id(token)
+    if saved_id is None:
+        return link_expired()
+    journey_id, answers, seen = current_journey()
+    if journey_id == saved_id:  # their own link, in the browser that made it
+        return redirect(where_they_were(answers, seen))
+    here_url = where_they_were(answers, seen) if journey_id else None
+    return render("journey/continue.html", title="Continue your saved answers?", token=token, here_url=here_url)
+
+
+@bp.post("/journey/continue/<token>")
+def confirm_resume(token):
+    """The answers move to a new journey id: the link works once, and whoever else held the old id (the browser
+    that saved it, or whoever made the link) no longer sees them. Answers this browser had are replaced."""
+    saved_id = saved_journey_id(token)
+    new_id = store().move(saved_id, current_app.config["JOURNEY_KEEP_DAYS"]) if saved_id else None
+    if new_id is None:
+        return link_expired()
+    end_journey()
+    session["journey_id"] = new_id
     with transaction(get_db()):
         insights.record(get_db(), [insights.event("link_used")], None, time.time())
     _, answers, seen = current_journey()
-    return redirect(step_url(journey_content().path(answers, seen)[-1]))
+    return redirect(where_they_were(answers, seen), 303)

@@ -41,6 +41,7 @@ def init_app(app):
             SESSION_COOKIE_NAME="__Host-session",
             SESSION_COOKIE_PATH="/",
             SESSION_COOKIE_DOMAIN=None,
+            STAFF_COOKIE_NAME="__Host-staff",  # the staff sign-in's own cookie, with the same attributes
         )
 
     @app.before_request

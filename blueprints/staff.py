@@ -4,7 +4,19 @@ import time
 from urllib.parse import quote, urlsplit
 
 import click
-from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    after_this_request,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.cli import AppGroup
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, RadioField, StringField, TextAreaField
@@ -17,11 +29,13 @@ from clinic import staff as staff_store
 from clinic.db import transaction
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-SESSION_KEY = "staff_token"
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
 STATUS_LABELS = {"new": "New", "contacted": "Contacted", "closed": "Closed", "spam": "Suspected spam"}
 
 CONFIG_DEFAULTS = {
+    # The staff session token has a cookie of its own, apart from the patient's journey in Flask's session
+    # cookie: nothing a patient page does (a continue-later link, "Start again") can sign staff out.
+    "STAFF_COOKIE_NAME": "staff",  # "__Host-staff" in production (blueprints/security.py)
     "STAFF_SESSION_IDLE_SECONDS": 30 * 60,
     "STAFF_SIGNIN_MAX_FAILURES": 5,  # per account (known or not) within the window
     "STAFF_SIGNIN_IP_MAX_FAILURES": 20,  # per client address within the window
@@ -85,6 +99,22 @@ def safe_next(target):
     return target
 
 
+def staff_token():
+    return request.cookies.get(current_app.config["STAFF_COOKIE_NAME"])
+
+
+def set_staff_cookie(response, token):
+    """HttpOnly, SameSite=Lax, Path=/; Secure in production. No Max-Age: the server ends idle sessions."""
+    config = current_app.config
+    if token is None:
+        response.delete_cookie(config["STAFF_COOKIE_NAME"], path="/", secure=config["SESSION_COOKIE_SECURE"],
+                               httponly=True, samesite="Lax")
+    else:
+        response.set_cookie(config["STAFF_COOKIE_NAME"], token, path="/", secure=config["SESSION_COOKIE_SECURE"],
+                            httponly=True, samesite="Lax")
+    return response
+
+
 def audited(action, reference=None, detail=None):
     with transaction(get_db()):
         audit.record(get_db(), g.staff, action, now(), reference=reference, detail=detail)
@@ -92,10 +122,10 @@ def audited(action, reference=None, detail=None):
 
 @bp.before_request
 def require_staff():
-    g.staff = staff_store.session_staff(get_db(), session.get(SESSION_KEY), now(),
-                                        current_app.config["STAFF_SESSION_IDLE_SECONDS"])
-    if g.staff is None and SESSION_KEY in session:
-        session.pop(SESSION_KEY)
+    token = staff_token()
+    g.staff = staff_store.session_staff(get_db(), token, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
+    if g.staff is None and token is not None:
+        after_this_request(lambda response: set_staff_cookie(response, None))
     if g.staff is not None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if request.method == "GET":
@@ -171,25 +201,25 @@ def sign_in():
 
 def start_staff_session(member, next_url):
     db = get_db()
-    staff_store.end_session(db, session.get(SESSION_KEY))
-    # A fresh cookie content and CSRF token: nothing issued before sign-in carries over.
-    session.clear()
-    session[SESSION_KEY] = staff_store.start_session(db, member, now())
+    staff_store.end_session(db, staff_token())
+    # A fresh session token and CSRF token: nothing issued before sign-in carries over.
+    session.pop("csrf_token", None)
+    token = staff_store.start_session(db, member, now())
     g.staff = member
     audited("signed_in")
     # Housekeeping needs no scheduler: idle sessions and requests past retention go at each sign-in.
     staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
     inbox.purge(db, audit.RETENTION, current_app.config["REQUEST_RETENTION_DAYS"], now())
-    return redirect(next_url or url_for("staff.inbox"), 303)
+    return set_staff_cookie(redirect(next_url or url_for("staff.inbox"), 303), token)
 
 
 @bp.post("/sign-out")
 def sign_out():
     audited("signed_out")
-    staff_store.end_session(get_db(), session.pop(SESSION_KEY, None))
-    session.clear()
+    staff_store.end_session(get_db(), staff_token())
+    session.pop("csrf_token", None)
     flash("", "signed_out")
-    return redirect(url_for("staff.sign_in"), 303)
+    return set_staff_cookie(redirect(url_for("staff.sign_in"), 303), None)
 
 
 # --- the list and a request -------------------------------------------------------------------------------

@@ -61,6 +61,17 @@ class AnswerStore:
             self._count(lambda *_: found, answers, seen, counted)
             self._write(journey_id, answers, seen, counted)
 
+    def move(self, journey_id, keep_days=DEFAULT_KEEP_DAYS):
+        """Give a live journey a new random id (a continue-later link was confirmed); the new id, or None when the
+        journey is gone. One UPDATE: of two browsers confirming the same link at once, exactly one gets it."""
+        new_id = secrets.token_urlsafe(JOURNEY_ID_BYTES)
+        now = int(self.clock())
+        cursor = self.conn.execute(
+            "UPDATE journeys SET id = ?, updated_at = ? WHERE id = ? AND updated_at >= ?",
+            (new_id, now, journey_id, now - keep_days * 86400),
+        )
+        return new_id if cursor.rowcount == 1 else None
+
     def delete(self, journey_id):
         self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,))
 

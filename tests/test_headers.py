@@ -93,9 +93,13 @@ def test_every_get_route_in_the_url_map_sends_all_security_headers(app, client):
     token = URLSafeTimedSerializer(TEST_SECRET, salt=CONTINUE_SALT).dumps(_journey_id(app, client))
     checked = {}
 
-    def sweep(urls, cookie):
+    def sweep(urls, cookie, staff=None):
         for rule, url in urls:
             client.set_cookie("session", cookie)
+            if staff:
+                client.set_cookie("staff", staff)
+            else:
+                client.delete_cookie("staff")
             for headers in ({}, {"HX-Request": "true"}):
                 response = client.get(url, headers=headers)
                 checked[(url, cookie)] = response.status_code
@@ -115,10 +119,11 @@ def test_every_get_route_in_the_url_map_sends_all_security_headers(app, client):
     runner.invoke(args=["staff", "create", STAFF_EMAIL, "--password-stdin"], input=STAFF_PASSWORD + "\n")
     assert client.post("/staff/sign-in", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD}).status_code == 303
     staff_cookie = client.get_cookie("session").value
+    staff_token = client.get_cookie("staff").value
     urls = sample_urls(app, token, reference)
     assert len(urls) >= 10
     sweep(urls, sent_cookie)
-    sweep(urls, staff_cookie)
+    sweep(urls, staff_cookie, staff_token)
     assert checked[(f"/staff/requests/{reference}", staff_cookie)] == 200
     assert checked[("/request/sent", sent_cookie)] == 200
     assert checked[(f"/journey/{app.extensions['journey'].first_step}", journey_cookie)] == 200

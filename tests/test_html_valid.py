@@ -1,6 +1,7 @@
 """Every page of the journey is valid HTML, checked by the Nu HTML Checker (vnu.jar, run once for all pages)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -36,6 +37,9 @@ def journey_pages(client):
     pages["surgery-partial"] = client.get("/journey/surgery", headers={"HX-Request": "true"}).get_data(as_text=True)
     for path in ("/references", "/privacy", "/journey/save", "/journey/unknown", "/request"):
         pages[path.strip("/").replace("/", "-")] = client.get(path).get_data(as_text=True)
+    link = re.search(r'href="https?://[^/"]+(/journey/continue/[^"]+)"', pages["journey-save"]).group(1)
+    pages["continue-confirm"] = client.application.test_client().get(link).get_data(as_text=True)
+    pages["continue-expired"] = client.get("/journey/continue/no-such-link").get_data(as_text=True)
     client.post("/journey/safety", data={**SAFE, "fever_wound": "yes"})
     pages["urgent"] = client.get("/journey/urgent").get_data(as_text=True)
     return pages

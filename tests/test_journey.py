@@ -3,11 +3,9 @@ import base64
 import json
 import re
 import sqlite3
-import time
 import zlib
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 
 from tests.conftest import ROOT, database_locked
 
@@ -196,41 +194,6 @@ def test_answers_are_kept_on_the_server_and_the_cookie_carries_only_a_random_id(
         assert word not in json.dumps(data)
     (stored_id, answers, _seen), = stored_journeys(app)
     assert stored_id == journey_id and json.loads(answers)["surgery"] == "fusion"
-
-
-def test_continue_later_link_carries_only_the_signed_id_and_restores_the_answers(client, app):
-    walk_to_summary(client)
-    html = client.get("/journey/save").get_data(as_text=True)
-    link = re.search(r'href="(http://clinic\.test/journey/continue/[^"]+)"', html).group(1)
-    token = link.rsplit("/", 1)[1]
-    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="journey-continue-later")
-    journey_id = serializer.loads(token)
-    assert journey_id == stored_journeys(app)[0][0]
-    assert "fusion" not in base64.urlsafe_b64decode(token.split(".")[0] + "==").decode("latin-1")
-
-    other_device = app.test_client()
-    response = other_device.get(link.replace("http://clinic.test", ""))
-    assert response.headers["Location"] == "/journey/summary"
-    assert "Fusion" in other_device.get("/journey/summary").get_data(as_text=True)
-
-
-@pytest.mark.parametrize("mangle", [lambda t: t[:-3] + "abc", lambda t: "not-a-token", lambda t: t + "x"])
-def test_a_tampered_continue_link_gives_a_friendly_page_and_a_fresh_start(client, mangle):
-    walk_to_summary(client)
-    token = re.search(r"/journey/continue/([^\"<]+)", client.get("/journey/save").get_data(as_text=True)).group(1)
-    response = client.get(f"/journey/continue/{mangle(token)}")
-    assert response.status_code == 410
-    assert "This link no longer works" in response.get_data(as_text=True)
-    assert client.get("/journey/summary").headers["Location"] == "/"
-
-
-def test_an_expired_continue_link_gives_the_friendly_page(client, app, monkeypatch):
-    walk_to_summary(client)
-    token = re.search(r"/journey/continue/([^\"<]+)", client.get("/journey/save").get_data(as_text=True)).group(1)
-    later = time.time() + 8 * 86400
-    monkeypatch.setattr(time, "time", lambda: later)
-    response = client.get(f"/journey/continue/{token}")
-    assert response.status_code == 410
 
 
 def test_unfinished_journeys_expire_after_a_week_without_activity(client, app):

@@ -163,7 +163,7 @@ def test_wrong_password_and_unknown_email_give_the_same_response(staff_app):
     assert wrong.status_code == unknown.status_code == 200
     assert "Email or password is not right" in wrong.get_data(as_text=True)
     assert _comparable(wrong.get_data(as_text=True), EMAIL) == _comparable(unknown.get_data(as_text=True), "nobody@clinic.test")
-    assert "staff_token" not in wrong.headers.get("Set-Cookie", "")
+    assert not any(c.startswith("staff=") for c in wrong.headers.getlist("Set-Cookie"))
 
 
 def test_empty_fields_are_shown_next_to_each_field_and_in_the_summary(staff_app):
@@ -216,20 +216,23 @@ def test_one_address_is_locked_after_too_many_failures_across_accounts(make_app,
 
 
 def test_session_cookie_holds_only_a_random_token_stored_hashed(staff_app, signed_in):
-    cookie = signed_in.get_cookie("session").value
-    contents = staff_app.session_interface.get_signing_serializer(staff_app).loads(cookie)
-    assert set(contents) <= {"staff_token", "csrf_token", "_flashes"}
-    token = contents["staff_token"]
+    token = signed_in.get_cookie("staff").value
+    assert signed_in.get_cookie("staff").http_only and signed_in.get_cookie("staff").same_site == "Lax"
+    session_cookie = signed_in.get_cookie("session")
+    serializer = staff_app.session_interface.get_signing_serializer(staff_app)
+    contents = serializer.loads(session_cookie.value) if session_cookie else {}
+    assert set(contents) <= {"csrf_token", "_flashes"}  # the patient side's cookie holds nothing of the staff session
     hashes = [r["token_hash"] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")]
     assert token not in hashes and len(hashes) == 1 and len(hashes[0]) == 64
 
 
 def test_copied_session_cookie_is_useless_after_sign_out(staff_app, signed_in):
     stolen = staff_app.test_client()
-    stolen.set_cookie("session", signed_in.get_cookie("session").value)
+    stolen.set_cookie("staff", signed_in.get_cookie("staff").value)
     assert stolen.get("/staff").status_code == 200
     response = signed_in.post("/staff/sign-out")
     assert response.status_code == 303 and response.headers["Location"] == "/staff/sign-in"
+    assert signed_in.get_cookie("staff") is None
     assert stolen.get("/staff").status_code == 302
     assert signed_in.get("/staff").status_code == 302
     assert db(staff_app).execute("SELECT COUNT(*) FROM staff_sessions").fetchone()[0] == 0
@@ -246,15 +249,16 @@ def test_session_ends_after_30_idle_minutes_but_not_while_in_use(staff_app, sign
 
 
 def test_sign_in_issues_a_new_session_and_ends_the_old_one(staff_app, signed_in):
-    first_cookie = signed_in.get_cookie("session").value
+    first_cookie = signed_in.get_cookie("staff").value
     first = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
     assert sign_in(signed_in).status_code == 303
     second = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
     assert len(second) == 1 and not first & second
-    assert signed_in.get_cookie("session").value != first_cookie
+    assert signed_in.get_cookie("staff").value != first_cookie
     replay = staff_app.test_client()
-    replay.set_cookie("session", first_cookie)
-    assert replay.get("/staff").status_code == 302
+    replay.set_cookie("staff", first_cookie)
+    response = replay.get("/staff")
+    assert response.status_code == 302 and replay.get_cookie("staff") is None  # the dead token's cookie is dropped
 
 
 def test_disabled_account_cannot_sign_in_and_its_sessions_end(staff_app, signed_in):
@@ -269,7 +273,7 @@ def test_sign_in_needs_a_csrf_token(make_app):
     create_staff(app)
     response = sign_in(app.test_client())
     assert response.status_code == 400
-    assert "staff_token" not in response.headers.get("Set-Cookie", "")
+    assert not any(c.startswith("staff=") for c in response.headers.getlist("Set-Cookie"))
 
 
 # --- the list and a request -----------------------------------------------------------------------------------
