@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
-from clinic.db import connect
+from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
     NewRequest,
@@ -155,7 +155,7 @@ def journey_answer_pairs():
     """The readable answers this person gave in the guide (what 'Include my answers' sends), and where Back goes."""
     try:
         journey_id, answers, seen = current_journey()
-    except sqlite3.DatabaseError:
+    except DatabaseBusy:  # the form still works without them; any other database error is a fault (500)
         return [], url_for("journey.start")
     if journey_id is None:
         return [], url_for("journey.start")
@@ -201,9 +201,10 @@ def create():
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
             spam_reason=reason), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
-    except sqlite3.DatabaseError as error:
+    except DatabaseBusy as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
-        # is SQLite's own ("database is locked"), never anything the patient typed.
+        # is SQLite's own ("database is locked"), never anything the patient typed. Any other database
+        # error (a missing column) is not the patient's to retry: it reaches the 500 page and the log.
         current_app.logger.warning("request not stored: %s: %s", type(error).__name__, error)
         form.submission_id.data = submission_id
         keep_hidden_fields(form)
@@ -214,8 +215,11 @@ def create():
     # the request erases them; a failure here only leaves them to expire with unfinished journeys.
     try:
         end_journey()
-    except sqlite3.DatabaseError:
+    except DatabaseBusy:
         current_app.logger.warning("journey not deleted after a request; it expires on its own")
+    except sqlite3.Error:
+        # A fault, logged as one; but the request is stored, so the patient is still told it was sent.
+        current_app.logger.exception("journey not deleted after a request; it expires on its own")
     session[SESSION_REFERENCE] = reference
     return redirect(url_for("requests.sent"), 303)
 

@@ -2,7 +2,6 @@
 import base64
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 
 from flask import current_app, g, render_template, request
@@ -10,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from clinic.db import connect
+from clinic.db import DatabaseBusy, connect
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HTMX_FILE = "vendor/htmx-2.0.11.min.js"
@@ -114,9 +113,10 @@ def init_app(app):
         return render("errors/error.html", code=code, title=titles.get(code, "Something went wrong"),
                       message=messages.get(code, "Please go back and try again.")), code
 
-    @app.errorhandler(sqlite3.OperationalError)
+    @app.errorhandler(DatabaseBusy)
     def database_busy(error):
-        # Locked by a long writer, disk full, read-only: a moment's trouble, not a broken page.
+        # Locked by a long writer, disk full, read-only: a moment's trouble, not a broken page. Any other
+        # database error (a missing column, a damaged file) is a fault: server_error below logs it, answers 500.
         current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.url_rule, error)
         response = current_app.make_response((render(
             "errors/error.html", code=503, title="The site is busy",

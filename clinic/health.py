@@ -6,7 +6,7 @@ import threading
 import time
 
 from clinic import migrate
-from clinic.db import connect, transaction
+from clinic.db import DatabaseBusy, connect, transaction
 
 
 class WriteProbe:
@@ -28,18 +28,19 @@ class WriteProbe:
 
 
 def write_heartbeat(conn, now):
-    """'writable', 'locked' or 'not_writable', from a real committed write.
+    """'writable', 'locked', 'not_writable' or 'error', from a real committed write.
 
-    A read-only file, a full disk or a stuck lock all show up here.
+    A stuck lock, a read-only file or a full disk all show up here (busy for a moment); anything else, such as
+    a missing table, is 'error'.
     """
     try:
         with transaction(conn):
             conn.execute("INSERT INTO ops_heartbeat (id, checked_at) VALUES (1, ?) "
                          "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at", (now,))
-    except sqlite3.OperationalError as error:
-        return "locked" if "locked" in str(error) or "busy" in str(error) else "not_writable"
+    except DatabaseBusy as error:
+        return "locked" if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) else "not_writable"
     except sqlite3.Error:
-        return "not_writable"
+        return "error"
     return "writable"
 
 

@@ -1,0 +1,101 @@
+"""Storage errors told apart: "busy for a moment" (locked, read-only, full) is a 503 the patient can retry;
+any other database error (a missing column or table) is a 500 with a log line, and /healthz says 503."""
+import logging
+import sqlite3
+
+import pytest
+
+from clinic import db as clinic_db
+from tests.conftest import ROOT, database_locked
+from tests.helpers import submit_request
+
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
+TYPED = {"name": "Quinn Columnless", "email": "quinn@example.com", "description": "Pain since the fusion."}
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(CONTENT_DIR=str(FIXTURE_CONTENT), WTF_CSRF_ENABLED=False, DATABASE_BUSY_TIMEOUT_MS=50,
+                    OUTBOX_AUTOSEND=False, HEALTHZ_PROBE_SECONDS=0)
+
+
+def drop_columns(path, *columns):
+    """What a database made by a version with a column fewer looks like to the running code."""
+    conn = sqlite3.connect(path)
+    for table_column in columns:
+        table, column = table_column.split(".")
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.close()
+
+
+# --- the finding: an older database failed quietly ---------------------------------------------------------
+
+def test_finding_a_column_fewer_is_a_server_error_with_a_log_line_not_a_not_sent_yet_page(app, caplog):
+    client = app.test_client()
+    drop_columns(app.config["DATABASE"], "requests.spam_reason")
+    caplog.set_level(logging.ERROR)
+    response = submit_request(client, **TYPED)
+    assert response.status_code == 500
+    assert "not been sent yet" not in response.get_data(as_text=True)
+    logged = "\n".join(record.getMessage() + (record.exc_text or "") for record in caplog.records)
+    assert "POST" in logged and "spam_reason" in logged
+    assert "Quinn" not in logged and "fusion" not in logged  # never what the patient typed
+
+
+def test_finding_a_column_fewer_gives_journey_steps_a_server_error_not_the_busy_page(app):
+    client = app.test_client()
+    assert client.post("/journey/start").status_code in (302, 303)
+    drop_columns(app.config["DATABASE"], "journeys.seen")
+    response = client.get("/journey/safety")
+    assert response.status_code == 500
+    assert "The site is busy" not in response.get_data(as_text=True)
+
+
+def test_finding_healthz_is_503_when_the_tables_are_not_what_the_code_needs(app):
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    drop_columns(app.config["DATABASE"], "requests.spam_reason")
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["status"] == "error"
+    assert response.json["database"] == "schema_mismatch"
+
+
+# --- busy for a moment stays a 503 --------------------------------------------------------------------------
+
+def test_a_lock_held_by_another_writer_is_database_busy(app):
+    conn = clinic_db.connect(app.config["DATABASE"], busy_timeout_ms=50)
+    with database_locked(app.config["DATABASE"]):
+        with pytest.raises(clinic_db.DatabaseBusy) as raised:
+            with clinic_db.transaction(conn):
+                pass
+    assert raised.value.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    conn.close()
+
+
+def test_a_full_disk_is_database_busy(app):
+    conn = clinic_db.connect(app.config["DATABASE"])
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(clinic_db.DatabaseBusy, match="full"):
+        with clinic_db.transaction(conn):
+            conn.executemany("INSERT INTO journeys (id, answers, created_at, updated_at) VALUES (?, ?, 1, 1)",
+                             [(str(n), "x" * 4000) for n in range(50)])
+    conn.close()
+
+
+def test_a_missing_column_or_table_is_not_database_busy(app):
+    conn = clinic_db.connect(app.config["DATABASE"])
+    for sql in ("SELECT no_such_column FROM requests", "SELECT * FROM no_such_table"):
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            conn.execute(sql)
+        assert not isinstance(raised.value, clinic_db.DatabaseBusy)
+    conn.close()
+
+
+def test_the_busy_page_still_comes_with_retry_after_for_a_locked_database(app):
+    client = app.test_client()
+    client.post("/journey/start")
+    with database_locked(app.config["DATABASE"], exclusive=True):
+        response = client.post("/journey/safety", data={"bladder": "no"})
+    assert response.status_code == 503 and "The site is busy" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
