@@ -41,7 +41,7 @@ DEFAULTS = {
     "TRUSTED_HOSTS": None,
     "HEALTHZ_BUSY_TIMEOUT_MS": 1000,
     "HEALTHZ_PROBE_SECONDS": 10,  # /healthz writes to the database at most this often per process
-    "HEALTHZ_TOKEN": "",  # callers off this machine see the outbox figures with "Authorization: Bearer <token>"
+    "HEALTHZ_TOKEN": "",  # nosec B105 - empty: no token. Callers off this machine with "Authorization: Bearer <token>" see the outbox figures
     "BENCH_ROUTE": False,  # /bench/ping for scripts/bench.py only, never in production
     # Every time staff see (list, request, notes, audit, CSV) is shown in this IANA zone; stored times stay UTC.
     "CLINIC_TIMEZONE": local_time.DEFAULT_ZONE,
