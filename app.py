@@ -65,6 +65,8 @@ DEFAULTS = {
     "REQUEST_MAX_AGE_SECONDS": 86400,
     "REQUEST_RATE_LIMIT": "5 per minute;30 per hour",  # posts to /request per client address
     "RATELIMIT_STORAGE_URI": "memory://",  # per process; see README "Mail settings"
+    # Staff sessions end after STAFF_SESSION_IDLE_SECONDS without a click, and after this long however busy.
+    "STAFF_SESSION_MAX_SECONDS": 12 * 3600,
 }
 
 

@@ -123,7 +123,8 @@ def audited(action, reference=None, detail=None):
 @bp.before_request
 def require_staff():
     token = staff_token()
-    g.staff = staff_store.session_staff(get_db(), token, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
+    g.staff = staff_store.session_staff(get_db(), token, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"],
+                                        current_app.config["STAFF_SESSION_MAX_SECONDS"])
     if g.staff is None and token is not None:
         after_this_request(lambda response: set_staff_cookie(response, None))
     if g.staff is not None or request.endpoint in PUBLIC_ENDPOINTS:
@@ -208,7 +209,8 @@ def start_staff_session(member, next_url):
     g.staff = member
     audited("signed_in")
     # Housekeeping needs no scheduler: idle sessions and requests past retention go at each sign-in.
-    staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"])
+    staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"],
+                                    current_app.config["STAFF_SESSION_MAX_SECONDS"])
     inbox.purge(db, audit.RETENTION, current_app.config["REQUEST_RETENTION_DAYS"], now())
     return set_staff_cookie(redirect(next_url or url_for("staff.inbox"), 303), token)
 

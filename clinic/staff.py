@@ -157,18 +157,19 @@ def start_session(conn, staff, now):
     return token
 
 
-def session_staff(conn, token, now, idle_seconds):
-    """The signed-in StaffMember for `token`, or None (unknown, ended, idle too long or account disabled)."""
+def session_staff(conn, token, now, idle_seconds, max_age_seconds):
+    """The signed-in StaffMember for `token`, or None (unknown, ended, idle too long, older than
+    `max_age_seconds` however busy, or account disabled)."""
     if not token or not isinstance(token, str):
         return None
     row = conn.execute(
-        "SELECT s.token_hash, s.last_seen_at, st.id, st.email, st.active FROM staff_sessions s "
+        "SELECT s.token_hash, s.created_at, s.last_seen_at, st.id, st.email, st.active FROM staff_sessions s "
         "JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = ?",
         (_sha256(token),),
     ).fetchone()
     if row is None:
         return None
-    if not row["active"] or now - row["last_seen_at"] > idle_seconds:
+    if not row["active"] or now - row["last_seen_at"] > idle_seconds or now - row["created_at"] > max_age_seconds:
         end_session(conn, token)
         return None
     if now - row["last_seen_at"] >= 30:  # spare a write on every click
@@ -181,5 +182,6 @@ def end_session(conn, token):
         conn.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (_sha256(token),))
 
 
-def purge_idle_sessions(conn, now, idle_seconds):
-    conn.execute("DELETE FROM staff_sessions WHERE last_seen_at < ?", (int(now) - idle_seconds,))
+def purge_idle_sessions(conn, now, idle_seconds, max_age_seconds):
+    conn.execute("DELETE FROM staff_sessions WHERE last_seen_at < ? OR created_at < ?",
+                 (int(now) - idle_seconds, int(now) - max_age_seconds))

@@ -248,6 +248,29 @@ def test_session_ends_after_30_idle_minutes_but_not_while_in_use(staff_app, sign
     assert response.status_code == 302 and "/staff/sign-in" in response.headers["Location"]
 
 
+def test_session_ends_after_12_hours_even_while_in_use(staff_app, signed_in, clock):
+    for _ in range(47):  # a click every 15 minutes for 11 h 45 min
+        clock.advance(15 * 60)
+        assert signed_in.get("/staff").status_code == 200
+    clock.advance(15 * 60 + 1)
+    response = signed_in.get("/staff")
+    assert response.status_code == 302 and "/staff/sign-in" in response.headers["Location"]
+    assert not db(staff_app).execute("SELECT COUNT(*) FROM staff_sessions").fetchone()[0]  # ended, not only refused
+
+
+def test_the_absolute_session_lifetime_is_a_setting(make_app, clock):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock,
+                   STAFF_SESSION_MAX_SECONDS=3600)
+    create_staff(app)
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    for _ in range(2):
+        clock.advance(1700)
+        assert client.get("/staff").status_code == 200
+    clock.advance(201)
+    assert client.get("/staff").status_code == 302
+
+
 def test_sign_in_issues_a_new_session_and_ends_the_old_one(staff_app, signed_in):
     first_cookie = signed_in.get_cookie("staff").value
     first = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
