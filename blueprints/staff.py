@@ -1,4 +1,6 @@
 """The staff inbox at /staff: sign-in, request list and detail, status, notes, export, erasure, audit; and its CLI."""
+import functools
+import itertools
 import sys
 import time
 from urllib.parse import quote, urlsplit
@@ -26,7 +28,7 @@ from wtforms.validators import InputRequired, Length
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import audit, inbox, local_time
 from clinic import staff as staff_store
-from clinic.db import transaction
+from clinic.db import connect, transaction
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
@@ -237,7 +239,23 @@ def inbox_page():
                   failed_notifications=inbox.failed_notifications(db))
 
 
+def not_from_other_sites(view):
+    """For GETs that write an audit row: a navigation that another site started (the browser says
+    `Sec-Fetch-Site: cross-site`) gets a page with our own link instead, so no site can make a signed-in nurse
+    leave a "viewed" row. Links typed, bookmarked, or opened from a mail program (`none`) go straight through."""
+
+    @functools.wraps(view)
+    def guarded(**arguments):
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            return render("staff/elsewhere.html", title="Opened from another site", target=request.path,
+                          reference=arguments.get("reference")), 403
+        return view(**arguments)
+
+    return guarded
+
+
 @bp.get("/requests/<reference>")
+@not_from_other_sites
 def detail(reference):
     return show_detail(reference)
 
@@ -301,14 +319,17 @@ def erase(reference):
 
 
 # --- export and audit -------------------------------------------------------------------------------------
-@bp.get("/export.csv")
+@bp.post("/export.csv")
 def export():
-    status = request.args.get("status")
-    text = inbox.export_csv(get_db(), g.staff, now(), zone=clinic_zone(),
-                            status=status if status in inbox.STATUSES else None)
+    """A form post (CSRF token, same-site only): a link or a script on another site cannot start a download."""
+    status = request.form.get("status")
+    reader = connect(current_app.config["DATABASE"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
+    _, chunks = inbox.export_csv(reader, get_db(), g.staff, now(), zone=clinic_zone(),
+                                 status=status if status in inbox.STATUSES else None)
     stamp = local_time.local(now(), clinic_zone()).strftime("%Y%m%d-%H%M")
-    response = make_response("\ufeff" + text)  # the BOM makes spreadsheet programs read UTF-8
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    # Streamed as it is read, so memory stays flat however many requests there are.
+    response = current_app.response_class(itertools.chain(["\ufeff"], chunks), mimetype="text/csv")  # BOM: UTF-8 to spreadsheets
+    response.call_on_close(reader.close)  # also when the download is abandoned before the first row
     response.headers["Content-Disposition"] = f'attachment; filename="requests-{stamp}.csv"'
     return response
 
@@ -364,7 +385,10 @@ def staff_disable_command(email):
 @click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status.")
 def requests_export_command(status):
     """Write every request as CSV to standard output (audited)."""
-    click.echo(inbox.export_csv(get_db(), None, time.time(), zone=clinic_zone(), status=status), nl=False)
+    reader = connect(current_app.config["DATABASE"])
+    _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), status=status)
+    for chunk in chunks:
+        click.echo(chunk, nl=False)
 
 
 @requests_cli.command("purge")

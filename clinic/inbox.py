@@ -116,21 +116,36 @@ def neutralise(value):
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def export_csv(conn, actor, now, *, zone, status=None):
-    """Every request (or those with `status`) as CSV text, oldest first, formulas neutralised; audited.
+def export_csv(reader, writer, actor, now, *, zone, status=None, chunk_chars=64 * 1024):
+    """Every request (or those with `status`), oldest first, formulas neutralised, as CSV text in chunks.
 
+    Returns (count, chunks). `reader` is a connection of its own that this export takes over: the rows come
+    from one read snapshot on it (WAL: no write lock, so patients' posts go on meanwhile), one at a time, and
+    `chunks` closes it at the end. The "exported" audit row is committed on `writer` before any row is sent.
     `received` is in the clinic's time `zone` with its abbreviation; `received_utc` is the stored moment.
     """
     status = status if status in STATUSES else None
-    with transaction(conn):
-        rows = conn.execute("SELECT * FROM requests WHERE ? IS NULL OR status = ? ORDER BY created_at, id",
-                            (status, status)).fetchall()
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
+    try:
+        reader.execute("BEGIN")  # deferred: the first read below fixes the snapshot
+        count = reader.execute("SELECT COUNT(*) FROM requests WHERE ? IS NULL OR status = ?", (status, status)).fetchone()[0]
+        with transaction(writer):
+            audit.record(writer, actor, "exported", now, detail=f"{count} requests" + (f" ({status})" if status else ""))
+    except BaseException:
+        reader.close()
+        raise
+    return count, _csv_chunks(reader, zone, status, chunk_chars)
+
+
+def _csv_chunks(reader, zone, status, chunk_chars):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    try:
+        rows = reader.execute("SELECT * FROM requests WHERE ? IS NULL OR status = ? ORDER BY created_at, id",
+                              (status, status))
         for row in rows:
-            notes = conn.execute("SELECT staff_email, body FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
-                                 (row["id"],)).fetchall()
+            notes = reader.execute("SELECT staff_email, body FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
+                                   (row["id"],)).fetchall()
             writer.writerow([neutralise(cell) for cell in (
                 row["reference"],
                 local_time.csv_time(row["created_at"], zone),
@@ -145,8 +160,13 @@ def export_csv(conn, actor, now, *, zone, status=None):
                 "\n".join(f"{q}: {a}" for q, a in parse_answers(row["journey_answers"])),
                 "\n".join(f"{n['staff_email']}: {n['body']}" for n in notes),
             )])
-        audit.record(conn, actor, "exported", now, detail=f"{len(rows)} requests" + (f" ({status})" if status else ""))
-    return out.getvalue()
+            if out.tell() >= chunk_chars:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+    finally:
+        reader.close()  # ends the read transaction too
 
 
 def _delete_requests(conn, ids):

@@ -110,7 +110,7 @@ def signed_in(staff_app):
 
 
 # --- signing in ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/staff", "/staff/", "/staff/audit", "/staff/export.csv", "/staff/requests/FBS-T001"])
+@pytest.mark.parametrize("path", ["/staff", "/staff/", "/staff/audit", "/staff/requests/FBS-T001"])
 def test_staff_pages_without_sign_in_redirect_to_sign_in(staff_app, path):
     response = staff_app.test_client().get(path)
     assert response.status_code == 302
@@ -124,6 +124,9 @@ def test_posts_without_sign_in_redirect_to_sign_in_and_change_nothing(staff_app)
     assert response.status_code == 303
     assert response.headers["Location"] == f"/staff/sign-in?next=/staff/requests/{reference}"
     assert inbox.get_request(db(staff_app), reference)["status"] == "new"
+    response = staff_app.test_client().post("/staff/export.csv")
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/sign-in"
+    assert not audit_rows(staff_app, "exported")
 
 
 def test_htmx_request_without_sign_in_sends_the_whole_page_to_sign_in(staff_app):
@@ -462,7 +465,7 @@ def test_export_neutralises_formulas_and_leaves_an_audit_row(staff_app, signed_i
     reference = add_request(staff_app, name='=HYPERLINK("http://evil.example","x")', phone="+44 20 7946 0000",
                             email="@evil.example", description="-2+3", contact_by="phone")
     add_request(staff_app, name="\tTabbed", description="\r=1+1")
-    response = signed_in.get("/staff/export.csv")
+    response = signed_in.post("/staff/export.csv")
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
@@ -477,6 +480,65 @@ def test_export_neutralises_formulas_and_leaves_an_audit_row(staff_app, signed_i
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
     exported = audit_rows(staff_app, "exported")
     assert len(exported) == 1 and exported[0]["detail"] == "2 requests" and exported[0]["staff_email"] == EMAIL
+
+
+def test_export_by_get_downloads_nothing_and_writes_no_audit_row(staff_app, signed_in):
+    add_request(staff_app)
+    response = signed_in.get("/staff/export.csv")
+    assert response.status_code == 405 and "text/csv" not in response.headers["Content-Type"]
+    assert not audit_rows(staff_app, "exported")
+
+
+def test_the_inbox_offers_export_as_a_form_with_a_csrf_token(make_app, clock):
+    app = make_app(CONTENT_DIR=str(content_dir()), STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock)  # CSRF on
+    create_staff(app)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/staff/sign-in").get_data(as_text=True)).group(1)
+    assert sign_in(client, csrf_token=token).status_code == 303
+    add_request(app)
+    page = client.get("/staff?status=new").get_data(as_text=True)
+    forms = re.findall(r'<form[^>]*action="/staff/export.csv"[^>]*>(.*?)</form>', page, re.S)
+    assert len(forms) == 2 and all('name="csrf_token"' in form for form in forms)
+    assert 'method="post"' in page.split('action="/staff/export.csv"')[0].rsplit("<form", 1)[1]
+    assert client.post("/staff/export.csv").status_code == 400  # no token
+    assert not audit_rows(app, "exported")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', forms[0]).group(1)
+    response = client.post("/staff/export.csv", data={"csrf_token": token, "status": "new"})
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    assert audit_rows(app, "exported")[0]["detail"] == "1 requests (new)"
+
+
+def test_export_streams_rows_from_a_snapshot_while_others_write(staff_app, signed_in):
+    for n in range(3):
+        add_request(staff_app, name=f"Patient {n}")
+    response = signed_in.post("/staff/export.csv", buffered=False)
+    assert response.is_streamed
+    chunks = response.response  # the body is made as it is read
+    first = next(iter(chunks))
+    later = add_request(staff_app, name="Arrived during the export")  # a writer is not held up by the export
+    text = (first + b"".join(chunks)).decode("utf-8-sig")
+    response.close()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in rows] == ["Patient 0", "Patient 1", "Patient 2"] and later not in text
+    assert audit_rows(staff_app, "exported")[0]["detail"] == "3 requests"
+
+
+@pytest.mark.parametrize("fetch_site", [None, "none", "same-origin", "same-site"])
+def test_opening_a_request_from_our_pages_a_bookmark_or_a_mail_program_records_the_view(staff_app, signed_in, fetch_site):
+    reference = add_request(staff_app)
+    headers = {"Sec-Fetch-Site": fetch_site} if fetch_site else {}
+    assert signed_in.get(f"/staff/requests/{reference}", headers=headers).status_code == 200
+    assert len(audit_rows(staff_app, "viewed")) == 1
+
+
+def test_opening_a_request_from_another_site_is_refused_with_a_way_back_in_and_writes_nothing(staff_app, signed_in):
+    reference = add_request(staff_app, name="Alex Example")
+    response = signed_in.get(f"/staff/requests/{reference}", headers={"Sec-Fetch-Site": "cross-site"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "Alex Example" not in page
+    assert f'href="/staff/requests/{reference}"' in page and 'href="/staff"' in page
+    assert response.headers["Cache-Control"] == "no-store"
+    assert not audit_rows(staff_app, "viewed")
 
 
 @pytest.mark.parametrize("value, shown", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"),
@@ -581,7 +643,8 @@ def test_every_staff_response_is_marked_no_store(staff_app, signed_in):
         signed_in.get("/staff?status=spam", headers={"HX-Request": "true"}),
         signed_in.get(f"/staff/requests/{reference}"),
         signed_in.get(f"/staff/requests/{reference}/erase"),
-        signed_in.get("/staff/export.csv"),
+        signed_in.post("/staff/export.csv"),
+        signed_in.get(f"/staff/requests/{reference}", headers={"Sec-Fetch-Site": "cross-site"}),
         signed_in.get("/staff/audit"),
         signed_in.post(f"/staff/requests/{reference}/status", data={"status": "closed"}),
         signed_in.get("/staff/requests/FBS-NONE"),

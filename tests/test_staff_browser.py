@@ -138,3 +138,73 @@ def test_an_htmx_click_after_the_session_ended_takes_the_whole_page_to_sign_in(p
     page.wait_for_url(re.compile(r"/staff/sign-in\?next=/staff\?status%3Dclosed|/staff/sign-in\?next=%2Fstaff%3Fstatus%3Dclosed"))
     assert page.get_by_role("heading", level=1).inner_text() == "Staff sign-in"
     assert page.locator(".staff-nav").count() == 0  # a whole sign-in page, not a sign-in form inside the inbox
+
+
+class Elsewhere:
+    """Another site (http://localhost:PORT, while the clinic is http://127.0.0.1:PORT): each path is a page whose
+    script sends the visitor's browser to a staff URL, as a link in an email or an advert could."""
+
+    def __init__(self, pages):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the standard library's hook name
+                body = pages.get(self.path, "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def test_a_page_on_another_site_cannot_make_a_signed_in_nurse_view_or_export_requests(phone, staff_server):
+    """Issue 11 L3: navigations from another site write no "viewed" or "exported" row and download nothing."""
+    from tests.test_staff import audit_rows
+
+    reference = add_request(staff_server.app, name="Alex Example")
+    view = f"{staff_server.url}/staff/requests/{reference}"
+    export = f"{staff_server.url}/staff/export.csv"
+    pages = {
+        "/view": f"<!doctype html><title>Prize</title><script>location.href = {view!r};</script>",
+        "/export": f"<!doctype html><title>Prize</title><script>location.href = {export!r};</script>",
+        "/export-form": (f'<!doctype html><title>Prize</title><form method="post" action="{export}"></form>'
+                         "<script>document.forms[0].submit();</script>"),
+    }
+    page = phone().new_page()
+    downloads = []
+    page.on("download", lambda download: downloads.append(download.suggested_filename))
+    sign_in(page, staff_server)
+    page.wait_for_url(re.compile(r"/staff$"))
+    with Elsewhere(pages) as elsewhere:
+        for path, target, expected in (("/view", view, 403), ("/export", export, 405), ("/export-form", export, 403)):
+            with page.expect_response(lambda r, target=target: r.url == target) as answer:
+                page.goto(elsewhere.url + path)
+            assert answer.value.request.all_headers().get("sec-fetch-site") == "cross-site"
+            assert answer.value.status == expected, (path, answer.value.status)
+            page.wait_for_load_state()
+            if path == "/view":
+                # The refusal says what happened and leads back in: one click on our own page opens the request.
+                assert "another site" in page.locator("main").inner_text()
+                page.get_by_role("link", name=f"Open request {reference}").click()
+                page.wait_for_url(view)
+                page.get_by_text("Alex Example").first.wait_for()
+                assert len(audit_rows(staff_server.app, "viewed")) == 1  # this view, by the nurse's own click
+    page.wait_for_timeout(500)  # a download would have started by now
+    assert downloads == []
+    assert audit_rows(staff_server.app, "exported") == []
+    assert len(audit_rows(staff_server.app, "viewed")) == 1
