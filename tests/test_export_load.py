@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from clinic import migrate
 from clinic import staff as staff_store
-from clinic.db import connect, init_schema, transaction
+from clinic.db import connect, transaction
 from scripts.loopback import LoopbackClient, free_port
 from tests.conftest import ROOT, TEST_SECRET, content_dir
 from tests.helpers import PATIENT, form_fields
@@ -34,7 +35,7 @@ MEMORY_LIMIT_BYTES = 50 * 1024 * 1024
 
 def fill(database, count):
     """`count` requests as the form stores them, at their largest: a 2,000-character description and answers."""
-    init_schema(database)
+    migrate.upgrade(database)
     answers = json.dumps([[f"Question {n} about the operation and the pain since?", "An answer " * 12] for n in range(12)])
     description = ("My leg pain came back a year after the fusion, worse when sitting. " * 30)[:2000]
     now = int(time.time()) - 86400
