@@ -165,7 +165,10 @@ def route_to_summary(journey):
         choices = []
         for question in step.questions:
             values = [o.value for o in question.options]
-            choices.append([[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]])
+            if question.exclusive:  # a warning-sign group: "None of these" first, then one sign alone
+                choices.append([[question.exclusive]] + [[v] for v in values[:1]])
+            else:
+                choices.append([[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]])
         for combo in itertools.islice(itertools.product(*choices), 500):
             yield {q.id: chosen for q, chosen in zip(step.questions, combo, strict=True)}
 

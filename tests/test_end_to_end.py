@@ -25,12 +25,12 @@ def site(make_app, tmp_path):
 
 
 def answer_step(page):
-    """Tick this step's answers ("No" to every safety question, fusion for the operation) and continue."""
+    """Tick this step's answers ("None of these" for every warning sign, fusion for the operation) and continue."""
     for question in page.locator("form.step-form fieldset").all():
         inputs = question.locator("input").all()
         name = inputs[0].get_attribute("name")
         values = [i.get_attribute("value") for i in inputs]
-        wanted = PREFERRED.get(name) or ("no" if "no" in values else values[0])
+        wanted = PREFERRED.get(name) or next((v for v in ("none", "no") if v in values), values[0])
         question.locator(f'input[value="{wanted}"]').check()
     page.locator("form.step-form button[type=submit]").click()
 

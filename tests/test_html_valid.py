@@ -10,10 +10,12 @@ import pytest
 from tests.conftest import ROOT
 
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
-SAFE = {"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no", "fever_wound": "no"}
+SAFE = {"signs_nerves": "none", "signs_chest": "none"}
+SAFE_MORE = {"signs_infection": "none", "signs_medicines_devices": "none"}
 ANSWERS = [
     ("start", {}),
     ("safety", SAFE),
+    ("safety-more", SAFE_MORE),
     ("surgery", {"surgery": "fusion"}),
     ("after-surgery", {"how_long": "over_2_years", "told": ["technical_success", "scar_tissue"]}),
     ("hardware", {"hardware_problem": "yes"}),
@@ -40,7 +42,10 @@ def journey_pages(client):
     link = re.search(r'href="https?://[^/"]+(/journey/continue/[^"]+)"', pages["journey-save"]).group(1)
     pages["continue-confirm"] = client.application.test_client().get(link).get_data(as_text=True)
     pages["continue-expired"] = client.get("/journey/continue/no-such-link").get_data(as_text=True)
-    client.post("/journey/safety", data={**SAFE, "fever_wound": "yes"})
+    client.post("/journey/safety", data={**SAFE, "signs_chest": "calf_pain"})
+    pages["same-day"] = client.get("/journey/same-day").get_data(as_text=True)
+    pages["safety-error"] = client.post("/journey/safety", data={"signs_chest": ["none", "chest_pain"]}).get_data(as_text=True)
+    client.post("/journey/safety", data={**SAFE, "signs_chest": "chest_pain"})
     pages["urgent"] = client.get("/journey/urgent").get_data(as_text=True)
     return pages
 

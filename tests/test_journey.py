@@ -222,7 +222,7 @@ def test_references_page_lists_every_reference_with_an_anchor(client):
 def test_footer_has_the_disclaimer_and_the_review_date(client):
     html = client.get("/").get_data(as_text=True)
     assert "This is a test." in html
-    assert '<time datetime="2026-11-25">25 November 2026</time>' in html
+    assert '<time datetime="2026-11-25">November 25, 2026</time>' in html
 
 
 def test_journey_posts_need_a_csrf_token(make_app):

@@ -7,7 +7,8 @@ from tests.conftest import assert_no_axe_violations
 
 pytestmark = pytest.mark.browser
 
-SAFE = {"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no", "fever_wound": "no"}
+# "None of these" on every warning-sign group of the two safety screens (content/warning_signs.yaml).
+SAFE = {"signs_nerves": ["none"], "signs_chest": ["none"], "signs_infection": ["none"], "signs_medicines_devices": ["none"]}
 
 PATHS = {
     "fusion-with-hardware-problem": {
@@ -25,13 +26,13 @@ PATHS = {
         **SAFE, "surgery": "laminectomy", "how_long": "over_2_years", "told": ["weakness"], "tried": ["mind_therapy"],
     },
 }
+SAFETY = ["start", "safety", "safety-more"]
+OPTIONS = ["tried", "conventional", "regenerative", "summary"]
 EXPECTED = {
-    "fusion-with-hardware-problem": ["start", "safety", "surgery", "after-surgery", "hardware", "hardware-first", "causes",
-                                     "tried", "conventional", "regenerative", "summary"],
-    "discectomy": ["start", "safety", "surgery", "after-surgery", "causes", "tried", "conventional", "regenerative", "summary"],
-    "several-operations": ["start", "safety", "surgery", "after-surgery", "hardware", "causes", "tried", "conventional",
-                           "regenerative", "summary"],
-    "laminectomy": ["start", "safety", "surgery", "after-surgery", "causes", "tried", "conventional", "regenerative", "summary"],
+    "fusion-with-hardware-problem": SAFETY + ["surgery", "after-surgery", "hardware", "hardware-first", "causes"] + OPTIONS,
+    "discectomy": SAFETY + ["surgery", "after-surgery", "causes"] + OPTIONS,
+    "several-operations": SAFETY + ["surgery", "after-surgery", "hardware", "causes"] + OPTIONS,
+    "laminectomy": SAFETY + ["surgery", "after-surgery", "causes"] + OPTIONS,
 }
 
 
@@ -133,7 +134,7 @@ def test_back_returns_to_the_previous_step_with_answers_kept_and_reload_keeps_th
     page = phone(js=True).new_page()
     plan = PATHS["several-operations"]
     page.goto(live_server.url + "/")
-    for _ in range(4):  # start, safety, surgery, after-surgery
+    for _ in range(5):  # start, safety, safety-more, surgery, after-surgery
         answer_step(page, plan)
         before = page.url
         submit(page)
@@ -165,13 +166,13 @@ def test_a_warning_sign_stops_the_journey_at_the_urgent_care_page_with_a_way_bac
     page.goto(live_server.url + "/")
     submit(page)
     page.wait_for_url(re.compile(r"/journey/safety$"))
-    answer_step(page, {**SAFE, "leg_weakness": "yes"})
+    answer_step(page, {**SAFE, "signs_nerves": ["leg_weakness"]})
     submit(page)
     page.wait_for_url(re.compile(r"/journey/urgent$"))
     assert page.locator("form.step-form").count() == 0
     page.get_by_role("link", name="go back and change your answer").click()
     page.wait_for_url(re.compile(r"/journey/safety$"))
-    assert page.is_checked("input[name=leg_weakness][value=yes]")
+    assert page.is_checked("input[name=signs_nerves][value=leg_weakness]")
 
 
 def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_server, phone):
@@ -183,7 +184,7 @@ def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_serv
     page.wait_for_selector(".error-summary")
     page.wait_for_function("() => document.activeElement && document.activeElement.classList.contains('error-summary')")
     assert page.title().startswith("Error:")
-    assert page.locator(".error-message").count() == 4
+    assert page.locator(".error-message").count() == 2  # the two groups of signs on the first safety screen
 
 
 def test_axe_finds_no_violations_on_any_step(live_server, phone):
@@ -207,7 +208,7 @@ def test_axe_finds_no_violations_on_any_step(live_server, phone):
     submit(page)
     page.wait_for_selector(".error-summary")
     assert_no_axe_violations(page)
-    answer_step(page, {**SAFE, "fever_wound": "yes"})
+    answer_step(page, {**SAFE, "signs_chest": ["chest_pain"]})
     submit(page)
     page.wait_for_url(re.compile(r"/journey/urgent$"))
     assert_no_axe_violations(page)

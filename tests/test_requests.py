@@ -443,8 +443,7 @@ def test_sending_a_request_deletes_the_journey_so_erasing_the_request_erases_the
     app = make_app(WTF_CSRF_ENABLED=False, OUTBOX_AUTOSEND=False)
     client = app.test_client()
     client.post("/journey/start")
-    client.post("/journey/safety", data={"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no",
-                                         "fever_wound": "no"})
+    client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "none"})
     conn = sqlite3.connect(app.config["DATABASE"])
     assert conn.execute("SELECT count(*) FROM journeys").fetchone()[0] == 1
     submit_request(client)

@@ -6,6 +6,7 @@ loader.py  reading content/ into a Journey, checking each file and field
 checks.py  checks across the whole journey (ids, answers named in rules, loops, unreachable steps)
 render.py  Markdown and [ref:N] citations to HTML
 diagrams.py  the schematic pictures in content/diagrams/, each checked
+warning_signs.py  the warning signs, their tiers and stop pages, and the routing to them (content/warning_signs.yaml)
 errors.py  ContentError, naming the file and the field
 """
 from clinic.journey.errors import ContentError

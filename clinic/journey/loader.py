@@ -25,6 +25,7 @@ from clinic.journey.model import (
     Step,
 )
 from clinic.journey.render import Renderer
+from clinic.journey.warning_signs import attach_to_steps, build_warning_signs, check_routes
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Front matter: a first line that is exactly `---`, then everything up to the next line that is exactly `---`.
@@ -40,14 +41,23 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     references = _load_references(content_dir / "references.yaml")
     renderer = Renderer(references, reference_url)
 
+    signs_file = content_dir / "warning_signs.yaml"
+    warning_signs = None
+    if signs_file.exists():  # the small test journey has none
+        warning_signs = build_warning_signs(
+            schema.validate(schema.WarningSignsFile, _read_yaml(signs_file), signs_file), signs_file)
+    screens = set(warning_signs.screens()) if warning_signs else set()
+
     diagrams = load_diagrams(content_dir / "diagrams")
     steps = {}
     step_files = sorted((content_dir / "steps").glob("*.md"))
     if not step_files:
         raise ContentError(content_dir / "steps", "files", "no step files found")
     for path in step_files:
-        step = _load_step(path, renderer, diagrams)
+        step = _load_step(path, renderer, diagrams, asks_warning_signs=path.stem in screens)
         steps[step.id] = step
+    if warning_signs:
+        attach_to_steps(steps, warning_signs, signs_file)
 
     if meta.first_step not in steps:
         raise ContentError(meta_file, "first_step", f"unknown step '{meta.first_step}'")
@@ -63,12 +73,15 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
+        warning_signs=warning_signs,
     )
     check_graph(journey)
     for question_id in journey.report_questions:
         question = journey.question(question_id)
         if question is None or question.type != "single":
             raise ContentError(meta_file, "report_questions", f"'{question_id}' is not a single-choice question")
+    if warning_signs:
+        check_routes(journey, signs_file)
     return journey
 
 
@@ -119,7 +132,7 @@ def _conditions(when):
     return {question_id: frozenset(values) for question_id, values in (when or {}).items()}
 
 
-def _load_step(path, renderer, diagrams=None):
+def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
     front, body = _split_front_matter(path)
     step_id = path.stem
     if not ID_PATTERN.match(step_id):
@@ -132,7 +145,7 @@ def _load_step(path, renderer, diagrams=None):
 
     questions = tuple(_load_question(raw, path, f"questions[{index}]", renderer)
                       for index, raw in enumerate(data.questions))
-    if kind == "question" and not questions:
+    if kind == "question" and not questions and not asks_warning_signs:
         raise ContentError(path, "questions", "a question step needs at least one question")
     if kind != "question" and questions:
         raise ContentError(path, "questions", f"a {kind} step cannot ask questions")
@@ -163,12 +176,15 @@ def _load_step(path, renderer, diagrams=None):
         raise ContentError(path, "blocks", "a diagram can be shown only once on a step (its ids must be unique)")
 
     doctor_questions = tuple(DoctorQuestion(text=raw.text, when=_conditions(raw.when)) for raw in data.doctor_questions)
+    if data.calls and kind != "stop":
+        raise ContentError(path, "calls", "only stop pages have call buttons")
 
     return Step(
         id=step_id, title=data.title, section=data.section, kind=kind,
         intro_html=renderer.html(body, path, "body"), intro_text=renderer.plain(body),
         questions=questions, rules=rules, blocks=tuple(blocks),
         doctor_questions=doctor_questions, source=str(path),
+        calls=tuple((call.number, call.label) for call in data.calls),
     )
 
 

@@ -28,6 +28,7 @@ class Question:
     hint: str
     optional: bool
     options: tuple
+    exclusive: str = ""  # an option that must be checked alone ("None of these" on the warning signs)
 
     def label_for(self, value):
         for option in self.options:
@@ -83,6 +84,7 @@ class Step:
     blocks: tuple
     doctor_questions: tuple
     source: str
+    calls: tuple = ()  # stop pages: (phone number, button label); the first is the main button
 
     def main_text(self):
         """The text a patient reads first: measured against the reading-level target."""
@@ -109,6 +111,20 @@ class Journey:
     references: dict  # number -> citation text
     pages: dict = field(default_factory=dict)  # slug -> (title, html)
     report_questions: tuple = ()  # single-choice questions whose answers the staff report counts
+    warning_signs: object = None  # clinic.journey.warning_signs.WarningSigns, from content/warning_signs.yaml
+
+    # --- warning signs ---------------------------------------------------
+    def warning_signs_in(self, answers):
+        """The warning signs a journey's answers contain, in content order; each has .id, .label and .tier."""
+        return self.warning_signs.in_answers(answers) if self.warning_signs else []
+
+    def warning_tier(self, answers):
+        """The most urgent tier among those signs (it decides the stop page), or None."""
+        return self.warning_signs.top_tier(answers) if self.warning_signs else None
+
+    def emergency_signs(self):
+        """The signs of the most urgent tier: the reminder on the summary and confirmation pages."""
+        return self.warning_signs.most_urgent() if self.warning_signs else []
 
     # --- answers ---------------------------------------------------------
     def question(self, question_id):
@@ -192,8 +208,14 @@ class Journey:
                     answers[question.id] = chosen
             else:
                 chosen = list(dict.fromkeys(raw))
+                none_label = question.label_for(question.exclusive)
                 if any(v not in allowed for v in chosen):
                     errors[question.id] = "Choose only from the answers shown"
+                elif question.exclusive and not chosen:
+                    errors[question.id] = f"{question.label}: check each one you have, or check \u201c{none_label}\u201d"
+                elif question.exclusive in chosen and len(chosen) > 1:
+                    errors[question.id] = (f"{question.label}: you checked a sign and \u201c{none_label}\u201d. "
+                                           f"Uncheck \u201c{none_label}\u201d if you have the sign")
                 elif not chosen and not question.optional:
                     errors[question.id] = f"Tick at least one box: {question.label}"
                 else:

@@ -92,6 +92,12 @@ class DoctorQuestion(ContentModel):
     when: Conditions | None = None
 
 
+class Call(ContentModel):
+    """A tap-to-call button on a stop page."""
+    number: Text  # a phone number, or `clinic` for clinic_phone in journey.yaml
+    label: Text
+
+
 class StepFront(ContentModel):
     """The front matter of content/steps/<id>.md."""
 
@@ -102,6 +108,7 @@ class StepFront(ContentModel):
     next: _list_of(NextRule) = []
     blocks: _list_of(Block) = []
     doctor_questions: _list_of(DoctorQuestion) = []
+    calls: _list_of(Call) = []  # stop pages only
 
 
 class PageFront(ContentModel):
@@ -122,6 +129,35 @@ class JourneyMeta(ContentModel):
     report_questions: list[Text] = []  # single-choice questions the staff journey report counts answers to
 
 
+class WarningTier(ContentModel):
+    id: Annotated[Text, AfterValidator(_question_id)]
+    label: Text
+    stop_step: Text  # the stop page in steps/
+
+
+class WarningSign(ContentModel):
+    id: Annotated[Text, AfterValidator(_question_id)]
+    label: Text
+    tier: Text  # exactly one tier id: a list is refused
+
+
+class WarningSignGroup(ContentModel):
+    id: Annotated[Text, AfterValidator(_question_id)]
+    step: Text  # the safety step that asks this group
+    label: Text
+    summary_label: OptionalText = None
+    hint: OptionalText = None
+    signs: Annotated[list[WarningSign], Field(min_length=1)]
+
+
+class WarningSignsFile(ContentModel):
+    """content/warning_signs.yaml: tiers most urgent first, then the groups of signs."""
+
+    tiers: Annotated[list[WarningTier], Field(min_length=1)]
+    none_label: Text
+    groups: Annotated[list[WarningSignGroup], Field(min_length=1)]
+
+
 class Reference(ContentModel):
     """One entry of content/references.yaml."""
 
@@ -129,7 +165,8 @@ class Reference(ContentModel):
     text: Text
 
 
-MODELS = (Option, Question, NextRule, Block, DoctorQuestion, StepFront, PageFront, JourneyMeta, Reference)
+MODELS = (Option, Question, NextRule, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
+          WarningTier, WarningSign, WarningSignGroup, WarningSignsFile)
 KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
 
 _PROBLEMS = {

@@ -1,0 +1,242 @@
+"""Warning signs (content/warning_signs.yaml): each sign's one tier, its stop page end to end, emergency first, the reminders."""
+import itertools
+import re
+import shutil
+
+import pytest
+import yaml
+
+from app import create_app
+from clinic.journey import ContentError, load_journey, schema
+from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
+from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, walk_to_summary
+from tests.helpers import submit_request
+
+CONTENT = ROOT / "content"
+SIGNS_FILE = CONTENT / "warning_signs.yaml"
+JOURNEY = load_journey(CONTENT)
+SIGNS = JOURNEY.warning_signs
+ALL_SIGNS = SIGNS.signs()
+NOTHING = {group.question_id: [NONE_VALUE] for group in SIGNS.groups}
+
+
+def ticked(*signs):
+    answers = {**NOTHING}
+    for sign in signs:
+        group = next(g for g in SIGNS.groups if sign in g.signs)
+        answers[group.question_id] = [s for s in answers[group.question_id] if s != NONE_VALUE] + [sign.id]
+    return answers
+
+
+# --- the data ---------------------------------------------------------------------------------------------
+def test_the_issue_s_signs_are_all_there_in_both_tiers_on_at_most_two_screens():
+    assert [t.id for t in SIGNS.tiers] == ["emergency", "same_day"]
+    by_tier = {tier.id: [s for s in ALL_SIGNS if s.tier == tier] for tier in SIGNS.tiers}
+    assert len(by_tier["emergency"]) >= 12 and len(by_tier["same_day"]) >= 6
+    assert len(SIGNS.screens()) <= 2
+    assert JOURNEY.steps["urgent"].title == "Call 911 or go to the emergency department now"
+    assert JOURNEY.steps["same-day"].title == "Call your surgeon's office today"
+    labels = " ".join(s.label.lower() for s in ALL_SIGNS)
+    for words in ("bladder or bowels", "saddle", "sexual", "foot drop", "unsteady walking", "shortness of breath",
+                  "chest pain", "coughing up blood", "stiff neck", "opioids", "100.4 °f (38 °c)", "incision",
+                  "sit or stand up", "one calf", "fall or injury", "pump or stimulator"):
+        assert words in labels, words
+
+
+def test_every_sign_maps_to_exactly_one_tier_in_the_file_and_in_the_routing():
+    raw = yaml.safe_load(SIGNS_FILE.read_text(encoding="utf-8"))
+    tier_ids = {t["id"] for t in raw["tiers"]}
+    ids = [sign["id"] for group in raw["groups"] for sign in group["signs"]]
+    assert len(ids) == len(set(ids)), "a sign id is used twice"
+    for group in raw["groups"]:
+        for sign in group["signs"]:
+            assert isinstance(sign["tier"], str) and sign["tier"] in tier_ids, sign
+    # The routing agrees: alone, each sign reaches its own tier's stop page and no other.
+    for sign in ALL_SIGNS:
+        assert landing(JOURNEY, ticked(sign)) == sign.tier.stop_step, sign.id
+    assert landing(JOURNEY, NOTHING) == "surgery"
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d["groups"][0]["signs"][0].update(tier=["emergency", "same_day"]), "groups[0].signs[0].tier"),
+    (lambda d: d["groups"][0]["signs"][0].update(tier="soon"), "groups[0].signs[0].tier"),
+    (lambda d: d["groups"][0]["signs"][0].pop("tier"), "groups[0].signs[0].tier"),
+    (lambda d: d["groups"][1]["signs"].append(dict(d["groups"][0]["signs"][0], tier="same_day")), "groups[1].signs[4].id"),
+    (lambda d: d["groups"][0]["signs"][0].update(urgency="high"), "groups[0].signs[0].urgency"),
+])
+def test_the_loader_refuses_a_sign_without_exactly_one_known_tier(change, field):
+    data = yaml.safe_load(SIGNS_FILE.read_text(encoding="utf-8"))
+    change(data)
+    with pytest.raises(ContentError) as error:
+        build_warning_signs(schema.validate(schema.WarningSignsFile, data, SIGNS_FILE), SIGNS_FILE)
+    assert error.value.field_name == field and error.value.source == str(SIGNS_FILE)
+
+
+def test_a_broken_signs_file_stops_start_up_naming_the_file_and_field(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    text = (content / "warning_signs.yaml").read_text(encoding="utf-8")
+    (content / "warning_signs.yaml").write_text(text.replace("tier: same_day", "tier: sameday", 1), encoding="utf-8")
+    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[1\].signs\[3\].tier'"):
+        load_journey(content)
+
+
+def test_a_stop_page_that_does_not_exist_stops_start_up(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "steps" / "same-day.md").unlink()
+    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'tiers\[1\].stop_step'.*same-day"):
+        load_journey(content)
+
+
+@pytest.mark.parametrize("emergency, same_day", list(itertools.product(
+    [s for s in ALL_SIGNS if s.tier.id == "emergency"], [s for s in ALL_SIGNS if s.tier.id == "same_day"])),
+    ids=lambda s: s.id)
+def test_emergency_wins_when_signs_of_both_tiers_are_ticked(emergency, same_day):
+    answers = ticked(emergency, same_day)
+    assert landing(JOURNEY, answers) == "urgent"
+    assert JOURNEY.warning_tier(answers).id == "emergency"
+
+
+def test_the_journey_model_names_the_signs_in_a_journey_s_answers_with_label_and_tier():
+    calf, chest = SIGNS.sign("calf_pain"), SIGNS.sign("chest_pain")
+    found = JOURNEY.warning_signs_in({**ticked(calf, chest), "surgery": "fusion"})
+    assert [(s.id, s.label, s.tier.id) for s in found] == [
+        ("chest_pain", "Chest pain", "emergency"), ("calf_pain", "Pain or swelling in one calf", "same_day")]
+    assert JOURNEY.warning_signs_in(NOTHING) == [] and JOURNEY.warning_tier(NOTHING) is None
+    assert JOURNEY.warning_signs_in({}) == []
+
+
+# --- the routes -------------------------------------------------------------------------------------------
+@pytest.fixture
+def client(make_app):
+    return make_app(CONTENT_DIR=str(CONTENT), WTF_CSRF_ENABLED=False).test_client()
+
+
+def test_nothing_ticked_asks_for_the_signs_or_none_of_these_next_to_each_group(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"signs_nerves": "none"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<title>Error:" in html
+    assert "Breathing, chest, and calf: check each one you have, or check \u201cNone of these\u201d" in html
+    assert 'href="#signs_chest-0"' in html and 'id="signs_chest-error"' in html
+    assert re.search(r'value="none" checked', html)  # what was ticked is kept
+
+
+def test_none_of_these_together_with_a_sign_is_an_error_not_a_guess(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"signs_nerves": ["none", "foot_drop"], "signs_chest": "none"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "you checked a sign and \u201cNone of these\u201d" in html
+    assert client.get("/journey/safety-more").headers["Location"] == "/journey/safety"  # not let through
+
+
+def test_a_same_day_sign_on_the_first_screen_still_asks_the_second_and_an_emergency_there_wins(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "calf_pain"})
+    assert response.headers["Location"] == "/journey/safety-more"
+    response = client.post("/journey/safety-more", data={"signs_infection": "fever_stiff_neck",
+                                                         "signs_medicines_devices": "none"})
+    assert response.headers["Location"] == "/journey/urgent"
+    html = client.get("/journey/urgent").get_data(as_text=True)
+    assert "A fever with a stiff neck, or a fever with confusion" in html and "Pain or swelling in one calf" in html
+
+
+def test_stop_pages_have_tap_to_call_buttons_real_headings_and_one_way_back(client):
+    client.post("/journey/start")
+    client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "calf_pain"})
+    client.post("/journey/safety-more", data={"signs_infection": "none", "signs_medicines_devices": "none"})
+    same_day = client.get("/journey/same-day").get_data(as_text=True)
+    client.post("/journey/safety", data={"signs_nerves": "urine_trouble", "signs_chest": "none"})
+    emergency = client.get("/journey/urgent").get_data(as_text=True)
+    phone = JOURNEY.clinic_phone
+    clinic_tel = "tel:" + re.sub(r"[^\d+]", "", phone)
+    for html in (same_day, emergency):
+        assert re.search(r'<a class="button button-call" href="tel:911">', html)
+        assert f'<a href="{clinic_tel}">{phone}</a>' in html
+        assert "<h2>What to do now</h2>" in html and "<h2>What to tell them</h2>" in html
+        assert len(re.findall(r"by mistake", html)) == 1
+        assert 'href="tel:988"' in html and 'href="sms:988"' in html
+        assert "<strong>" not in html.split("<h2>What to do now</h2>")[1].split("</ol>")[0]
+    assert "Call your surgeon's office today" in same_day and "urgent care or the emergency department" in same_day
+    assert "Pain or swelling in one calf" in same_day
+    assert "Call 911 or go to the emergency department now" in emergency and "naloxone" in emergency
+    assert "Trouble starting to pass urine" in emergency
+
+
+def test_the_safety_screens_keep_not_sure_means_yes_and_show_988(client):
+    client.post("/journey/start")
+    for step in ("safety", "safety-more"):
+        if step == "safety-more":
+            client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "none"})
+        html = client.get(f"/journey/{step}").get_data(as_text=True)
+        assert "If you are not sure, treat it as yes." in html
+        assert 'href="tel:988"' in html and 'href="sms:988"' in html
+        assert html.count('value="none"') == 2 and html.count('type="checkbox"') >= 8
+
+
+def test_the_summary_and_the_confirmation_remind_of_the_emergency_signs(make_app):
+    app = make_app(CONTENT_DIR=str(CONTENT), WTF_CSRF_ENABLED=False, REQUEST_RATE_LIMIT="1000 per minute")
+    client = app.test_client()
+    summary = client.get(walk_to_summary(client, JOURNEY)).get_data(as_text=True)
+    assert submit_request(client).status_code == 303
+    sent = client.get("/request/sent").get_data(as_text=True)
+    for html in (summary, sent):
+        assert "If any of these start, don't wait for us" in html and 'href="tel:911"' in html
+        for sign in JOURNEY.emergency_signs():
+            assert sign.label.replace("'", "&#39;") in html, sign.id
+        assert "Pain or swelling in one calf" not in html
+
+
+# --- in a browser: every sign alone, on a fresh journey, with JavaScript on and off -----------------------
+@pytest.fixture(scope="module")
+def signs_site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signs")
+    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE": str(folder / "clinic.sqlite3"),
+                      "MAIL_DIR": str(folder / "mail"), "CONTENT_DIR": str(CONTENT)})
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sign_contexts(browser):
+    """One phone context per JavaScript setting, reused by every sign (cookies cleared between them)."""
+    contexts = {js: browser.new_context(java_script_enabled=js, **PHONE) for js in (True, False)}
+    for context in contexts.values():
+        context.set_default_timeout(10_000)
+    yield contexts
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("sign", ALL_SIGNS, ids=lambda s: s.id)
+def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_contexts, sign, js):
+    context = sign_contexts[js]
+    context.clear_cookies()
+    page = context.new_page()
+    try:
+        page.goto(signs_site.url + "/")
+        _submit_and_wait(page, js)
+        while page.locator(f"input[name^=signs_][value={NONE_VALUE}]").count():
+            for group in SIGNS.groups_on(page.url.rsplit("/", 1)[1]):
+                value = sign.id if sign.group == group.id else NONE_VALUE
+                page.locator(f"input[name={group.question_id}][value={value}]").check()
+            _submit_and_wait(page, js)
+        assert page.url.endswith("/journey/" + sign.tier.stop_step)
+        assert page.inner_text("h1") == JOURNEY.steps[sign.tier.stop_step].title
+        assert sign.label in page.inner_text(".signs-given")
+        assert page.get_attribute(".button-call", "href") == "tel:911"
+    finally:
+        page.close()
+
+
+def _submit_and_wait(page, js):
+    before = page.url
+    page.locator("form.step-form button[type=submit]").click()
+    page.wait_for_function("u => location.href !== u", arg=before)
+    page.wait_for_selector("#step-title")
+    if js:  # htmx swapped the step: wait until its heading has focus, so the next step is all there
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
