@@ -4,7 +4,9 @@
 # this checkout). Nothing is started and nothing outside the temporary folder is written.
 # With --live it also runs the site for a moment as deployed, on free loopback ports: gunicorn (production mode,
 # FLASK_PROXY_FIX=1, trusted hosts) behind nginx with the site's own configuration, and checks what a browser
-# gets: the HTTPS redirect, HTTP/2, gzip, static caching, HSTS through the proxy, 413 and 400 refusals.
+# gets: the HTTPS redirect, HTTP/2, gzip, static caching, HSTS through the proxy, 413 and 400 refusals, the security
+# headers on nginx's own answers (static files, 404, 413, 502) and no server version. Then it stops gunicorn, asks
+# for journey URLs with tokens and queries, and checks that no nginx log holds any of them.
 set -euo pipefail
 LIVE=0
 [ "${1:-}" = "--live" ] && LIVE=1
@@ -76,6 +78,7 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
     local what=$1 pattern=${*: -1}; shift
     if "${@:1:$#-1}" 2>&1 | grep -Eiq "$pattern"; then echo "live: $what: ok"; else echo "live: $what: FAILED"; status=1; fi
   }
+  joined() { "$@" | tr '\n' ' '; }  # a command's output on one line, for a pattern that spans its lines
   check "plain HTTP redirects to HTTPS" "${CURL[@]}" -o /dev/null -w '%{http_code} %{redirect_url}' "http://$NAME:$HTTP_PORT/" '^301 https://'
   check "HTTP/2" "${CURL[@]}" --http2 -D - -o /dev/null "https://$NAME:$TLS_PORT/" '^HTTP/2 200'
   check "gzip on pages" "${CURL[@]}" -D - -o /dev/null -H 'Accept-Encoding: gzip' "https://$NAME:$TLS_PORT/" 'content-encoding: gzip'
@@ -86,9 +89,53 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   check "static files gzipped" "${CURL[@]}" -D - -o /dev/null -H 'Accept-Encoding: gzip' "https://$NAME:$TLS_PORT$CSS" \
     'content-encoding: gzip'
   check "healthz" "${CURL[@]}" "https://$NAME:$TLS_PORT/healthz" '"status": ?"ok"'
-  check "bodies over 64 KB refused by nginx" "${CURL[@]}" -o /dev/null -w '%{http_code}' --data-binary @<(head -c 100000 /dev/zero | tr '\0' a) \
-    "https://$NAME:$TLS_PORT/request" '^413$'
+  check "a 100 KB body gets the app's own friendly 413 page (nginx's limit is above the app's)" joined "${CURL[@]}" \
+    -w ' status %{http_code}' --data-binary @<(head -c 100000 /dev/zero | tr '\0' a) "https://$NAME:$TLS_PORT/request" \
+    '<title>That was too much text.* status 413$'
   check "unknown Host header refused" "${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' \
     "https://$NAME:$TLS_PORT/" '^(400|421)$'
+  # The headers the app sends on every response must also be on what nginx answers by itself (static files,
+  # its own error pages), exactly once each, and nginx must not say its version.
+  headers_ok() {  # headers_ok DESCRIPTION CURL-ARGUMENTS... : the response headers of that request
+    local what=$1 out missing=()
+    shift
+    out=$("${CURL[@]}" -s -D - -o /dev/null "$@" 2>&1 | tr -d '\r')
+    for wanted in "content-security-policy: default-src 'self'.*frame-ancestors 'none'" 'x-content-type-options: nosniff' \
+        'x-frame-options: DENY' 'referrer-policy: strict-origin-when-cross-origin' 'permissions-policy: camera=\(\)' \
+        'cross-origin-opener-policy: same-origin' 'strict-transport-security: max-age=' '^server: nginx$'; do
+      grep -Eiq "^${wanted#^}" <<<"$out" || missing+=("$wanted")
+    done
+    local doubled
+    doubled=$(grep -Eio '^(content-security-policy|x-content-type-options|x-frame-options|referrer-policy|strict-transport-security):' \
+      <<<"$out" | tr 'A-Z' 'a-z' | sort | uniq -d || true)
+    if [ ${#missing[@]} = 0 ] && [ -z "$doubled" ]; then echo "live: security headers on $what: ok"
+    else echo "live: security headers on $what: FAILED (missing: ${missing[*]:-none}; twice: ${doubled:-none})"; status=1; fi
+  }
+  headers_ok "a page from the app" "https://$NAME:$TLS_PORT/"
+  headers_ok "static files" "https://$NAME:$TLS_PORT$CSS"
+  headers_ok "nginx's own 404 for a static file" "https://$NAME:$TLS_PORT/static/no-such-file.css"
+  headers_ok "nginx's own 413 (a body over its limit)" --data-binary @<(head -c 1000000 /dev/zero | tr '\0' a) "https://$NAME:$TLS_PORT/request"
+  check "plain HTTP does not name nginx's version" "${CURL[@]}" -D - -o /dev/null "http://$NAME:$HTTP_PORT/" '^server: nginx\s*$'
+
+  # L5: with gunicorn stopped, nginx writes errors for every proxied request. None of its logs may hold a journey
+  # URL, a continue-later token or a query string, while a failed /healthz (what a monitor calls) is still logged.
+  kill "$GUNICORN"; wait "$GUNICORN" 2>/dev/null || true
+  TOKEN=tok-$($PY -c 'import secrets; print(secrets.token_hex(12))')
+  CANARY=canary-$($PY -c 'import secrets; print(secrets.token_hex(6))')
+  for url in "https://$NAME:$TLS_PORT/journey/continue/$TOKEN" "https://$NAME:$TLS_PORT/journey/urgent?symptom=$CANARY" \
+      "https://$NAME:$TLS_PORT/journey/hardware" "http://$NAME:$HTTP_PORT/journey/continue/$TOKEN?$CANARY" \
+      "https://$NAME:$TLS_PORT/request?$CANARY" "https://$NAME:$TLS_PORT/healthz"; do
+    "${CURL[@]}" -o /dev/null "$url" || true
+  done
+  "${CURL[@]}" -o /dev/null --data "token=$TOKEN" "https://$NAME:$TLS_PORT/journey/continue/$TOKEN" || true
+  headers_ok "nginx's own 502 page (gunicorn stopped)" "https://$NAME:$TLS_PORT/journey/continue/$TOKEN"
+  check "nginx's own 502 page is ours" joined "${CURL[@]}" -w ' status %{http_code}' "https://$NAME:$TLS_PORT/" \
+    'try again in a few minutes.* status 502$'
+  sleep 0.2  # nginx writes its logs as it goes; give the last lines a moment
+  leaked=$(grep -rlE "$TOKEN|$CANARY|/journey/[^-]" "$WORK/logs" || true)
+  if [ -z "$leaked" ]; then echo "live: no journey URL, token or query in any nginx log with gunicorn stopped: ok"
+  else echo "live: no journey URL, token or query in any nginx log with gunicorn stopped: FAILED ($leaked)"
+       grep -rhE "$TOKEN|$CANARY|/journey/[^-]" "$WORK/logs" | head -5; status=1; fi
+  check "a failed /healthz is still in nginx's error log" cat "$WORK/logs/fbss-journey.error.log" 'connect\(\) failed.*"GET /healthz'
 fi
 exit $status
