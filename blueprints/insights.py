@@ -69,7 +69,7 @@ def demo_command(weeks, database, seed):
         if held:
             raise click.ClickException(f"{path} holds {held} real request(s): demo counts go only into an empty database")
         counted = insights.fill_demo(conn, journey_content(), weeks, current_app.config.get("STAFF_CLOCK") or None,
-                                     random.Random(seed))  # noqa: S311
+                                     random.Random(seed))  # noqa: S311  # nosec B311 - made-up demo counts, not a secret
     finally:
         conn.close()
     click.echo(f"insights: filled {weeks} weeks of demonstration counts ({counted} journeys) into {path}")

@@ -106,7 +106,7 @@ def record(conn, found, counted, now):
             counted.add(milestone.once_key)
         if milestone.kind in ("reached", "moved_on"):
             conn.execute(
-                f"INSERT INTO insight_steps (week, step, {milestone.kind}) VALUES (?, ?, 1) "  # noqa: S608 - kind is one of two column names
+                f"INSERT INTO insight_steps (week, step, {milestone.kind}) VALUES (?, ?, 1) "  # noqa: S608  # nosec B608 - kind is one of two column names
                 f"ON CONFLICT (week, step) DO UPDATE SET {milestone.kind} = {milestone.kind} + 1",
                 (week, milestone.name),
             )
@@ -131,7 +131,7 @@ def purge_old(conn, now, keep_weeks=KEEP_WEEKS):
     oldest = weeks_back(now, keep_weeks)[0]
     removed = 0
     for table in ("insight_steps", "insight_events", "insight_answers"):
-        removed += conn.execute(f"DELETE FROM {table} WHERE week < ?", (oldest,)).rowcount  # noqa: S608 - fixed names
+        removed += conn.execute(f"DELETE FROM {table} WHERE week < ?", (oldest,)).rowcount  # noqa: S608  # nosec B608 - fixed names
     return removed
 
 
