@@ -39,10 +39,10 @@ CONFIG_DEFAULTS = {
     # cookie: nothing a patient page does (a continue-later link, "Start again") can sign staff out.
     "STAFF_COOKIE_NAME": "staff",  # "__Host-staff" in production (blueprints/security.py)
     "STAFF_SESSION_IDLE_SECONDS": 30 * 60,
-    "STAFF_SIGNIN_MAX_FAILURES": 5,  # per account (known or not) within the window
+    "STAFF_SIGNIN_MAX_FAILURES": 5,  # per account (known or not) from one client address, within the window
     "STAFF_SIGNIN_IP_MAX_FAILURES": 20,  # per client address within the window
     "STAFF_SIGNIN_WINDOW_SECONDS": 15 * 60,
-    "STAFF_LOCKOUT_SECONDS": 15 * 60,
+    "STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES": 50,  # per account from all addresses within an hour: growing delay
     "STAFF_ARGON2": None,  # argon2-cffi PasswordHasher keyword arguments; None = the library's defaults
     "REQUEST_RETENTION_DAYS": 365,
     "STAFF_CLOCK": None,  # tests inject a callable returning unix seconds
@@ -80,10 +80,10 @@ def hasher():
 def throttle():
     config = current_app.config
     return staff_store.Throttle(
-        account_failures=config["STAFF_SIGNIN_MAX_FAILURES"],
+        pair_failures=config["STAFF_SIGNIN_MAX_FAILURES"],
         ip_failures=config["STAFF_SIGNIN_IP_MAX_FAILURES"],
         window=config["STAFF_SIGNIN_WINDOW_SECONDS"],
-        lockout=config["STAFF_LOCKOUT_SECONDS"],
+        account_slowdown=config["STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES"],
     )
 
 
@@ -187,19 +187,21 @@ def sign_in():
             return redirect(safe_next(request.args.get("next")) or url_for("staff.inbox"))
         form.next.data = safe_next(request.args.get("next")) or ""
         staff_store.warm_up(hasher())
-    problem = None
+    problem, wait = None, 0
     if form.validate_on_submit():
         db = get_db()
-        outcome, member = staff_store.sign_in(db, form.email.data, form.password.data, request.remote_addr,
-                                              hasher(), now(), throttle())
+        outcome, member, wait = staff_store.sign_in(db, form.email.data, form.password.data, request.remote_addr,
+                                                    hasher(), now(), throttle())
         if outcome == "ok":
             return start_staff_session(member, safe_next(form.next.data))
         problem = outcome
     errors = [(form[name].id, form[name].errors[0]) for name in ("email", "password") if form[name].errors]
     has_error = bool(errors or problem)
-    return render("staff/sign_in.html", title=("Error: " if has_error else "") + "Staff sign-in", form=form,
-                  errors=errors, problem=problem,
-                  lockout_minutes=current_app.config["STAFF_LOCKOUT_SECONDS"] // 60), 429 if problem == "locked" else 200
+    page = render("staff/sign_in.html", title=("Error: " if has_error else "") + "Staff sign-in", form=form,
+                  errors=errors, problem=problem, wait_minutes=-(-wait // 60) if problem == "locked" else 0)
+    if problem == "locked":
+        return page, 429, {"Retry-After": str(wait)}
+    return page
 
 
 def start_staff_session(member, next_url):

@@ -13,12 +13,20 @@ MIN_PASSWORD_LENGTH = 12
 
 @dataclass(frozen=True)
 class Throttle:
-    """How many failures within `window` seconds lock an account or an address, and for how long."""
+    """Failed sign-ins that hold back an (account, address) pair, an address, or (slowly) a whole account.
 
-    account_failures: int = 5
-    ip_failures: int = 20  # higher: a clinic's staff may share one office address
+    Failures are counted within `window` seconds. The account-wide rule starts only at `account_slowdown`
+    failures within an hour, from every address together: from then on each attempt from an address that has
+    not signed in to that account in the last `known_address_days` waits 1, 2, 4, ... seconds after the
+    account's last failure (at most `window`). Addresses the person signs in from are never slowed that way.
+    """
+
+    pair_failures: int = 5  # one account from one address
+    ip_failures: int = 20  # one address, any accounts (higher: a clinic's staff may share one office address)
     window: int = 15 * 60
-    lockout: int = 15 * 60
+    account_slowdown: int = 50
+    account_window: int = 60 * 60
+    known_address_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -93,42 +101,50 @@ def disable_staff(conn, email, now):
 
 
 # --- sign-in ----------------------------------------------------------------------------------------------
-def _keys(email, ip):
-    return [("account", _sha256(normalise_email(email))), ("ip", ip or "unknown")]
+def _refusal(conn, email, account, address, now, throttle):
+    """Seconds this attempt must wait (0: it may go ahead). Pending attempts count as failures."""
+    waits = [0]
+    for where, params, limit in (
+        ("account = ? AND address = ?", (account, address), throttle.pair_failures),
+        ("address = ?", (address,), throttle.ip_failures),
+    ):
+        counted = conn.execute(f"SELECT at FROM sign_in_attempts WHERE {where} AND at > ? ORDER BY at DESC LIMIT ?",  # noqa: S608  # nosec B608 - two fixed clauses
+                               (*params, int(now) - throttle.window, limit)).fetchall()
+        if len(counted) >= limit:  # free again once the oldest of the last `limit` failures leaves the window
+            waits.append(counted[-1]["at"] + throttle.window - int(now))
+    failures, last = conn.execute("SELECT COUNT(*), MAX(at) FROM sign_in_attempts WHERE account = ? AND at > ?",
+                                  (account, int(now) - throttle.account_window)).fetchone()
+    if failures >= throttle.account_slowdown and not _known_address(conn, email, address, now, throttle):
+        delay = min(2 ** min(failures - throttle.account_slowdown, 30), throttle.window)
+        waits.append(last + delay - int(now))
+    return max(waits)
 
 
-def is_locked_out(conn, email, ip, now):
-    for kind, key in _keys(email, ip):
-        row = conn.execute("SELECT until FROM sign_in_lockouts WHERE kind = ? AND key = ?", (kind, key)).fetchone()
-        if row and row["until"] > now:
-            return True
-    return False
-
-
-def _record_failure(conn, email, ip, now, throttle):
-    limits = {"account": throttle.account_failures, "ip": throttle.ip_failures}
-    with transaction(conn):
-        conn.execute("DELETE FROM sign_in_failures WHERE at <= ?", (int(now) - throttle.window,))
-        conn.execute("DELETE FROM sign_in_lockouts WHERE until <= ?", (int(now),))
-        for kind, key in _keys(email, ip):
-            conn.execute("INSERT INTO sign_in_failures (kind, key, at) VALUES (?, ?, ?)", (kind, key, int(now)))
-            count = conn.execute("SELECT COUNT(*) FROM sign_in_failures WHERE kind = ? AND key = ?",
-                                 (kind, key)).fetchone()[0]
-            if count >= limits[kind]:
-                conn.execute("INSERT OR REPLACE INTO sign_in_lockouts (kind, key, until) VALUES (?, ?, ?)",
-                             (kind, key, int(now) + throttle.lockout))
-                # After the lock-out the count starts again from zero.
-                conn.execute("DELETE FROM sign_in_failures WHERE kind = ? AND key = ?", (kind, key))
+def _known_address(conn, email, address, now, throttle):
+    return conn.execute(
+        "SELECT 1 FROM staff_known_addresses k JOIN staff s ON s.id = k.staff_id "
+        "WHERE s.email = ? AND k.address = ? AND k.last_seen_at > ?",
+        (email, address, int(now) - throttle.known_address_days * 86400),
+    ).fetchone() is not None
 
 
 def sign_in(conn, email, password, ip, hasher, now, throttle=Throttle()):
-    """('ok', StaffMember) | ('wrong', None) | ('locked', None).
+    """('ok', StaffMember, 0) | ('wrong', None, 0) | ('locked', None, seconds to wait).
 
+    The limits are checked and the attempt recorded in one write transaction, before the password is checked
+    (argon2 runs outside it, so patients' posts never wait for it): however many workers and threads take
+    guesses at once, each sees every other, and no more passwords are checked than the limits allow.
     Unknown, disabled and known accounts take the same path through argon2, so neither the answer
     nor its timing says whether an email has an account.
     """
-    if is_locked_out(conn, email, ip, now):
-        return "locked", None
+    account, address, now = _sha256(normalise_email(email)), ip or "unknown", int(now)
+    with transaction(conn):
+        conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (now - max(throttle.window, throttle.account_window),))
+        wait = _refusal(conn, normalise_email(email), account, address, now, throttle)
+        if wait > 0:
+            return "locked", None, wait
+        attempt = conn.execute("INSERT INTO sign_in_attempts (account, address, at) VALUES (?, ?, ?)",
+                               (account, address, now)).lastrowid
     row = conn.execute("SELECT id, email, password_hash, active FROM staff WHERE email = ?",
                        (normalise_email(email),)).fetchone()
     stored = row["password_hash"] if row is not None else _dummy_hash(hasher)
@@ -137,14 +153,19 @@ def sign_in(conn, email, password, ip, hasher, now, throttle=Throttle()):
         matched = row is not None and bool(row["active"])
     except (VerificationError, InvalidHashError):
         matched = False
-    if not matched:
-        _record_failure(conn, email, ip, now, throttle)
-        return "wrong", None
     with transaction(conn):
-        conn.execute("DELETE FROM sign_in_failures WHERE kind = 'account' AND key = ?", (_keys(email, ip)[0][1],))
+        if not matched:
+            conn.execute("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = ?", (attempt,))
+            return "wrong", None, 0
+        # The right password from this address: its own mistakes are forgiven, and it becomes a known address.
+        conn.execute("DELETE FROM sign_in_attempts WHERE account = ? AND address = ?", (account, address))
+        conn.execute("INSERT OR REPLACE INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (?, ?, ?)",
+                     (row["id"], address, now))
+        conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
+                     (now - throttle.known_address_days * 86400,))
         if hasher.check_needs_rehash(stored):
             conn.execute("UPDATE staff SET password_hash = ? WHERE id = ?", (hasher.hash(password), row["id"]))
-    return "ok", StaffMember(row["id"], row["email"])
+    return "ok", StaffMember(row["id"], row["email"]), 0
 
 
 # --- sessions ---------------------------------------------------------------------------------------------

@@ -60,6 +60,13 @@ def assert_audit_append_only(path):
         conn.close()
 
 
+# Tables a later migration drops on purpose, with why: their rows are not kept.
+RETIRED_TABLES = {
+    "sign_in_failures": "0003: minutes-old failed sign-ins, replaced by sign_in_attempts",
+    "sign_in_lockouts": "0003: the account-wide lock-out anyone could trigger (issue 11 L1)",
+}
+
+
 @pytest.fixture
 def released(tmp_path):
     """A copy of the database the released code made (user_version 0, tables and rows in it)."""
@@ -132,6 +139,9 @@ def test_the_released_database_is_recognised_stamped_and_upgraded_with_every_row
     assert applied[0] == migrate.RELEASED_VERSION and version(released) == migrate.head()
     after = everything(released)
     for table, old_rows in before.items():
+        if table in RETIRED_TABLES:  # a later migration dropped it on purpose
+            assert table not in after, table
+            continue
         # Columns added by later migrations come after the old ones; the old values are all still there.
         assert [row[:len(old_rows[0])] for row in after[table]] == old_rows if old_rows else after[table] == [], table
     assert_audit_append_only(released)

@@ -190,6 +190,56 @@ def test_account_is_locked_after_five_failures_even_with_the_right_password(staf
     assert sign_in(client).status_code == 303
 
 
+def from_address(client, address, email=EMAIL, password=PASSWORD):
+    return client.post("/staff/sign-in", data={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_five_failures_from_one_address_hold_back_only_that_address_for_that_account(staff_app, clock):
+    """Issue 11 L1: the lock is per (account, address), so guesses from elsewhere cannot lock the real person out."""
+    create_staff(staff_app)
+    client = staff_app.test_client()
+    for _ in range(5):
+        assert from_address(client, "198.51.100.9", password="wrong password here").status_code == 200
+    assert from_address(client, "198.51.100.9").status_code == 429
+    assert from_address(staff_app.test_client(), "10.0.0.7").status_code == 303  # the nurse, from the clinic
+
+
+def test_guesses_from_many_addresses_do_not_lock_the_real_person_out(staff_app, clock):
+    """Issue 11 L1: 5 wrong passwords from each of 12 addresses (60 in all) today lock the account for everyone."""
+    create_staff(staff_app)
+    assert from_address(staff_app.test_client(), "10.0.0.7").status_code == 303  # the nurse's usual address
+    clock.advance(3600)
+    for number in range(12):
+        for _ in range(5):
+            from_address(staff_app.test_client(), f"198.51.100.{number}", password="wrong password here")
+    assert from_address(staff_app.test_client(), "198.51.100.0").status_code == 429
+    assert from_address(staff_app.test_client(), "10.0.0.7").status_code == 303
+
+
+def test_past_many_failures_an_account_slows_down_with_a_growing_delay_for_new_addresses(make_app, clock):
+    """Account-wide: from the 10th failure (50 by default) each try from an address that never signed in to
+    the account waits twice as long as the last; the right password still gets in once the delay has passed."""
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock,
+                   STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES=10)
+    create_staff(app)
+    for number in range(10):
+        assert from_address(app.test_client(), f"198.51.100.{number}", password="wrong").status_code == 200
+    waits = []
+    for number in range(4):
+        address = f"203.0.113.{number}"
+        waited = 0
+        while from_address(app.test_client(), address, password="wrong").status_code == 429:
+            clock.advance(1)
+            waited += 1
+        waits.append(waited)
+    assert waits == [1, 2, 4, 8]
+    response = from_address(app.test_client(), "203.0.113.99")
+    assert response.status_code == 429 and "Too many attempts" in response.get_data(as_text=True)
+    clock.advance(16)
+    assert from_address(app.test_client(), "203.0.113.99").status_code == 303
+
+
 def test_lock_out_looks_the_same_for_known_and_unknown_accounts(staff_app):
     create_staff(staff_app)
     bodies = []
