@@ -9,7 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import assets, insights, journey, ops, pages, request_log, requests, security, staff, web
+from blueprints import assets, housekeeping, insights, journey, ops, pages, request_log, requests, security, staff, web
 from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
@@ -24,6 +24,11 @@ DEFAULTS = {
     "DATABASE_BUSY_TIMEOUT_MS": 5000,  # how long a page waits for another writer before saying "busy"
     "CONTENT_DIR": str(ROOT / "content"),
     "JOURNEY_KEEP_DAYS": 7,
+    # Housekeeping (clinic/housekeeping.py): expired journeys, idle sessions, requests past retention ... go
+    # when each serving process starts serving and then every interval; set FLASK_HOUSEKEEPING_IN_PROCESS=false
+    # where deploy/fbss-journey-housekeeping.timer runs `flask housekeeping` instead.
+    "HOUSEKEEPING_IN_PROCESS": True,
+    "HOUSEKEEPING_INTERVAL_SECONDS": 3600,
     "CONTINUE_LINK_MAX_AGE_DAYS": 7,
     # Absolute links (emails, continue-later links) start with this
     "BASE_URL": "http://127.0.0.1:5000",
@@ -118,6 +123,7 @@ def create_app(config=None):
     insights.init_app(app)  # the journey report at /staff/insights and `insights demo`
     assets.init_app(app)  # versioned static URLs, favicon.ico, robots.txt
     ops.init_app(app)  # /healthz and the `db backup` / `db restore` commands
+    housekeeping.init_app(app)  # `flask housekeeping`, and its schedule in each serving process
     return app
 
 

@@ -31,8 +31,6 @@ def current_journey():
 
 
 def start_journey():
-    # Unfinished journeys expire; clearing them out here needs no scheduler.
-    store().purge_expired(current_app.config["JOURNEY_KEEP_DAYS"])
     journey_id = store().create()
     forget_journey()
     session["journey_id"] = journey_id

@@ -212,10 +212,6 @@ def start_staff_session(member, next_url):
     token = staff_store.start_session(db, member, now())
     g.staff = member
     audited("signed_in")
-    # Housekeeping needs no scheduler: idle sessions and requests past retention go at each sign-in.
-    staff_store.purge_idle_sessions(db, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"],
-                                    current_app.config["STAFF_SESSION_MAX_SECONDS"])
-    inbox.purge(db, audit.RETENTION, current_app.config["REQUEST_RETENTION_DAYS"], now())
     return set_staff_cookie(redirect(next_url or url_for("staff.inbox"), 303), token)
 
 

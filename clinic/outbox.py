@@ -280,12 +280,14 @@ class Sender:
     """A daemon thread that drains the outbox: woken after each new request, and every `interval` for retries.
 
     Started lazily from the first request a process serves, so a pre-forking server (gunicorn
-    with preload) gets one thread per worker, never one stranded in the master.
+    with preload) gets one thread per worker, never one stranded in the master. Housekeeping runs
+    on the same kind of thread (`name` tells them apart in a thread dump and the log).
     """
 
-    def __init__(self, run_pass, interval=30.0):
+    def __init__(self, run_pass, interval=30.0, name="outbox-sender"):
         self.run_pass = run_pass
         self.interval = interval
+        self.name = name
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -300,7 +302,7 @@ class Sender:
                 return
             self._pid = os.getpid()
             self.stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
     def wake(self):
@@ -320,6 +322,6 @@ class Sender:
             except Exception:
                 # A locked database, a bug: the rows stay where they are (a claimed row's lease runs
                 # out and it is taken again), and the thread lives on to try at the next tick.
-                log.exception("outbox pass failed")
+                log.exception("%s pass failed", self.name)
             self.wakeup.wait(self.interval)
             self.wakeup.clear()
