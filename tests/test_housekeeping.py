@@ -53,7 +53,8 @@ def expired_and_fresh_rows(app):
     add_request(app, "FBS-NEW1", 2)
     sql(app, "INSERT INTO staff (email, password_hash, created_at) VALUES ('s@clinic.example', 'x', 1)")
     sql(app, "INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at) VALUES "
-             "('idle', 1, 1, ?), ('active', 1, 1, ?)", (NOW - 3600, NOW - 60))
+             "('idle', 1, ?, ?), ('too-old', 1, ?, ?), ('active', 1, ?, ?)",
+        (NOW - 3600, NOW - 3600, NOW - 13 * 3600, NOW - 60, NOW - 600, NOW - 60))
     sql(app, "INSERT INTO sign_in_failures (kind, key, at) VALUES ('ip', '192.0.2.1', ?), ('ip', '192.0.2.2', ?)",
         (NOW - 3600, NOW - 60))
     sql(app, "INSERT INTO sign_in_lockouts (kind, key, until) VALUES ('ip', '192.0.2.1', ?), ('ip', '192.0.2.2', ?)",
@@ -115,7 +116,7 @@ def test_housekeeping_twice_removes_nothing_the_second_time(app):
     expired_and_fresh_rows(app)
     first = housekeeping.run(app.config["DATABASE"], app.config, now=NOW)
     second = housekeeping.run(app.config["DATABASE"], app.config, now=NOW)
-    assert sum(o.removed for o in first) == 6
+    assert sum(o.removed for o in first) == 7
     assert [o.removed for o in second] == [0] * len(housekeeping.TASKS)
     assert remaining(app) == KEPT and count(app, "audit_log", "action = 'purged'") == 1
 
