@@ -44,11 +44,13 @@ def requests_past_retention(conn, now, settings):
     return inbox.purge(conn, audit.RETENTION, int(settings["REQUEST_RETENTION_DAYS"]), now)
 
 
-def old_sign_in_failures(conn, now, settings):
-    # They hold client addresses: kept only as long as the throttle counts them.
-    window = int(settings["STAFF_SIGNIN_WINDOW_SECONDS"])
-    removed = conn.execute("DELETE FROM sign_in_failures WHERE at <= ?", (int(now) - window,)).rowcount
-    return removed + conn.execute("DELETE FROM sign_in_lockouts WHERE until <= ?", (int(now),)).rowcount
+def old_sign_in_attempts(conn, now, settings):
+    # They hold client addresses: kept only as long as the throttle counts them, known addresses for their days.
+    throttle = staff_store.Throttle(window=int(settings["STAFF_SIGNIN_WINDOW_SECONDS"]))
+    kept_seconds = max(throttle.window, throttle.account_window)
+    removed = conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (int(now) - kept_seconds,)).rowcount
+    return removed + conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
+                                  (int(now) - throttle.known_address_days * 86400,)).rowcount
 
 
 def old_journey_report_counters(conn, now, settings):
@@ -59,7 +61,7 @@ TASKS = [
     Task("expired journeys", expired_journeys),
     Task("idle or expired staff sessions", idle_staff_sessions),
     Task("requests past retention", requests_past_retention),
-    Task("old sign-in failures and lock-outs", old_sign_in_failures),
+    Task("old sign-in attempts and known addresses", old_sign_in_attempts),
     Task("journey report counters older than two years", old_journey_report_counters),
 ]
 

@@ -55,10 +55,10 @@ def expired_and_fresh_rows(app):
     sql(app, "INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at) VALUES "
              "('idle', 1, ?, ?), ('too-old', 1, ?, ?), ('active', 1, ?, ?)",
         (NOW - 3600, NOW - 3600, NOW - 13 * 3600, NOW - 60, NOW - 600, NOW - 60))
-    sql(app, "INSERT INTO sign_in_failures (kind, key, at) VALUES ('ip', '192.0.2.1', ?), ('ip', '192.0.2.2', ?)",
-        (NOW - 3600, NOW - 60))
-    sql(app, "INSERT INTO sign_in_lockouts (kind, key, until) VALUES ('ip', '192.0.2.1', ?), ('ip', '192.0.2.2', ?)",
-        (NOW - 60, NOW + 600))
+    sql(app, "INSERT INTO sign_in_attempts (account, address, at) VALUES ('a', '192.0.2.1', ?), ('a', '192.0.2.2', ?)",
+        (NOW - 2 * 3600, NOW - 60))
+    sql(app, "INSERT INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (1, '192.0.2.1', ?), "
+             "(1, '192.0.2.2', ?)", (NOW - 31 * DAY, NOW - DAY))
     old_week = insights.weeks_back(NOW - (insights.KEEP_WEEKS + 2) * 7 * DAY, 1)[0]
     this_week = insights.weeks_back(NOW, 1)[0]
     sql(app, "INSERT INTO insight_events (week, event, count) VALUES (?, 'started', 3), (?, 'started', 4)",
@@ -70,14 +70,14 @@ def remaining(app):
         "journeys": [r[0] for r in sql(app, "SELECT id FROM journeys ORDER BY id")],
         "requests": [r[0] for r in sql(app, "SELECT reference FROM requests ORDER BY reference")],
         "sessions": [r[0] for r in sql(app, "SELECT token_hash FROM staff_sessions ORDER BY 1")],
-        "failures": [r[0] for r in sql(app, "SELECT key FROM sign_in_failures ORDER BY 1")],
-        "lockouts": [r[0] for r in sql(app, "SELECT key FROM sign_in_lockouts ORDER BY 1")],
+        "attempts": [r[0] for r in sql(app, "SELECT address FROM sign_in_attempts ORDER BY 1")],
+        "known": [r[0] for r in sql(app, "SELECT address FROM staff_known_addresses ORDER BY 1")],
         "counters": count(app, "insight_events"),
     }
 
 
-KEPT = {"journeys": ["journey-new"], "requests": ["FBS-NEW1"], "sessions": ["active"], "failures": ["192.0.2.2"],
-        "lockouts": ["192.0.2.2"], "counters": 1}
+KEPT = {"journeys": ["journey-new"], "requests": ["FBS-NEW1"], "sessions": ["active"], "attempts": ["192.0.2.2"],
+        "known": ["192.0.2.2"], "counters": 1}
 
 
 # --- off the request path ---------------------------------------------------------------------------------------
