@@ -1,5 +1,4 @@
 """The guided journey: one view shows any step, one view takes its answers and routes on."""
-import time
 
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -7,7 +6,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import insights
 from clinic.answer_store import AnswerStore
-from clinic.db import transaction
 from clinic.journey import REQUEST_TARGET
 
 bp = Blueprint("journey", __name__)
@@ -42,12 +40,12 @@ def forget_journey():
         session.pop(key, None)
 
 
-def end_journey():
+def end_journey(counting=()):
     """Forget this browser's journey: its answers leave the guide's table and the cookie's id is dropped."""
     journey_id = session.get("journey_id")
     forget_journey()
     if journey_id:
-        store().delete(journey_id)
+        store().delete(journey_id, counting)
 
 
 def report_progress(answers, seen):
@@ -164,10 +162,7 @@ def _typed_value(question):
 
 @bp.post("/journey/restart")
 def restart():
-    if session.get("journey_id"):
-        with transaction(get_db()):
-            insights.record(get_db(), [insights.event("restarted")], None, time.time())
-    end_journey()
+    end_journey(counting=["restarted"])
     return redirect(url_for("journey.start"), 303)
 
 
@@ -228,7 +223,5 @@ def confirm_resume(token):
         return link_expired()
     end_journey()
     session["journey_id"] = new_id
-    with transaction(get_db()):
-        insights.record(get_db(), [insights.event("link_used")], None, time.time())
     _, answers, seen = current_journey()
     return redirect(where_they_were(answers, seen), 303)

@@ -63,17 +63,25 @@ class AnswerStore:
 
     def move(self, journey_id, keep_days=DEFAULT_KEEP_DAYS):
         """Give a live journey a new random id (a continue-later link was confirmed); the new id, or None when the
-        journey is gone. One UPDATE: of two browsers confirming the same link at once, exactly one gets it."""
+        journey is gone. One UPDATE: of two browsers confirming the same link at once, exactly one gets it.
+        The journey report counts the link as used in the same transaction."""
         new_id = secrets.token_urlsafe(JOURNEY_ID_BYTES)
         now = int(self.clock())
-        cursor = self.conn.execute(
-            "UPDATE journeys SET id = ?, updated_at = ? WHERE id = ? AND updated_at >= ?",
-            (new_id, now, journey_id, now - keep_days * 86400),
-        )
-        return new_id if cursor.rowcount == 1 else None
+        with transaction(self.conn):
+            cursor = self.conn.execute(
+                "UPDATE journeys SET id = ?, updated_at = ? WHERE id = ? AND updated_at >= ?",
+                (new_id, now, journey_id, now - keep_days * 86400),
+            )
+            if cursor.rowcount != 1:
+                return None
+            insights.record(self.conn, [insights.event("link_used")], None, now)
+        return new_id
 
-    def delete(self, journey_id):
-        self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,))
+    def delete(self, journey_id, counting=()):
+        """Delete a journey; `counting` names report events (a "start again") counted in the same transaction."""
+        with transaction(self.conn):
+            if self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,)).rowcount:
+                insights.record(self.conn, [insights.event(name) for name in counting], None, self.clock())
 
     def purge_expired(self, keep_days=DEFAULT_KEEP_DAYS):
         cursor = self.conn.execute(

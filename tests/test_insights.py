@@ -257,3 +257,23 @@ def test_the_report_renders_at_phone_width_and_is_accessible(browser, make_app, 
             if js:
                 assert_no_axe_violations(page)
             context.close()
+
+
+def test_start_again_and_continue_later_links_are_counted_once_each(report_app):
+    journey = report_app.extensions["journey"]
+    route = route_to_summary(journey)
+    patient = report_app.test_client()
+    walk(patient, route)
+    for _ in range(2):  # the save page shown twice makes one link for this journey
+        html = patient.get("/journey/save").get_data(as_text=True)
+    link = re.search(r'href="http://clinic\.test(/journey/continue/[^"]+)"', html).group(1)
+    other_phone = report_app.test_client()
+    assert other_phone.post(link).status_code == 303
+    assert other_phone.post(link).status_code == 410  # a link works once: counted once
+    assert other_phone.post("/journey/restart").status_code == 303
+    assert other_phone.post("/journey/restart").status_code == 303  # nothing left to clear: not counted
+
+    conn = connect(report_app.config["DATABASE"])
+    events = dict(conn.execute("SELECT event, count FROM insight_events").fetchall())
+    conn.close()
+    assert (events["started"], events["link_made"], events["link_used"], events["restarted"]) == (1, 1, 1, 1)
