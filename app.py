@@ -13,6 +13,7 @@ from blueprints import assets, housekeeping, insights, journey, ops, pages, requ
 from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
+from clinic.triage import load_triage
 
 ROOT = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def create_app(config=None):
                         backup_dir=Path(app.config["DATABASE"]).parent / "backups")
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
+    app.extensions["triage"] = load_triage(app.config["CONTENT_DIR"])  # flagged requests: phrases, banner text
 
     # Order matters: hooks run in the order they are registered.
     request_log.init_app(app)  # first: its clock covers every other hook, its line sees the final status

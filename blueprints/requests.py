@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
+from clinic import triage
 from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
@@ -151,16 +152,28 @@ def keep_hidden_fields(form):
 
 
 # --- Pages ---------------------------------------------------------------------------------------------
-def journey_answer_pairs():
-    """The readable answers this person gave in the guide (what 'Include my answers' sends), and where Back goes."""
+def journey_answers():
+    """(answers, seen) of this person's journey in the guide, or None when there is none (or it cannot be read)."""
     try:
         journey_id, answers, seen = current_journey()
     except DatabaseBusy:  # the form still works without them; any other database error is a fault (500)
-        return [], url_for("journey.start")
-    if journey_id is None:
+        return None
+    return None if journey_id is None else (answers, seen)
+
+
+def journey_answer_pairs():
+    """The readable answers this person gave in the guide (what 'Include my answers' sends), and where Back goes."""
+    found = journey_answers()
+    if found is None:
         return [], url_for("journey.start")
     content = journey_content()
-    return content.answer_pairs(answers, seen), step_url(content.path(answers, seen)[-1])
+    return content.answer_pairs(*found), step_url(content.path(*found)[-1])
+
+
+def flag_for(form, found):
+    """The staff flag (clinic/triage.py): warning signs only from answers the patient chose to send."""
+    signs = triage.warning_signs(journey_content(), *found) if found else []
+    return current_app.extensions["triage"].assess(signs, form.description.data)
 
 
 def show_form(form, *, template="requests/new.html", status=200, expired=False):
@@ -195,12 +208,13 @@ def create():
     submission_id = form.submission_id.data if is_submission_id(form.submission_id.data) else new_submission_id()
     config = current_app.config
     try:
-        pairs = journey_answer_pairs()[0] if form.include_answers.data else []
+        found = journey_answers() if form.include_answers.data else None
+        pairs = journey_content().answer_pairs(*found) if found else []
         reference, created = RequestStore(get_db(), clock=now).submit(NewRequest(
             submission_id=submission_id, name=form.name.data, email=form.email.data,
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
-            spam_reason=reason), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
+            spam_reason=reason, flag=flag_for(form, found)), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
     except DatabaseBusy as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed. Any other database

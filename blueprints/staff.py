@@ -234,6 +234,7 @@ def inbox_page():
     db = get_db()
     return render("staff/inbox.html", title=f"Requests: {STATUS_LABELS[status]}", status=status,
                   requests=inbox.list_requests(db, status), counts=inbox.counts(db),
+                  flagged_counts=inbox.flagged_counts(db),
                   failed_notifications=inbox.failed_notifications(db))
 
 
@@ -267,7 +268,8 @@ def show_detail(reference, status_form=None, note_form=None, record_view=True):
     note_form = note_form or NoteForm(formdata=None)
     errors = [(field.id, field.errors[0]) for field in (status_form.status, note_form.body) if field.errors]
     return render("staff/detail.html", title=("Error: " if errors else "") + f"Request {reference}",
-                  found=found, status_form=status_form, note_form=note_form, errors=errors)
+                  found=found, status_form=status_form, note_form=note_form, errors=errors,
+                  banner=current_app.extensions["triage"].banner)
 
 
 def after_change(reference):

@@ -8,24 +8,25 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from clinic import audit, local_time
+from clinic import audit, local_time, triage
 from clinic.db import transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
 NOTE_MAX_LENGTH = 2000
 # Spreadsheets treat a cell starting with one of these as a formula (tab and CR hide one behind whitespace).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = ("reference", "received", "received_utc", "status", "spam_reason", "name", "email", "phone", "contact_by",
-               "description", "journey_answers", "notes")
+CSV_COLUMNS = ("reference", "received", "received_utc", "status", "flagged", "warning_signs", "flag_words",
+               "spam_reason", "name", "email", "phone", "contact_by", "description", "journey_answers", "notes")
 DAY = 86400
 log = logging.getLogger(__name__)
 
 
 def list_requests(conn, status):
-    """Requests with `status`, newest first (only what the list shows: no description or answers)."""
+    """Requests with `status`, flagged ones first, then newest first (only what the list shows: no description
+    or answers, and no reason for a flag)."""
     return conn.execute(
-        "SELECT reference, created_at, status, spam_reason, name, contact_by FROM requests "
-        "WHERE status = ? ORDER BY created_at DESC, id DESC",
+        "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged FROM requests "
+        "WHERE status = ? ORDER BY flagged DESC, created_at DESC, id DESC",
         (status,),
     ).fetchall()
 
@@ -33,6 +34,12 @@ def list_requests(conn, status):
 def counts(conn):
     """{status: number of requests} for every status, zeros included."""
     found = dict(conn.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def flagged_counts(conn):
+    """{status: number of flagged requests} for every status, zeros included."""
+    found = dict(conn.execute("SELECT status, COUNT(*) FROM requests WHERE flagged = 1 GROUP BY status").fetchall())
     return {status: found.get(status, 0) for status in STATUSES}
 
 
@@ -66,6 +73,8 @@ def get_request(conn, reference):
         return None
     found = dict(row)
     found["answers"] = parse_answers(row["journey_answers"])
+    found["warning_signs"] = triage.read_signs(row["warning_signs"])
+    found["flag_words"] = triage.read_words(row["flag_words"])
     found["notes"] = conn.execute(
         "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
         (row["id"],),
@@ -151,6 +160,9 @@ def _csv_chunks(reader, zone, status, chunk_chars):
                 local_time.csv_time(row["created_at"], zone),
                 datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M"),
                 row["status"],
+                "yes" if row["flagged"] else "no",
+                "; ".join(sign.label for sign in triage.read_signs(row["warning_signs"])),
+                ", ".join(triage.read_words(row["flag_words"])),
                 row["spam_reason"],
                 row["name"],
                 row["email"],

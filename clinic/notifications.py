@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "requests" / "mail"
 STAFF_SUBJECT = "New second-opinion request"
+PRIORITY_MARK = " (priority)"  # flagged requests: the subject says so, the email never says why
 RECEIPT_SUBJECT = "We have received your request"
 
 # Plain text mail (.txt): no HTML escaping there; StrictUndefined so a missing value fails loudly in tests.
@@ -24,12 +25,15 @@ def staff_link(base_url, reference):
 
 
 def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipients, base_url,
-                  clinic_name, clinic_phone):
-    """An EmailMessage for one outbox row. `recipients`: staff addresses, or the patient's own for a receipt."""
+                  clinic_name, clinic_phone, priority=False):
+    """An EmailMessage for one outbox row. `recipients`: staff addresses, or the patient's own for a receipt.
+
+    `priority`: the request is flagged (clinic/triage.py). Only the staff subject says so, never why.
+    """
     context = {"reference": reference, "link": staff_link(base_url, reference), "clinic_name": clinic_name,
                "clinic_phone": clinic_phone}
     if kind == "staff_notification":
-        subject, template = STAFF_SUBJECT, "staff_notification.txt"
+        subject, template = STAFF_SUBJECT + (PRIORITY_MARK if priority else ""), "staff_notification.txt"
     elif kind == "patient_receipt":
         subject, template = RECEIPT_SUBJECT, "patient_receipt.txt"
     else:

@@ -109,7 +109,7 @@ class Outbox:
         now = int(self.clock())
         with transaction(self.conn):
             rows = self.conn.execute(
-                "SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email FROM outbox o"
+                "SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email, r.flagged FROM outbox o"
                 " JOIN requests r ON r.id = o.request_id"
                 " WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= ?"
                 " ORDER BY o.next_attempt_at, o.id LIMIT ?",
@@ -151,7 +151,8 @@ class Outbox:
         s = self.settings
         return build_message(kind=row["kind"], outbox_id=row["id"], reference=row["reference"],
                              created_at=row["created_at"], mail_from=s.mail_from, recipients=self.recipients(row),
-                             base_url=s.base_url, clinic_name=s.clinic_name, clinic_phone=s.clinic_phone)
+                             base_url=s.base_url, clinic_name=s.clinic_name, clinic_phone=s.clinic_phone,
+                             priority=bool(row.get("flagged")))
 
     def send_pending(self, limit=20):
         """One pass: claim what is due and try each once. Returns counts {'sent', 'retry', 'failed'}."""

@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from clinic import insights
 from clinic.db import transaction
+from clinic.triage import Flag
 
 # No 0/O, 1/I/L: a reference read out over the phone cannot be misheard as another.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -84,6 +85,7 @@ class NewRequest:
     description: str
     journey_answers: list | None = None
     spam_reason: str | None = None
+    flag: Flag = Flag()  # warning signs and listed phrases (clinic/triage.py), worked out before saving
 
 
 class RequestStore:
@@ -127,9 +129,11 @@ class RequestStore:
             try:
                 cursor = self.conn.execute(
                     "INSERT INTO requests (reference, submission_id, created_at, status, spam_reason, name, email,"
-                    " phone, contact_by, description, journey_answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " phone, contact_by, description, journey_answers, flagged, warning_signs, flag_words)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (reference, new.submission_id, now, "spam" if new.spam_reason else "new", new.spam_reason,
-                     new.name, new.email, new.phone, new.contact_by, new.description, answers),
+                     new.name, new.email, new.phone, new.contact_by, new.description, answers,
+                     int(new.flag.flagged), new.flag.signs_json(), new.flag.words_json()),
                 )
             except sqlite3.IntegrityError as error:
                 if "requests.reference" not in str(error):

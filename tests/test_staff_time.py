@@ -99,7 +99,7 @@ def test_list_request_notes_audit_and_csv_show_january_and_july_in_the_clinics_z
     for seconds in (JANUARY, JULY):
         assert f">{local_time.staff_time(seconds + 3600, local_time.load_zone(zone_name))}</time>" in audit_page
 
-    response = client.get("/staff/export.csv")
+    response = client.post("/staff/export.csv")
     rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))}
     assert rows[january]["received"] == expected[JANUARY][1] and rows[july]["received"] == expected[JULY][1]
     assert rows[january]["received_utc"] == "2026-01-15 18:00"  # the stored moment, unchanged
