@@ -1,7 +1,8 @@
 """Flagged requests: warning signs in the journey answers and worrying phrases in the description. No Flask here.
 
-A request is flagged when the answers it carries include a warning sign, an answer that leads to a stop page
-(read from the journey's own routing), or when its description contains a phrase from content/triage.yaml.
+A request is flagged when the answers it carries include a warning sign (content/warning_signs.yaml, the
+data that also sends the patient to a stop page), or when its description contains a phrase from
+content/triage.yaml.
 The flag is worked out once, when the request is saved, and stored with it (clinic/requests.py).
 """
 import json
@@ -23,7 +24,7 @@ APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032]")
 @dataclass(frozen=True)
 class WarningSign:
     label: str
-    tier: str  # which stop page (or, with tiered signs, which tier) the answer leads to
+    tier: str  # its tier's label ("Emergency", "Same day"), or "" when the content has no tiers
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,23 @@ def read_words(raw):
     return tuple(str(i) for i in items if isinstance(i, str)) if isinstance(items, list) else ()
 
 
-# --- warning signs from the journey's routing ----------------------------------------------------------
+# --- warning signs in the answers ------------------------------------------------------------------------
 def warning_signs(journey, answers, seen):
-    """The warning signs among a person's answers: every answer, on the steps they walked, that a rule
-    sends to a stop page. A single-choice question is named by its summary label ("New numbness in the
-    saddle area"); a tick-box question by the boxes ticked. Every such rule counts, not only the first
-    one that fires, so two signs on one screen are both reported."""
+    """The warning signs among the answers a person sends with a request (those on the steps they walked).
+
+    With content/warning_signs.yaml the journey names them itself (Journey.warning_signs_in: each sign's
+    label and tier, the same data that routes the patient to a stop page). Content without that file is
+    read through its routing instead (signs_from_routing)."""
+    sent = {question.id: answer for _step, question, answer in journey.relevant_answers(answers, seen)}
+    if getattr(journey, "warning_signs", None):
+        return [WarningSign(label=sign.label, tier=sign.tier.label) for sign in journey.warning_signs_in(sent)]
+    return signs_from_routing(journey, sent, seen)
+
+
+def signs_from_routing(journey, answers, seen):
+    """Every answer, on the steps walked, that a rule sends to a stop page. A single-choice question is named
+    by its summary label ("New numbness in the saddle area"); a tick-box question by the boxes ticked. Every
+    such rule counts, not only the first one that fires, so two signs on one screen are both reported."""
     found = []
     for step_id in journey.path(answers, seen):
         for rule in journey.steps[step_id].rules:
@@ -80,7 +92,7 @@ def warning_signs(journey, answers, seen):
                 else:
                     labels = [question.summary_label]
                 for label in labels:
-                    sign = WarningSign(label=label, tier=target.id)
+                    sign = WarningSign(label=label, tier="")  # no tiers without warning_signs.yaml
                     if sign not in found:
                         found.append(sign)
     return found

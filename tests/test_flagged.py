@@ -84,7 +84,7 @@ def test_an_answer_that_leads_to_a_stop_page_is_a_warning_sign_and_other_answers
     walked = {"start", "causes"}  # info steps seen on the way
     base = {"surgery": "fusion"} if journey.question("surgery") else {}
     signs = triage.warning_signs(journey, {**base, "bladder": "yes"}, walked)
-    assert [(s.label, s.tier) for s in signs] == [("Bladder trouble?", "urgent")]
+    assert [(s.label, s.tier) for s in signs] == [("Bladder trouble?", "")]  # no tiers without warning_signs.yaml
     assert triage.warning_signs(journey, {**base, "bladder": "no"}, walked) == []
     assert triage.warning_signs(journey, {}, set()) == []
 
@@ -190,8 +190,10 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     banner = re.search(r'<section class="flag-banner".*?</section>', detail, re.S).group(0)
     assert banner_text["heading"] in banner and banner_text["action"] in banner
     assert banner.startswith('<section class="flag-banner"') and "Contact this person today; if you cannot reach them" in banner
+    tiers = {s.label: s.tier.label for s in journey.warning_signs.signs()} if journey.warning_signs else {}
     for label in signs:
-        assert f"<li>{label}</li>" in banner
+        shown = f"<strong>{tiers[label]}:</strong> {label}" if tiers else label
+        assert f"<li>{shown}</li>" in banner, label
     assert "The description mentions" not in banner
     assert detail.index("flag-banner") < detail.index("Contact details")  # the page opens with it
     assert "flag-banner" not in staff.get(f"/staff/requests/{newer}").get_data(as_text=True)
