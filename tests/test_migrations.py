@@ -178,6 +178,18 @@ def test_production_refuses_to_start_on_the_released_database_and_names_the_comm
     assert version(released) == 0  # untouched
 
 
+def test_gunicorn_in_production_refuses_the_released_database_and_the_log_names_the_command(released, tmp_path):
+    from tests.test_ops import gunicorn_env
+
+    env = gunicorn_env(tmp_path, TEST_SECRET)
+    env["FLASK_DATABASE"] = str(released)
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Run `flask --app app db upgrade`" in result.stderr
+    assert version(released) == 0
+
+
 def test_outside_production_the_app_upgrades_an_older_database_itself_after_a_backup(released, make_app):
     before = everything(released)
     make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
