@@ -132,8 +132,9 @@ def create_app(config=None):
 def _running_schema_command():
     """True while `flask --app app db upgrade` (or db status/backup/restore) loads the app: those commands
     mend or inspect the very database that would otherwise stop it loading."""
-    if Path(sys.argv[0]).name != "flask" or "db" not in sys.argv:
-        return False
+    program = Path(sys.argv[0])
+    if not (program.name == "flask" or program.parts[-2:] == ("flask", "__main__.py")) or "db" not in sys.argv:
+        return False  # `flask ...` or `python -m flask ...` only
     following = sys.argv[sys.argv.index("db") + 1:]
     return bool(following) and following[0] in ("upgrade", "status", "backup", "restore")
 

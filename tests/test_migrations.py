@@ -172,6 +172,23 @@ def test_db_upgrade_command_backs_up_then_upgrades_and_the_app_then_serves_in_pr
     assert_audit_append_only(released)
 
 
+def test_in_production_other_commands_refuse_an_older_database_but_python_m_flask_db_upgrade_mends_it(released, tmp_path):
+    env = dict(os.environ, FLASK_DATABASE=str(released), FLASK_SECRET_KEY=TEST_SECRET, FLASK_PRODUCTION="1",
+               FLASK_CONTENT_DIR=str(FIXTURE_CONTENT))
+
+    def flask(*args):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    refused = flask("housekeeping")
+    assert refused.returncode != 0 and "flask --app app db upgrade" in refused.stderr
+    assert version(released) == 0
+    result = flask("db", "upgrade", "--backup-to", str(tmp_path / "backups"))
+    assert result.returncode == 0, result.stderr
+    assert version(released) == migrate.head()
+    assert flask("housekeeping").returncode == 0
+
+
 def test_production_refuses_to_start_on_the_released_database_and_names_the_command(released, make_app):
     with pytest.raises(migrate.SchemaMismatch, match="flask --app app db upgrade"):
         make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
