@@ -80,7 +80,8 @@ def step(step_id):
     return show_step(step_id)
 
 
-def show_step(step_id, errors=None, typed=None, status=200):
+def show_step(step_id, errors=None, typed=None, status=200, push_url=None, return_to="from-query"):
+    """The step as a page, or as the partial htmx swaps in (with the URL htmx should show for it)."""
     content = journey_content()
     step = content.steps.get(step_id) or abort(404)
     journey_id, answers, seen = current_journey()
@@ -103,7 +104,8 @@ def show_step(step_id, errors=None, typed=None, status=200):
         "progress": (route.index(step_id) + 1, len(route)) if step.kind != "stop" else None,
         "back_url": step_url(previous) if previous else None,
         "blocks": content.ordered_blocks(step, answers),
-        "return_to": request.args.get("return") if request.args.get("return") == "summary" else None,
+        "return_to": (request.args.get("return") if request.args.get("return") == "summary" else None)
+        if return_to == "from-query" else return_to,
         "request_url": request_page_url(),
         "has_journey": journey_id is not None,
     }
@@ -118,7 +120,7 @@ def show_step(step_id, errors=None, typed=None, status=200):
         ]
         context["doctor_questions"] = content.doctor_questions(answers)
         context["highlights"] = content.highlights(answers)
-    headers = {"HX-Push-Url": request.full_path.rstrip("?")} if is_htmx() else {}
+    headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 
 
@@ -151,8 +153,16 @@ def answer(step_id):
 
     if request.args.get("return") == "summary":
         # Back to the summary if the new answers still lead there, else to what is now missing.
-        return redirect(step_url(content.path(answers, seen)[-1]), 303)
-    return redirect(step_url(content.next_step(step, answers)), 303)
+        return go_to(content.path(answers, seen)[-1])
+    return go_to(content.next_step(step, answers))
+
+
+def go_to(step_id):
+    """After an answer: htmx gets the next step in this same response and pushes its URL (one round trip);
+    plain forms keep post/redirect/get, so reload and Back never resend the form."""
+    if is_htmx() and step_id != REQUEST_TARGET:
+        return show_step(step_id, push_url=step_url(step_id), return_to=None)
+    return redirect(step_url(step_id), 303)
 
 
 def _typed_value(question):

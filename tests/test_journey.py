@@ -85,6 +85,47 @@ def test_answers_route_to_the_next_step_with_post_redirect_get(client):
     assert response.headers["Location"] == "/journey/summary"
 
 
+def test_an_htmx_answer_gets_the_next_step_in_the_same_response_with_its_url_pushed(client):
+    # One round trip per answer: no 303 and second GET when htmx posts.
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={"bladder": "no"}, headers=HTMX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["HX-Push-Url"] == "/journey/surgery"
+    assert "HX-Request" in response.headers["Vary"] and response.headers["Cache-Control"] == "no-store"
+    assert "<html" not in body and "<title>Surgery" in body
+    assert re.search(r'<h1 id="step-title" tabindex="-1" autofocus>', body)
+    assert 'action="/journey/surgery"' in body  # the swapped-in form answers the new step
+    # The answer was stored: a reload of the pushed URL shows the same step.
+    assert client.get("/journey/surgery").status_code == 200
+
+
+def test_an_htmx_answer_with_an_error_stays_on_the_step_and_pushes_nothing_new(client):
+    client.post("/journey/start")
+    response = client.post("/journey/safety", data={}, headers=HTMX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["HX-Push-Url"] == "/journey/safety"
+    assert "<title>Error: Safety" in body and 'class="error-summary"' in body
+
+
+def test_an_htmx_change_from_the_summary_comes_back_to_the_summary_in_one_response(client):
+    walk_to_summary(client, surgery="other")
+    response = client.post("/journey/surgery?return=summary", data={"surgery": "other"}, headers=HTMX)
+    assert response.status_code == 200 and response.headers["HX-Push-Url"] == "/journey/summary"
+    # A change that opens a new step goes there first; its form no longer carries return=summary,
+    # exactly as after post/redirect/get without JavaScript.
+    response = client.post("/journey/surgery?return=summary", data={"surgery": "fusion"}, headers=HTMX)
+    assert response.headers["HX-Push-Url"] == "/journey/causes"
+    assert 'action="/journey/causes"' in response.get_data(as_text=True)
+
+
+def test_an_htmx_post_from_the_summary_goes_to_the_request_page_by_redirect(client):
+    walk_to_summary(client, surgery="other")
+    response = client.post("/journey/summary", headers=HTMX)
+    assert response.status_code == 303
+
+
 def test_a_warning_sign_leads_to_the_urgent_care_page_which_ends_the_journey(client):
     client.post("/journey/start")
     response = client.post("/journey/safety", data={"bladder": "yes"})
