@@ -6,7 +6,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import insights
 from clinic.answer_store import AnswerStore
-from clinic.journey import REQUEST_TARGET
+from clinic.journey import REQUEST_TARGET, reading
 
 bp = Blueprint("journey", __name__)
 CONTINUE_SALT = "journey-continue-later"
@@ -103,7 +103,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         "error_list": [(f"{q.id}-0", errors[q.id]) for q in step.questions if errors and q.id in errors],
         "progress": (route.index(step_id) + 1, len(route)) if step.kind != "stop" else None,
         "back_url": step_url(previous) if previous else None,
-        "blocks": content.ordered_blocks(step, answers),
+        "layout": reading.layout(step, answers),
         "return_to": (request.args.get("return") if request.args.get("return") == "summary" else None)
         if return_to == "from-query" else return_to,
         "request_url": request_page_url(),

@@ -4,6 +4,7 @@ model.py   the steps, questions and rules, and the routing over a person's answe
 schema.py  the declared shape of each content file (unknown keys refused)
 loader.py  reading content/ into a Journey, checking each file and field
 checks.py  checks across the whole journey (ids, answers named in rules, loops, unreachable steps)
+reading.py what a step shows (relevance first) and how long a path takes to read
 render.py  Markdown and [ref:N] citations to HTML
 diagrams.py  the schematic pictures in content/diagrams/, each checked
 warning_signs.py  the warning signs, their tiers and stop pages, and the routing to them (content/warning_signs.yaml)

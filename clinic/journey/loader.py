@@ -24,6 +24,7 @@ from clinic.journey.model import (
     Rule,
     Step,
 )
+from clinic.journey.reading import fill_reading_time
 from clinic.journey.render import Renderer
 from clinic.journey.warning_signs import attach_to_steps, build_warning_signs, check_routes
 
@@ -82,7 +83,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
             raise ContentError(meta_file, "report_questions", f"'{question_id}' is not a single-choice question")
     if warning_signs:
         check_routes(journey, signs_file)
-    return journey
+    return fill_reading_time(journey)
 
 
 def _read_yaml(path):

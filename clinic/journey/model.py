@@ -111,6 +111,7 @@ class Journey:
     references: dict  # number -> citation text
     pages: dict = field(default_factory=dict)  # slug -> (title, html)
     report_questions: tuple = ()  # single-choice questions whose answers the staff report counts
+    reading_minutes: tuple = None  # (fewest, most) minutes a typical path takes to read: reading.py computes it
     warning_signs: object = None  # clinic.journey.warning_signs.WarningSigns, from content/warning_signs.yaml
 
     # --- warning signs ---------------------------------------------------

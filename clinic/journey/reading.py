@@ -1,0 +1,138 @@
+"""What a step shows a person, relevance first, and how long their path takes to read."""
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+from clinic.journey.model import REQUEST_TARGET, conditions_hold
+
+WORDS_PER_MINUTE = 200
+# Words of intro and of blocks shown in full above the Continue button. With the headings and the "On this page"
+# list, about this much text keeps Continue within two phone screens (390x844); "Also on this page" follows
+# the button. tests/test_reading_browser.py holds the layout to that in Chromium.
+SHOWN_WORDS = 230
+PATH_WORD_LIMIT = 1500
+RESEARCH_SUMMARY = "What the research says"
+READING_TIME_TOKEN = "{{reading_time}}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    shown: tuple  # (block, fits the answers) shown in full, in this order
+    also: tuple  # (block, fits the answers) listed under "Also on this page" as closed disclosures
+
+
+def words(text):
+    return len(str(text or "").split())
+
+
+def layout(step, answers):
+    """Blocks that fit the answers first, then the ones for everyone, in full until the next one would pass the
+    word budget (the first block that fits the answers is always shown); blocks for other answers, and the
+    rest, go under "Also on this page"."""
+    fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
+    general = [b for b in step.blocks if not b.first_when]
+    shown, budget = [], SHOWN_WORDS - words(step.intro_text)
+    for block in fitting + general:
+        cost = words(block.body_text)
+        if cost > budget and (shown or block not in fitting):
+            break
+        shown.append(block)
+        budget -= cost
+    also = [b for b in step.blocks if b not in shown]
+    also.sort(key=lambda b: b not in fitting)  # the ones that fit the answers first; stable otherwise
+    return Layout(
+        shown=tuple((b, b in fitting) for b in shown),
+        also=tuple((b, b in fitting) for b in also),
+    )
+
+
+def step_words(journey, step, answers):
+    """Words a step shows with research and "Also on this page" closed (navigation and buttons aside)."""
+    count = words(step.title) + words(step.intro_text)
+    for question in step.questions:
+        count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
+    shown = layout(step, answers)
+    for block, _fits in shown.shown:
+        count += words(block.heading) + words(block.body_text)
+        count += words(RESEARCH_SUMMARY) if block.research_text else 0
+    count += sum(words(block.heading) for block, _fits in shown.also)
+    if step.kind == "summary":
+        count += _summary_words(journey, answers)
+    return count
+
+
+def _summary_words(journey, answers):
+    count = 0
+    for step_id in journey.expected_route(answers):
+        for question in journey.steps[step_id].questions:
+            if question.id in answers:
+                given = answers[question.id]
+                values = given if isinstance(given, list) else [given]
+                count += words(question.summary_label) + sum(words(question.label_for(v)) for v in values)
+    count += sum(words(block.heading) + words(owner.section) for owner, block in journey.highlights(answers))
+    count += sum(words(text) for text in journey.doctor_questions(answers))
+    return count
+
+
+def path_words(journey, answers):
+    """Words shown along the whole route these answers take, summary included."""
+    return sum(step_words(journey, journey.steps[s], answers) for s in journey.expected_route(answers))
+
+
+def complete_answers(journey, boxes="typical"):
+    """Answer sets that reach the summary, trying every single-choice answer. For box questions,
+    boxes="typical" ticks the first box (the commonest answers are listed first), "none" and "all"
+    give the shortest and the longest pages a path can show."""
+    found = []
+
+    def choices(question):
+        values = [o.value for o in question.options]
+        if question.type == "single":
+            return values
+        return [{"typical": values[:1], "none": [], "all": values}[boxes]]
+
+    def walk(step_id, answers):
+        if step_id is None or step_id == REQUEST_TARGET:
+            return
+        step = journey.steps[step_id]
+        if step.kind == "summary":
+            found.append(answers)
+        elif step.kind == "info":
+            walk(journey.next_step(step, answers), answers)
+        elif step.kind == "question":
+            for combo in itertools.product(*(choices(q) for q in step.questions)):
+                given = {**answers, **{q.id: value for q, value in zip(step.questions, combo, strict=True)}}
+                walk(journey.next_step(step, given), given)
+
+    walk(journey.first_step, {})
+    return found
+
+
+def reading_minutes(journey):
+    """(fewest, most) minutes to read a typical path to the summary at 200 words a minute."""
+    counts = [path_words(journey, answers) for answers in complete_answers(journey)]
+    if not counts:
+        return None
+    return max(1, math.floor(min(counts) / WORDS_PER_MINUTE)), math.ceil(max(counts) / WORDS_PER_MINUTE)
+
+
+def reading_time_text(minutes):
+    low, high = minutes
+    return f"{low} minutes" if low == high else f"{low} to {high} minutes"
+
+
+def fill_reading_time(journey):
+    """Put the computed reading time where a step's text says {{reading_time}}, so no one writes it by hand."""
+    users = [s for s in journey.steps.values() if READING_TIME_TOKEN in s.intro_html]
+    if not users:
+        return journey
+    minutes = reading_minutes(journey)
+    text = reading_time_text(minutes) if minutes else "a few minutes"
+    for step in users:
+        journey.steps[step.id] = replace(
+            step,
+            intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_TOKEN, text)),
+            intro_text=step.intro_text.replace(READING_TIME_TOKEN, text),
+        )
+    journey.reading_minutes = minutes
+    return journey
