@@ -215,9 +215,10 @@ def test_a_changed_answer_that_opens_a_new_step_goes_there_first(client):
 def test_blocks_matching_the_answers_come_first_and_are_marked(client):
     walk_to_summary(client, surgery="fusion")
     html = client.get("/journey/causes").get_data(as_text=True)
-    assert html.index("Fusion levels") < html.index(">General<")
+    assert html.index("Fusion levels") < html.index("General")
     assert "Most relevant to you" in html
-    assert '<summary>What the research says</summary>' in html
+    # The research stays one tap away, named by its block for screen readers.
+    assert '<summary>What the research says<span class="visually-hidden"> about fusion levels</span></summary>' in html
     assert 'href="/references#ref-2"' in html
 
 

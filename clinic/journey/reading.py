@@ -12,7 +12,8 @@ WORDS_PER_MINUTE = 200
 SHOWN_WORDS = 230
 PATH_WORD_LIMIT = 1500
 RESEARCH_SUMMARY = "What the research says"
-READING_TIME_TOKEN = "{{reading_time}}"
+ALSO_HEADING = "Also on this page"
+READING_TIME_MARK = "{{reading_time}}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def step_words(journey, step, answers):
     for block, _fits in shown.shown:
         count += words(block.heading) + words(block.body_text)
         count += words(RESEARCH_SUMMARY) if block.research_text else 0
-    count += sum(words(block.heading) for block, _fits in shown.also)
+    if shown.also:
+        count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
     if step.kind == "summary":
         count += _summary_words(journey, answers)
     return count
@@ -123,7 +125,7 @@ def reading_time_text(minutes):
 
 def fill_reading_time(journey):
     """Put the computed reading time where a step's text says {{reading_time}}, so no one writes it by hand."""
-    users = [s for s in journey.steps.values() if READING_TIME_TOKEN in s.intro_html]
+    users = [s for s in journey.steps.values() if READING_TIME_MARK in s.intro_html]
     if not users:
         return journey
     minutes = reading_minutes(journey)
@@ -131,8 +133,8 @@ def fill_reading_time(journey):
     for step in users:
         journey.steps[step.id] = replace(
             step,
-            intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_TOKEN, text)),
-            intro_text=step.intro_text.replace(READING_TIME_TOKEN, text),
+            intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_MARK, text)),
+            intro_text=step.intro_text.replace(READING_TIME_MARK, text),
         )
     journey.reading_minutes = minutes
     return journey

@@ -1,0 +1,92 @@
+"""Relevance first and the reading time: which blocks a step shows in full, and the words a path shows."""
+import math
+
+import pytest
+
+from clinic.journey import Block, Step, load_journey, reading
+from tests.conftest import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "content"
+
+
+def block(block_id, words, when=None):
+    body = " ".join(["word"] * words)
+    return Block(id=block_id, heading=block_id.title(), body_html=body, body_text=body, research_html="",
+                 research_text="", first_when=when or {})
+
+
+def info_step(*blocks, intro_words=10):
+    intro = " ".join(["intro"] * intro_words)
+    return Step(id="info", title="Info", section="Info", kind="info", intro_html=intro, intro_text=intro,
+                questions=(), rules=(), blocks=blocks, doctor_questions=(), source="info.md")
+
+
+FUSION = {"surgery": frozenset({"fusion"})}
+
+
+def ids(pairs):
+    return [b.id for b, _fits in pairs]
+
+
+def test_blocks_that_fit_the_answers_come_first_then_the_ones_for_everyone():
+    step = info_step(block("general", 20), block("fusion", 20, FUSION), block("other", 20, {"surgery": frozenset({"disc"})}))
+    layout = reading.layout(step, {"surgery": "fusion"})
+    assert ids(layout.shown) == ["fusion", "general"]
+    assert [fits for _b, fits in layout.shown] == [True, False]
+    assert ids(layout.also) == ["other"]  # written for another answer: one tap away
+
+
+def test_blocks_stop_being_shown_in_full_once_the_next_one_would_pass_the_word_budget():
+    budget = reading.SHOWN_WORDS - 10
+    step = info_step(block("first", budget - 50), block("long", 60), block("short", 5))
+    layout = reading.layout(step, {})
+    # "short" would still fit, but the page keeps its order: everything after "long" waits below.
+    assert ids(layout.shown) == ["first"] and ids(layout.also) == ["long", "short"]
+
+
+def test_the_first_block_that_fits_the_answers_is_shown_even_when_it_is_long():
+    step = info_step(block("general", 10), block("fusion", reading.SHOWN_WORDS * 2, FUSION))
+    layout = reading.layout(step, {"surgery": "fusion"})
+    assert ids(layout.shown) == ["fusion"] and ids(layout.also) == ["general"]
+
+
+def test_also_on_this_page_lists_blocks_that_fit_the_answers_first():
+    step = info_step(block("general", 10), block("a", reading.SHOWN_WORDS, FUSION), block("b", 30, FUSION))
+    layout = reading.layout(step, {"surgery": "fusion"})
+    assert ids(layout.shown) == ["a"]
+    assert [(b.id, fits) for b, fits in layout.also] == [("b", True), ("general", False)]
+
+
+def test_step_words_count_what_is_shown_and_only_the_headings_of_closed_blocks():
+    step = info_step(block("general", 20), block("other", 50, {"surgery": frozenset({"disc"})}), intro_words=10)
+    journey = load_journey(FIXTURE)
+    # Title (1) + intro (10) + "General" and its body (1 + 20) + the closed block's heading (1) + "Also on this page".
+    assert reading.step_words(journey, step, {"surgery": "fusion"}) == 1 + 10 + 21 + 1 + 4
+
+
+def test_the_reading_time_is_computed_from_the_typical_paths_and_written_where_the_content_asks():
+    journey = load_journey(ROOT / "content")
+    counts = [reading.path_words(journey, a) for a in reading.complete_answers(journey, "typical")]
+    low, high = journey.reading_minutes
+    assert low == max(1, math.floor(min(counts) / 200)) and high == math.ceil(max(counts) / 200)
+    start = journey.steps[journey.first_step]
+    assert reading.reading_time_text((low, high)) in start.intro_html
+    assert reading.READING_TIME_MARK not in start.intro_html and reading.READING_TIME_MARK not in start.intro_text
+
+
+def test_every_surgery_answer_reaches_the_summary_in_the_typical_paths():
+    journey = load_journey(ROOT / "content")
+    answers = reading.complete_answers(journey, "typical")
+    assert {a["surgery"] for a in answers} == {o.value for o in journey.question("surgery").options}
+    # Stop pages end a walk: no answer set with a warning sign reaches the summary.
+    assert all(a[q.id] == "no" for a in answers for q in journey.steps["safety"].questions)
+
+
+@pytest.mark.parametrize("boxes", ["typical"])
+def test_no_path_shows_more_than_1500_words_with_research_and_other_blocks_closed(boxes):
+    journey = load_journey(ROOT / "content")
+    longest = {}
+    for answers in reading.complete_answers(journey, boxes):
+        longest[answers["surgery"]] = max(longest.get(answers["surgery"], 0), reading.path_words(journey, answers))
+    too_long = {k: v for k, v in longest.items() if v > reading.PATH_WORD_LIMIT}
+    assert not too_long, f"words on the path per surgery answer: {longest}"
