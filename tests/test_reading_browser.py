@@ -25,6 +25,16 @@ CONTINUE_BOTTOM = """() => {
 }"""
 
 
+def walk_to(page, base, plan, target):
+    page.goto(base + "/")
+    while step_id(page, base) != target:
+        answer_step(page, plan)
+        before = page.url
+        submit(page)
+        page.wait_for_function("u => location.href !== u", arg=before)
+        page.wait_for_selector("#step-title")
+
+
 @pytest.fixture
 def app(make_app):
     return make_app(CONTENT_DIR=str(ROOT / "content"))
@@ -90,18 +100,87 @@ def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(liv
 def test_research_disclosures_are_named_by_their_block_for_screen_readers(live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=True).new_page()
-    page.goto(live_server.url + "/")
-    plan = longest_typical_path_per_surgery_answer(journey)["laminectomy"]
-    while step_id(page, live_server.url) != "causes":
-        answer_step(page, plan)
-        before = page.url
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["laminectomy"], "causes")
     names = page.eval_on_selector_all(".research > summary", "els => els.map(e => e.textContent.trim())")
     assert names and all(re.match(r"What the research says about \S", n) for n in names), names
     # Closed "Also on this page" items open with one tap, without JavaScript's help.
     more = page.locator("details.more").first
     assert more.evaluate("d => !d.open")
-    more.locator("summary").click()
+    more.locator("> summary").click()
     assert more.evaluate("d => d.open")
+
+
+# --- C. Citations that work on a phone -------------------------------------------------------------------
+MARKER_BOXES = """() => [...document.querySelectorAll('article a.ref')]
+  .filter(a => a.getClientRects().length)
+  .map(a => { const r = a.getBoundingClientRect(); return [a.id, r.width, r.height]; })"""
+
+
+def test_reference_markers_are_at_least_24_by_24_pixels_and_focus_keeps_the_number_visible(live_server, phone, app):
+    journey = app.extensions["journey"]
+    page = phone(js=True).new_page()
+    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")  # research markers too
+    boxes = page.evaluate(MARKER_BOXES)
+    assert len(boxes) >= 5
+    small = [box for box in boxes if box[1] < 24 or box[2] < 24]
+    assert not small, f"markers under 24x24 px: {small}"
+    # Keyboard focus: the ring is drawn outside the box and the number keeps its contrast.
+    first = boxes[0][0]
+    page.focus("#step-title")
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == first:
+            break
+    style = page.evaluate("""id => { const a = document.getElementById(id), s = getComputedStyle(a);
+        const r = a.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return {visible: a.matches(':focus-visible'), offset: parseFloat(s.outlineOffset), color: s.color,
+                background: s.backgroundColor, onTop: hit === a || a.contains(hit)}; }""", first)
+    assert style["visible"] and style["offset"] >= 0 and style["onTop"], style
+    assert contrast(style["color"], style["background"]) >= 4.5, style
+
+
+def contrast(color, background):
+    def luminance(css):
+        channels = [int(float(v)) / 255 for v in re.findall(r"[\d.]+", css)[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted([luminance(color), luminance(background)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_tapping_a_reference_opens_it_in_place_and_tapping_again_closes_it(live_server, phone, app):
+    journey = app.extensions["journey"]
+    page = phone(js=True).new_page()
+    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    url = page.url
+    marker = page.locator(".prose > p a.ref").first
+    cite, number = marker.get_attribute("id"), marker.inner_text()
+    page.evaluate("window.__stillThisDocument = true")
+    marker.tap()
+    note = page.locator(f"#{cite}-note")
+    note.wait_for(state="visible")
+    assert journey.references[int(number)][:40] in note.inner_text()
+    assert page.url == url and page.evaluate("window.__stillThisDocument === true")
+    opened = page.locator(f"#{cite}")
+    assert opened.get_attribute("aria-expanded") == "true"
+    page.wait_for_function("id => document.activeElement && document.activeElement.id === id", arg=cite)
+    opened.tap()
+    note.wait_for(state="detached")
+    assert page.locator(f"#{cite}").get_attribute("aria-expanded") == "false"
+
+
+def test_without_javascript_a_reference_is_a_link_to_the_references_page_with_a_way_back(live_server, phone, app):
+    journey = app.extensions["journey"]
+    page = phone(js=False).new_page()
+    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    marker = page.locator(".prose > p a.ref").first
+    cite, number = marker.get_attribute("id"), marker.inner_text()
+    marker.click()
+    page.wait_for_url(re.compile(rf"/references\?from=causes&cite={cite}#ref-{number}$"))
+    assert page.locator(f"#ref-{number}").is_visible()
+    page.get_by_role("link", name="Back to where you were").click()
+    page.wait_for_url(re.compile(rf"/journey/causes#{cite}$"))
+    assert page.locator(f"#{cite}").is_visible()

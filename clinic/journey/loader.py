@@ -165,9 +165,9 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
         name = f"blocks[{index}]"
         blocks.append(Block(
             id=raw.id, heading=raw.heading,
-            body_html=renderer.html(raw.body, path, f"{name}.body"),
+            body_html=renderer.html(raw.body, path, f"{name}.body", origin=step_id),
             body_text=renderer.plain(raw.body),
-            research_html=renderer.html(raw.research, path, f"{name}.research") if raw.research else "",
+            research_html=renderer.html(raw.research, path, f"{name}.research", origin=step_id) if raw.research else "",
             research_text=renderer.plain(raw.research),
             first_when=_conditions(raw.first_when),
             diagram=_block_diagram(raw.diagram, diagrams or {}, path, f"{name}.diagram"),
@@ -182,7 +182,7 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
 
     return Step(
         id=step_id, title=data.title, section=data.section, kind=kind,
-        intro_html=renderer.html(body, path, "body"), intro_text=renderer.plain(body),
+        intro_html=renderer.html(body, path, "body", origin=step_id), intro_text=renderer.plain(body),
         questions=questions, rules=rules, blocks=tuple(blocks),
         doctor_questions=doctor_questions, source=str(path),
         calls=tuple((call.number, call.label) for call in data.calls),

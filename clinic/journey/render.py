@@ -9,12 +9,17 @@ from clinic.journey.errors import ContentError
 REF_PATTERN = re.compile(r"\[ref:\s*([0-9][0-9,\s]*)\]")
 
 
+AFTER_PUNCTUATION = re.compile(r"\s*(\[ref:\s*[0-9][0-9,\s]*\])([.,;:]+)")
+CITE_ID = re.compile(r"^cite-[a-z0-9][a-z0-9_-]*-[0-9]+$")
+
+
 class Renderer:
     """Content Markdown to HTML; a [ref:N] that names no reference is refused."""
 
     def __init__(self, references, reference_url):
         self.references = references
         self.reference_url = reference_url
+        self.cites = {}  # origin step id -> markers rendered so far, for ids unique on the step's page
 
     def check_refs(self, text, source, field_name):
         for match in REF_PATTERN.finditer(text):
@@ -22,18 +27,25 @@ class Renderer:
                 if number not in self.references:
                     raise ContentError(source, field_name, f"reference [ref:{number}] does not exist")
 
-    def html(self, text, source, field_name):
+    def html(self, text, source, field_name, origin=None):
+        """Markdown to HTML. `origin` is the step the text is shown on: its markers open their reference in place
+        and, without JavaScript, lead to the references page with a way back to that step."""
         text = str(text or "")
         self.check_refs(text, source, field_name)
 
         def link(match):
-            numbers = ref_numbers(match.group(1))
-            links = ", ".join(
-                f'<a class="ref" href="{self.reference_url.format(n=n)}" '
-                f'aria-label="Reference {n}">{n}</a>' for n in numbers
-            )
-            return f"<sup>[{links}]</sup>"
+            markers = []
+            for number in ref_numbers(match.group(1)):
+                if origin is None:
+                    markers.append(citation_marker(number, self.reference_url))
+                else:
+                    self.cites[origin] = self.cites.get(origin, 0) + 1
+                    markers.append(citation_marker(number, self.reference_url, f"cite-{origin}-{self.cites[origin]}", origin))
+            return f'<span class="refs">{" ".join(markers)}</span>'
 
+        # Numbers follow the punctuation, as in medical journals ("reason.6"), so a footnote opened in place
+        # never leaves a stray full stop on the line below it.
+        text = AFTER_PUNCTUATION.sub(r"\2\1", text)
         # Content files are written by the clinic, never by patients: their HTML is trusted.
         return Markup(markdown.markdown(REF_PATTERN.sub(link, text), extensions=["sane_lists"]))  # noqa: S704  # nosec B704
 
@@ -49,3 +61,21 @@ class Renderer:
 
 def ref_numbers(group):
     return [int(n) for n in re.findall(r"\d+", group)]
+
+
+def citation_marker(number, reference_url, cite_id=None, origin=None, expanded=False):
+    """One reference number in the text, a tap target of at least 24x24 px (site.css). A link to the references
+    page that works without JavaScript; with htmx a tap swaps in the marker with its footnote open (and back)."""
+    page, _, anchor = reference_url.partition("#")
+    if cite_id is None:
+        return f'<a class="ref" href="{reference_url.format(n=number)}" aria-label="Reference {number}">{number}</a>'
+    query = f"from={origin}&amp;cite={cite_id}"
+    note = f"/references/{number}/note?{query}"
+    if expanded:
+        toggle = (f'data-hx-get="{note}&amp;open=0" data-hx-target="closest .cite-open" data-hx-swap="outerHTML" '
+                  f'aria-expanded="true" aria-controls="{cite_id}-note"')
+    else:
+        toggle = f'data-hx-get="{note}" data-hx-target="this" data-hx-swap="outerHTML" aria-expanded="false"'
+    href = f"{page}?{query}" + (f"#{anchor.format(n=number)}" if anchor else "")
+    return Markup(  # noqa: S704  # nosec B704 - numbers, and ids checked against CITE_ID and the step ids
+        f'<a class="ref" id="{cite_id}" href="{href}" {toggle} aria-label="Reference {number}">{number}</a>')
