@@ -2,16 +2,17 @@
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from blueprints.web import is_htmx, journey_content, render
-from clinic.journey.render import CITE_ID, citation_marker
+from clinic.journey.render import citation_marker, cite_origin
 
 bp = Blueprint("pages", __name__)
 
 
 def where_from():
-    """(step id, marker id) a reference was tapped from, when both are real; else (None, None).
-    The way back is built from a known step id, never from a URL someone sent: no open redirect."""
-    origin, cite = request.args.get("from", ""), request.args.get("cite", "")
-    if origin not in journey_content().steps or not CITE_ID.fullmatch(cite) or not cite.startswith(f"cite-{origin}-"):
+    """(step id, marker id) a reference was tapped from, when the marker names a step of this journey; else
+    (None, None). The way back is built from a known step id, never from a URL someone sent: no open redirect."""
+    cite = request.args.get("cite", "")
+    origin = cite_origin(cite)
+    if origin not in journey_content().steps:
         return None, None
     return origin, cite
 
@@ -31,11 +32,11 @@ def reference_note(number):
     origin, cite = where_from()
     if origin is None:
         abort(404)
-    page_url = url_for("pages.references", **{"from": origin, "cite": cite}, _anchor=f"ref-{number}")
+    page_url = url_for("pages.references", cite=cite, _anchor=f"ref-{number}")
     if not is_htmx():
         return redirect(page_url)
     opened = request.args.get("open") != "0"
-    marker = citation_marker(number, "/references#ref-{n}", cite, origin, expanded=opened)
+    marker = citation_marker(number, "/references#ref-{n}", cite, expanded=opened)
     return render_template("pages/_reference_note.html", marker=marker, opened=opened, cite=cite, number=number,
                            text=text, page_url=page_url)
 

@@ -40,7 +40,7 @@ class Renderer:
                     markers.append(citation_marker(number, self.reference_url))
                 else:
                     self.cites[origin] = self.cites.get(origin, 0) + 1
-                    markers.append(citation_marker(number, self.reference_url, f"cite-{origin}-{self.cites[origin]}", origin))
+                    markers.append(citation_marker(number, self.reference_url, f"cite-{origin}-{self.cites[origin]}"))
             return f'<span class="refs">{" ".join(markers)}</span>'
 
         # Numbers follow the punctuation, as in medical journals ("reason.6"), so a footnote opened in place
@@ -63,19 +63,26 @@ def ref_numbers(group):
     return [int(n) for n in re.findall(r"\d+", group)]
 
 
-def citation_marker(number, reference_url, cite_id=None, origin=None, expanded=False):
+def citation_marker(number, reference_url, cite_id=None, expanded=False):
     """One reference number in the text, a tap target of at least 24x24 px (site.css). A link to the references
-    page that works without JavaScript; with htmx a tap swaps in the marker with its footnote open (and back)."""
+    page that works without JavaScript; with htmx a tap swaps in the marker with its footnote open (and back).
+    `cite_id` ("cite-<step>-<n>") names the marker on its step's page and the step to go back to."""
     page, _, anchor = reference_url.partition("#")
     if cite_id is None:
         return f'<a class="ref" href="{reference_url.format(n=number)}" aria-label="Reference {number}">{number}</a>'
-    query = f"from={origin}&amp;cite={cite_id}"
-    note = f"/references/{number}/note?{query}"
+    note = f"/references/{number}/note?cite={cite_id}"
     if expanded:
         toggle = (f'data-hx-get="{note}&amp;open=0" data-hx-target="closest .cite-open" data-hx-swap="outerHTML" '
                   f'aria-expanded="true" aria-controls="{cite_id}-note"')
-    else:
-        toggle = f'data-hx-get="{note}" data-hx-target="this" data-hx-swap="outerHTML" aria-expanded="false"'
-    href = f"{page}?{query}" + (f"#{anchor.format(n=number)}" if anchor else "")
-    return Markup(  # noqa: S704  # nosec B704 - numbers, and ids checked against CITE_ID and the step ids
+    else:  # htmx's default target is the marker itself
+        toggle = f'data-hx-get="{note}" data-hx-swap="outerHTML" aria-expanded="false"'
+    href = f"{page}?cite={cite_id}" + (f"#{anchor.format(n=number)}" if anchor else "")
+    return Markup(  # noqa: S704  # nosec B704 - a number and an id checked against CITE_ID
         f'<a class="ref" id="{cite_id}" href="{href}" {toggle} aria-label="Reference {number}">{number}</a>')
+
+
+def cite_origin(cite_id):
+    """The step a marker id belongs to ("cite-causes-3" -> "causes"), or None for anything else."""
+    if not isinstance(cite_id, str) or not CITE_ID.fullmatch(cite_id):
+        return None
+    return cite_id[len("cite-"):].rpartition("-")[0]
