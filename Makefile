@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint check-content serve bench audit
+.PHONY: run test install install-dev lint check-content serve bench bench-taps audit
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -43,6 +43,10 @@ serve: install
 ## Speed figures (not part of `make test`): gunicorn + wrk on loopback; ARGS="--write docs/performance.md" to record them.
 bench: install-dev
 	$(PY) scripts/bench.py $(ARGS)
+
+## Tap to next step on emulated slow 4G in Chromium through gunicorn: requests per answer and median ms, JS on and off.
+bench-taps: install-dev
+	$(PY) scripts/bench_taps.py $(ARGS)
 
 ## Lighthouse (mobile) on the start page, a question step and the request page; prints the four category scores.
 audit: install-dev
