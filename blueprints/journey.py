@@ -80,7 +80,7 @@ def step(step_id):
     return show_step(step_id)
 
 
-def show_step(step_id, errors=None, typed=None, status=200, push_url=None, return_to="from-query"):
+def show_step(step_id, errors=None, typed=None, status=200, push_url=None, return_to="from-query", show_answers=False):
     """The step as a page, or as the partial htmx swaps in (with the URL htmx should show for it)."""
     content = journey_content()
     step = content.steps.get(step_id) or abort(404)
@@ -120,6 +120,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         ]
         context["doctor_questions"] = content.doctor_questions(answers)
         context["highlights"] = content.highlights(answers)
+        context["show_answers"] = show_answers
     headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 
@@ -153,16 +154,18 @@ def answer(step_id):
 
     if request.args.get("return") == "summary":
         # Back to the summary if the new answers still lead there, else to what is now missing.
-        return go_to(content.path(answers, seen)[-1])
+        return go_to(content.path(answers, seen)[-1], show_answers=True)
     return go_to(content.next_step(step, answers))
 
 
-def go_to(step_id):
+def go_to(step_id, show_answers=False):
     """After an answer: htmx gets the next step in this same response and pushes its URL (one round trip);
-    plain forms keep post/redirect/get, so reload and Back never resend the form."""
+    plain forms keep post/redirect/get, so reload and Back never resend the form. After a change made from
+    the summary, the summary opens with the answers list open (the fragment opens it without JavaScript)."""
     if is_htmx() and step_id != REQUEST_TARGET:
-        return show_step(step_id, push_url=step_url(step_id), return_to=None)
-    return redirect(step_url(step_id), 303)
+        return show_step(step_id, push_url=step_url(step_id), return_to=None, show_answers=show_answers)
+    fragment = "#your-answers-list" if show_answers and journey_content().steps[step_id].kind == "summary" else ""
+    return redirect(step_url(step_id) + fragment, 303)
 
 
 def _typed_value(question):

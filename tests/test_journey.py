@@ -113,6 +113,7 @@ def test_an_htmx_change_from_the_summary_comes_back_to_the_summary_in_one_respon
     walk_to_summary(client, surgery="other")
     response = client.post("/journey/surgery?return=summary", data={"surgery": "other"}, headers=HTMX)
     assert response.status_code == 200 and response.headers["HX-Push-Url"] == "/journey/summary"
+    assert '<details class="more" open>' in response.get_data(as_text=True)  # the answers list, open
     # A change that opens a new step goes there first; its form no longer carries return=summary,
     # exactly as after post/redirect/get without JavaScript.
     response = client.post("/journey/surgery?return=summary", data={"surgery": "fusion"}, headers=HTMX)
@@ -200,7 +201,8 @@ def test_changing_an_answer_on_the_summary_re_routes_what_follows(client):
     assert "Fusion question?" in summary and "Fusion levels" in summary
     assert 'href="/journey/surgery?return=summary#surgery"' in summary
     response = client.post("/journey/surgery?return=summary", data={"surgery": "other"})
-    assert response.headers["Location"] == "/journey/summary"
+    # Back at the summary, at the answers: the fragment opens their disclosure without JavaScript.
+    assert response.headers["Location"] == "/journey/summary#your-answers-list"
     summary = client.get("/journey/summary").get_data(as_text=True)
     assert "Fusion question?" not in summary and "Fusion levels" not in summary
     assert "Always asked?" in summary

@@ -44,14 +44,14 @@ def test_blocks_stop_being_shown_in_full_once_the_next_one_would_pass_the_word_b
     assert ids(layout.shown) == ["first"] and ids(layout.also) == ["long", "short"]
 
 
-def test_the_first_block_that_fits_the_answers_is_shown_even_when_it_is_long():
+def test_a_block_that_fits_the_answers_but_passes_the_budget_waits_first_under_also_on_this_page():
     step = info_step(block("general", 10), block("fusion", reading.SHOWN_WORDS * 2, FUSION))
     layout = reading.layout(step, {"surgery": "fusion"})
-    assert ids(layout.shown) == ["fusion"] and ids(layout.also) == ["general"]
+    assert ids(layout.shown) == [] and [(b.id, fits) for b, fits in layout.also] == [("fusion", True), ("general", False)]
 
 
 def test_also_on_this_page_lists_blocks_that_fit_the_answers_first():
-    step = info_step(block("general", 10), block("a", reading.SHOWN_WORDS, FUSION), block("b", 30, FUSION))
+    step = info_step(block("general", 10), block("a", reading.SHOWN_WORDS - 20, FUSION), block("b", 30, FUSION))
     layout = reading.layout(step, {"surgery": "fusion"})
     assert ids(layout.shown) == ["a"]
     assert [(b.id, fits) for b, fits in layout.also] == [("b", True), ("general", False)]
@@ -82,6 +82,8 @@ def test_every_surgery_answer_reaches_the_summary_in_the_typical_paths():
     assert all(a[q.id] == "no" for a in answers for q in journey.steps["safety"].questions)
 
 
+@pytest.mark.xfail(strict=True, reason="issue 9 A: paths are 1,600-1,830 words until the option pages' rewrite "
+                   "(issue 8) lands and the cuts after it; strict, so it fails once the limit holds")
 @pytest.mark.parametrize("boxes", ["typical"])
 def test_no_path_shows_more_than_1500_words_with_research_and_other_blocks_closed(boxes):
     journey = load_journey(ROOT / "content")

@@ -81,6 +81,7 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
         page.wait_for_selector("#step-title")
 
     # Change the operation from the summary: fusion opens the hardware question first (one response, URL pushed).
+    page.locator(".summary-answers summary").click()  # the answers wait in a disclosure
     page.locator("a[href^='/journey/surgery?return=summary']").click()
     page.wait_for_url(re.compile(r"/journey/surgery\?return=summary"))
     page.locator("input[name=surgery][value=fusion]").check()
@@ -105,4 +106,4 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
     other = phone(js=True).new_page()
     other.goto(link)
     other.wait_for_url(re.compile(r"/journey/summary$"))
-    assert "Spinal fusion" in other.inner_text(".summary-answers")
+    assert "Spinal fusion" in other.text_content(".summary-answers")

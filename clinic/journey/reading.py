@@ -10,9 +10,13 @@ WORDS_PER_MINUTE = 200
 # list, about this much text keeps Continue within two phone screens (390x844); "Also on this page" follows
 # the button. tests/test_reading_browser.py holds the layout to that in Chromium.
 SHOWN_WORDS = 230
+DIAGRAM_WORDS = 70  # a diagram with its caption takes about the height of this many words on a phone
 PATH_WORD_LIMIT = 1500
 RESEARCH_SUMMARY = "What the research says"
 ALSO_HEADING = "Also on this page"
+# The summary template's own text (headings, the answers disclosure, the printing tip, the request section);
+# tests/test_reading_browser.py compares the whole path's count with what Chromium shows.
+SUMMARY_TEMPLATE_WORDS = 56
 READING_TIME_MARK = "{{reading_time}}"
 
 
@@ -28,14 +32,14 @@ def words(text):
 
 def layout(step, answers):
     """Blocks that fit the answers first, then the ones for everyone, in full until the next one would pass the
-    word budget (the first block that fits the answers is always shown); blocks for other answers, and the
-    rest, go under "Also on this page"."""
+    word budget; blocks for other answers, and the rest, go under "Also on this page" (the ones that fit the
+    answers first and marked). The budget wins even over a block that fits: Continue stays near the top."""
     fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
     general = [b for b in step.blocks if not b.first_when]
     shown, budget = [], SHOWN_WORDS - words(step.intro_text)
     for block in fitting + general:
-        cost = words(block.body_text)
-        if cost > budget and (shown or block not in fitting):
+        cost = words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
+        if cost > budget:
             break
         shown.append(block)
         budget -= cost
@@ -54,7 +58,7 @@ def step_words(journey, step, answers):
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
     shown = layout(step, answers)
     for block, _fits in shown.shown:
-        count += words(block.heading) + words(block.body_text)
+        count += words(block.heading) + words(block.body_text) + (words(block.diagram.caption) if block.diagram else 0)
         count += words(RESEARCH_SUMMARY) if block.research_text else 0
     if shown.also:
         count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
@@ -64,13 +68,9 @@ def step_words(journey, step, answers):
 
 
 def _summary_words(journey, answers):
-    count = 0
-    for step_id in journey.expected_route(answers):
-        for question in journey.steps[step_id].questions:
-            if question.id in answers:
-                given = answers[question.id]
-                values = given if isinstance(given, list) else [given]
-                count += words(question.summary_label) + sum(words(question.label_for(v)) for v in values)
+    # The answers themselves wait in a closed "Check or change your answers" disclosure; the page's own
+    # headings and its request section are in the template.
+    count = SUMMARY_TEMPLATE_WORDS
     count += sum(words(block.heading) + words(owner.section) for owner, block in journey.highlights(answers))
     count += sum(words(text) for text in journey.doctor_questions(answers))
     return count
