@@ -105,5 +105,6 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
     link = page.locator(".link-box a").get_attribute("href")
     other = phone(js=True).new_page()
     other.goto(link)
+    other.get_by_role("button", name="Continue my saved answers").click()
     other.wait_for_url(re.compile(r"/journey/summary$"))
     assert "Spinal fusion" in other.text_content(".summary-answers")
