@@ -9,7 +9,7 @@ WORDS_PER_MINUTE = 200
 # Words of intro and of blocks shown in full above the Continue button. With the headings and the "On this page"
 # list, about this much text keeps Continue within two phone screens (390x844); "Also on this page" follows
 # the button. tests/test_reading_browser.py holds the layout to that in Chromium.
-SHOWN_WORDS = 230
+SHOWN_WORDS = 210
 DIAGRAM_WORDS = 70  # a diagram with its caption takes about the height of this many words on a phone
 PATH_WORD_LIMIT = 1500
 RESEARCH_SUMMARY = "What the research says"
@@ -82,16 +82,18 @@ def path_words(journey, answers):
 
 
 def complete_answers(journey, boxes="typical"):
-    """Answer sets that reach the summary, trying every single-choice answer. For box questions,
-    boxes="typical" ticks the first box (the commonest answers are listed first), "none" and "all"
-    give the shortest and the longest pages a path can show."""
+    """Answer sets that reach the summary, trying every single-choice answer. Each box question is tried with
+    nothing ticked (or its "None of these" box) and with: its first box (boxes="typical": the commonest answers
+    are listed first), or every box (boxes="all": the longest pages a path can show). Stop pages end a walk."""
     found = []
 
     def choices(question):
         values = [o.value for o in question.options]
         if question.type == "single":
             return values
-        return [{"typical": values[:1], "none": [], "all": values}[boxes]]
+        nothing = [question.exclusive] if question.exclusive else []
+        ticked = [v for v in values if v != question.exclusive]
+        return [nothing, {"typical": ticked[:1], "all": ticked}[boxes]]
 
     def walk(step_id, answers):
         if step_id is None or step_id == REQUEST_TARGET:
@@ -102,7 +104,7 @@ def complete_answers(journey, boxes="typical"):
         elif step.kind == "info":
             walk(journey.next_step(step, answers), answers)
         elif step.kind == "question":
-            for combo in itertools.product(*(choices(q) for q in step.questions)):
+            for combo in itertools.product(*(choices(q) for q in step.questions)):  # a few hundred walks at most
                 given = {**answers, **{q.id: value for q, value in zip(step.questions, combo, strict=True)}}
                 walk(journey.next_step(step, given), given)
 
