@@ -169,6 +169,21 @@ def test_db_upgrade_command_backs_up_then_upgrades_and_the_app_then_serves_in_pr
     assert health.json["outbox_pending"] == sum(1 for row in before["outbox"] if row[3] == "pending")
     assert client.get("/").status_code in (200, 302)
     assert client.get("/request").status_code == 200
+
+    # Staff made by the released code still sign in and find every request, its notes and the audit trail.
+    staff_app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False,
+                         WTF_CSRF_ENABLED=False)
+    staff = staff_app.test_client()
+    signed_in = staff.post("/staff/sign-in", data={"email": "alice.staff@clinic.example",
+                                                   "password": "correct horse battery staple"})
+    assert signed_in.status_code == 303
+    listing = "".join(staff.get(f"/staff?status={status}").get_data(as_text=True)
+                      for status in ("new", "contacted", "closed", "spam"))
+    for (reference,) in sqlite3.connect(RELEASED).execute("SELECT reference FROM requests"):
+        assert reference in listing
+    first = before["requests"][0][1]
+    assert "Called back, sending forms." in staff.get(f"/staff/requests/{first}").get_data(as_text=True)
+    assert staff.get("/staff/audit").status_code == 200
     assert_audit_append_only(released)
 
 
