@@ -10,12 +10,13 @@ DEVSTAMP := $(VENV)/.installed-dev
 $(PY):
 	python3 -m venv $(VENV)
 
+# requirements*.txt pin every package, transitive ones too, with hashes: pip refuses anything else (README "Dependencies").
 $(STAMP): requirements.txt | $(PY)
-	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --require-hashes -r requirements.txt
 	touch $@
 
 $(DEVSTAMP): requirements.txt requirements-dev.txt package.json package-lock.json | $(PY)
-	$(PIP) install -q -r requirements.txt -r requirements-dev.txt
+	$(PIP) install -q --require-hashes -r requirements-dev.txt
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
@@ -52,7 +53,7 @@ bench-taps: install-dev
 audit: install-dev
 	scripts/audit.sh
 
-.PHONY: soak audit-deps
+.PHONY: soak audit-deps lock
 
 ## Load with a crash (not part of `make test`): gunicorn, hundreds of concurrent requests, one worker SIGKILLed; prints what was lost (0).
 soak: install-dev
@@ -64,3 +65,13 @@ AUDIT_VENV ?= .venv-audit
 audit-deps: install-dev
 	test -x $(AUDIT_VENV)/bin/pip-audit || (python3 -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install -q pip-audit==2.10.1)
 	$(AUDIT_VENV)/bin/pip-audit --strict --path $(wildcard $(VENV)/lib/python3*/site-packages)
+
+## After editing requirements.in or requirements-dev.in: pin every dependency with hashes into requirements.txt and
+## requirements-dev.txt (needs the network; pins already there are kept unless ARGS="--upgrade-package NAME").
+## uv lives in its own venv so it never changes the project's.
+TOOLS_VENV ?= .venv-tools
+UV_COMPILE = $(TOOLS_VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --annotation-style line
+lock:
+	test -x $(TOOLS_VENV)/bin/uv || (python3 -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q uv==0.13.8)
+	$(UV_COMPILE) $(ARGS) requirements.in -o requirements.txt
+	$(UV_COMPILE) $(ARGS) requirements-dev.in --constraint requirements.txt -o requirements-dev.txt
