@@ -13,77 +13,39 @@ from blueprints import assets, housekeeping, insights, journey, ops, pages, requ
 from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
+from clinic.settings import Settings, unknown_variables
 from clinic.triage import load_triage
 
-ROOT = Path(__file__).parent
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
-DEFAULTS = {
-    # Storage and content
-    "DATABASE": None,  # default: instance/clinic.sqlite3
-    "DATABASE_BUSY_TIMEOUT_MS": 5000,  # how long a page waits for another writer before saying "busy"
-    "CONTENT_DIR": str(ROOT / "content"),
-    "JOURNEY_KEEP_DAYS": 7,
-    # Housekeeping (clinic/housekeeping.py): expired journeys, idle sessions, requests past retention ... go
-    # when each serving process starts serving and then every interval; set FLASK_HOUSEKEEPING_IN_PROCESS=false
-    # where deploy/fbss-journey-housekeeping.timer runs `flask housekeeping` instead.
-    "HOUSEKEEPING_IN_PROCESS": True,
-    "HOUSEKEEPING_INTERVAL_SECONDS": 3600,
-    "CONTINUE_LINK_MAX_AGE_DAYS": 7,
-    # Absolute links (emails, continue-later links) start with this
-    "BASE_URL": "http://127.0.0.1:5000",
-    # Forms
-    "MAX_CONTENT_LENGTH": 64 * 1024,
+# Flask's own configuration, fixed for this site (not settings: the environment does not change them).
+FIXED_CONFIG = {
+    "MAX_CONTENT_LENGTH": 64 * 1024,  # no form of the site comes near it
     "MAX_FORM_MEMORY_SIZE": 64 * 1024,
     "WTF_CSRF_TIME_LIMIT": 3600,
     # Cookies: only a random id travels in them
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "PRODUCTION": False,
-    # Serving (see docs/deploy.md): FLASK_PROXY_FIX=1 behind exactly one reverse proxy (nginx);
-    # FLASK_TRUSTED_HOSTS="clinic.example,www.clinic.example" answers other Host headers with 400.
-    "PROXY_FIX": False,
-    "TRUSTED_HOSTS": None,
-    "HEALTHZ_BUSY_TIMEOUT_MS": 1000,
-    "HEALTHZ_PROBE_SECONDS": 10,  # /healthz writes to the database at most this often per process
-    "HEALTHZ_TOKEN": "",  # nosec B105 - empty: no token. Callers off this machine with "Authorization: Bearer <token>" see the outbox figures
-    "BENCH_ROUTE": False,  # /bench/ping for scripts/bench.py only, never in production
-    # Every time staff see (list, request, notes, audit, CSV) is shown in this IANA zone; stored times stay UTC.
-    "CLINIC_TIMEZONE": local_time.DEFAULT_ZONE,
-    # Second-opinion requests and their mail (blueprints/requests.py, clinic/outbox.py; README "Mail settings")
-    "SMTP_HOST": "",  # empty: mail is written as .eml files under MAIL_DIR instead of sent
-    "SMTP_PORT": 587,
-    "SMTP_STARTTLS": True,
-    "SMTP_USER": "",
-    # SMTP_PASSWORD has no default: it comes from FLASK_SMTP_PASSWORD only.
-    "SMTP_TIMEOUT": 20,
-    "MAIL_FROM": "no-reply@localhost",
-    "STAFF_EMAILS": "",  # comma separated
-    "MAIL_DIR": None,  # default: instance/mail
-    "PATIENT_RECEIPT": False,  # also mail the patient their reference (no health detail)
-    "OUTBOX_AUTOSEND": True,  # a sender thread in each serving process
-    "OUTBOX_POLL_SECONDS": 30,
-    "OUTBOX_MAX_ATTEMPTS": 10,
-    "OUTBOX_RETRY_SECONDS": 60,  # doubled after each failed attempt, up to an hour
-    "OUTBOX_LEASE_SECONDS": 300,
-    "REQUEST_MIN_SECONDS": 3,  # posts sooner than this after the form was served are kept as suspected spam
-    "REQUEST_MAX_AGE_SECONDS": 86400,
-    "REQUEST_RATE_LIMIT": "5 per minute;30 per hour",  # posts to /request per client address
-    "RATELIMIT_STORAGE_URI": "memory://",  # per process; see README "Mail settings"
-    # Staff sessions end after STAFF_SESSION_IDLE_SECONDS without a click, and after this long however busy.
-    "STAFF_SESSION_MAX_SECONDS": 12 * 3600,
+    # The staff session token has a cookie of its own, apart from the patient's journey in Flask's session
+    # cookie: nothing a patient page does (a continue-later link, "Start again") can sign staff out.
+    "STAFF_COOKIE_NAME": "staff",  # "__Host-staff" in production (blueprints/security.py)
 }
 
 
 def create_app(config=None):
+    """The site. `config` (tests, scripts) overrides settings and may add Flask's own keys such as TESTING."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.update(DEFAULTS)
-    app.config.from_prefixed_env()  # FLASK_SECRET_KEY -> SECRET_KEY, FLASK_DATABASE -> DATABASE ...
-    if config:
-        app.config.update(config)
     production.configure_logging()
-    app.config["TRUSTED_HOSTS"] = production.parse_host_list(app.config.get("TRUSTED_HOSTS"))
+    # Every setting read once, typed and checked (clinic/settings.py): FLASK_SECRET_KEY -> SECRET_KEY ...
+    settings = Settings.from_sources(os.environ, config)
+    for warning in unknown_variables(os.environ):
+        log.warning("%s", warning)
+    app.extensions["settings"] = settings
+    app.config.update(FIXED_CONFIG)
+    app.config.update(settings.as_config())
+    if config:
+        app.config.update({key: value for key, value in config.items() if key not in Settings.model_fields})
     # Refuses (ConfigError, with what to change) a placeholder or short key, or the debugger, in production.
     production.check_production(app.config, debug=app.debug)
     for warning in production.production_warnings(app.config):

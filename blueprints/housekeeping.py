@@ -9,9 +9,7 @@ from clinic.outbox import Sender
 
 
 def in_process(app):
-    value = app.config["HOUSEKEEPING_IN_PROCESS"]
-    enabled = value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
-    return enabled and not app.testing
+    return app.config["HOUSEKEEPING_IN_PROCESS"] and not app.testing
 
 
 def run_once(app):

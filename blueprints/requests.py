@@ -214,7 +214,7 @@ def create():
             submission_id=submission_id, name=form.name.data, email=form.email.data,
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
-            spam_reason=reason, flag=flag_for(form, found)), patient_receipt=_flag(config["PATIENT_RECEIPT"]))
+            spam_reason=reason, flag=flag_for(form, found)), patient_receipt=config["PATIENT_RECEIPT"])
     except DatabaseBusy as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed. Any other database
@@ -275,21 +275,15 @@ def mail_settings(app):
         mail_dir=config.get("MAIL_DIR") or str(Path(app.instance_path) / "mail"),
         base_url=config["BASE_URL"], clinic_name=content.clinic_name, clinic_phone=content.clinic_phone,
         mail_from=config["MAIL_FROM"], staff_emails=parse_addresses(config["STAFF_EMAILS"]),
-        smtp_host=config["SMTP_HOST"] or "", smtp_port=int(config["SMTP_PORT"]),
-        smtp_starttls=_flag(config["SMTP_STARTTLS"]), smtp_user=config["SMTP_USER"] or "",
-        smtp_password=config.get("SMTP_PASSWORD") or "", smtp_timeout=float(config["SMTP_TIMEOUT"]),
-        max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]), retry_seconds=int(config["OUTBOX_RETRY_SECONDS"]),
-        lease_seconds=int(config["OUTBOX_LEASE_SECONDS"]),
+        smtp_host=config["SMTP_HOST"], smtp_port=config["SMTP_PORT"], smtp_starttls=config["SMTP_STARTTLS"],
+        smtp_user=config["SMTP_USER"], smtp_password=config["SMTP_PASSWORD"], smtp_timeout=config["SMTP_TIMEOUT"],
+        max_attempts=config["OUTBOX_MAX_ATTEMPTS"], retry_seconds=config["OUTBOX_RETRY_SECONDS"],
+        lease_seconds=config["OUTBOX_LEASE_SECONDS"],
     )
 
 
-def _flag(value):
-    """FLASK_SMTP_STARTTLS=false arrives as False (JSON), but 'no' or '0' as strings: read both."""
-    return value if isinstance(value, bool) else str(value).strip().lower() not in ("", "0", "false", "no", "off")
-
-
 def autosend(app):
-    return _flag(app.config["OUTBOX_AUTOSEND"]) and not app.testing
+    return app.config["OUTBOX_AUTOSEND"] and not app.testing
 
 
 def wake_sender(app):
@@ -330,7 +324,7 @@ def init_app(app):
     app.cli.add_command(outbox_cli)
 
     sender = Sender(lambda: send_pending(app.config["DATABASE"], mail_settings(app)),
-                    interval=float(app.config["OUTBOX_POLL_SECONDS"]))
+                    interval=app.config["OUTBOX_POLL_SECONDS"])
     app.extensions["outbox_sender"] = sender
 
     @app.before_request

@@ -34,20 +34,6 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
 STATUS_LABELS = {"new": "New", "contacted": "Contacted", "closed": "Closed", "spam": "Suspected spam"}
 
-CONFIG_DEFAULTS = {
-    # The staff session token has a cookie of its own, apart from the patient's journey in Flask's session
-    # cookie: nothing a patient page does (a continue-later link, "Start again") can sign staff out.
-    "STAFF_COOKIE_NAME": "staff",  # "__Host-staff" in production (blueprints/security.py)
-    "STAFF_SESSION_IDLE_SECONDS": 30 * 60,
-    "STAFF_SIGNIN_MAX_FAILURES": 5,  # per account (known or not) from one client address, within the window
-    "STAFF_SIGNIN_IP_MAX_FAILURES": 20,  # per client address within the window
-    "STAFF_SIGNIN_WINDOW_SECONDS": 15 * 60,
-    "STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES": 50,  # per account from all addresses within an hour: growing delay
-    "STAFF_ARGON2": None,  # argon2-cffi PasswordHasher keyword arguments; None = the library's defaults
-    "REQUEST_RETENTION_DAYS": 365,
-    "STAFF_CLOCK": None,  # tests inject a callable returning unix seconds
-}
-
 
 class SignInForm(FlaskForm):
     email = StringField("Email address", validators=[InputRequired("Enter your email address")])
@@ -400,8 +386,6 @@ def requests_purge_command(days):
 
 
 def init_app(app):
-    for key, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions["staff_hasher"] = staff_store.make_hasher(app.config["STAFF_ARGON2"])
     app.register_blueprint(bp)
     app.cli.add_command(staff_cli)

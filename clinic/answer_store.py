@@ -10,7 +10,6 @@ from clinic import insights
 from clinic.db import transaction
 
 JOURNEY_ID_BYTES = 32  # 256 bits
-DEFAULT_KEEP_DAYS = 7
 
 
 class AnswerStore:
@@ -27,7 +26,7 @@ class AnswerStore:
         )
         return journey_id
 
-    def load(self, journey_id, keep_days=DEFAULT_KEEP_DAYS):
+    def load(self, journey_id, keep_days):
         """(answers, seen) for a live journey, or None if unknown or expired."""
         if not isinstance(journey_id, str) or not journey_id:
             return None
@@ -61,7 +60,7 @@ class AnswerStore:
             self._count(lambda *_: found, answers, seen, counted)
             self._write(journey_id, answers, seen, counted)
 
-    def move(self, journey_id, keep_days=DEFAULT_KEEP_DAYS):
+    def move(self, journey_id, keep_days):
         """Give a live journey a new random id (a continue-later link was confirmed); the new id, or None when the
         journey is gone. One UPDATE: of two browsers confirming the same link at once, exactly one gets it.
         The journey report counts the link as used in the same transaction."""
@@ -83,7 +82,7 @@ class AnswerStore:
             if self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,)).rowcount:
                 insights.record(self.conn, [insights.event(name) for name in counting], None, self.clock())
 
-    def purge_expired(self, keep_days=DEFAULT_KEEP_DAYS):
+    def purge_expired(self, keep_days):
         cursor = self.conn.execute(
             "DELETE FROM journeys WHERE updated_at < ?", (int(self.clock() - keep_days * 86400),)
         )

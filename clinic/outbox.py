@@ -32,18 +32,19 @@ class MailSettings:
     base_url: str
     clinic_name: str
     clinic_phone: str
-    mail_from: str = "no-reply@localhost"
-    staff_emails: tuple = ()
-    smtp_host: str = ""  # empty: write .eml files into mail_dir instead
-    smtp_port: int = 587
-    smtp_starttls: bool = True
-    smtp_user: str = ""
-    smtp_password: str = field(default="", repr=False)
-    smtp_timeout: float = 20.0
-    max_attempts: int = 10
-    retry_seconds: int = 60  # first retry after this; doubled each time up to retry_max_seconds
+    # The rest come from the site's settings (clinic/settings.py holds their defaults).
+    mail_from: str
+    staff_emails: tuple
+    smtp_host: str  # empty: write .eml files into mail_dir instead
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_user: str
+    smtp_password: str = field(repr=False)
+    smtp_timeout: float
+    max_attempts: int
+    retry_seconds: int  # first retry after this; doubled each time up to retry_max_seconds
+    lease_seconds: int  # well above smtp_timeout (settings check it): a live sender finishes inside its lease
     retry_max_seconds: int = 3600
-    lease_seconds: int = 300  # well above smtp_timeout: a live sender always finishes inside its lease
 
 
 def parse_addresses(value):

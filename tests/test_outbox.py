@@ -53,7 +53,9 @@ def clock():
 def settings(tmp_path, smtp=None, **overrides):
     values = {"mail_dir": str(tmp_path / "mail"), "base_url": "https://clinic.test", "clinic_name": "Test Clinic",
               "clinic_phone": "+1 555 0100", "mail_from": "Clinic <site@clinic.test>",
-              "staff_emails": ("staff@clinic.test",), "retry_seconds": 60, "max_attempts": 4, "lease_seconds": 300}
+              "staff_emails": ("staff@clinic.test",), "retry_seconds": 60, "max_attempts": 4, "lease_seconds": 300,
+              "smtp_host": "", "smtp_port": 587, "smtp_starttls": True, "smtp_user": "", "smtp_password": "",
+              "smtp_timeout": 20}
     if smtp is not None:
         values.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_starttls=False, smtp_timeout=5)
     values.update(overrides)

@@ -221,8 +221,9 @@ def test_readme_defaults_match_the_settings_object():
     from clinic.settings import Settings, documented_default
 
     rows = _readme_settings_rows()
-    for name in Settings.model_fields:
-        assert rows[f"FLASK_{name}"] == documented_default(name), f"README's default for FLASK_{name}"
+    wrong = {f"FLASK_{name}": (rows[f"FLASK_{name}"], documented_default(name)) for name in Settings.model_fields
+             if rows.get(f"FLASK_{name}") != documented_default(name)}
+    assert wrong == {}, "README default differs from clinic/settings.py: {name: (readme, settings)}"
 
 
 def test_the_deploy_guide_names_only_real_settings():
