@@ -1,7 +1,10 @@
 """The guided journey: one view shows any step, one view takes its answers and routes on."""
+import time
 
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse_many
 
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import insights
@@ -12,7 +15,16 @@ bp = Blueprint("journey", __name__)
 CONTINUE_SALT = "journey-continue-later"
 # This browser's journey in the session cookie. Only these keys are ever dropped by journey actions: the CSRF
 # token and a sent request's reference stay (staff sign-in has a cookie of its own, see blueprints/staff.py).
-JOURNEY_KEYS = ("journey_id",)
+# Until the first answer there is no row: "journey_seen" lists the info steps read so far (the welcome page).
+JOURNEY_KEYS = ("journey_id", "journey_seen")
+
+
+class TooManyJourneys(Exception):
+    """No new journey now: this address started too many, or everyone together passed the hourly ceiling."""
+
+    def __init__(self, retry_after):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def store():
@@ -20,19 +32,50 @@ def store():
 
 
 def current_journey():
-    """(journey id, answers, seen) from the cookie's id, or (None, {}, set()) when there is none."""
+    """(journey id, answers, seen) from the cookie's id; (None, {}, info steps read so far) when there is no row."""
     journey_id = session.get("journey_id")
     state = store().load(journey_id, current_app.config["JOURNEY_KEEP_DAYS"]) if journey_id else None
     if state is None:
-        return None, {}, set()
+        return None, {}, seen_before_first_answer()
     return journey_id, state[0], state[1]
 
 
-def start_journey():
-    journey_id = store().create()
+def seen_before_first_answer():
+    steps = journey_content().steps
+    listed = session.get("journey_seen")
+    if not isinstance(listed, list):
+        return set()
+    return {s for s in listed if isinstance(s, str) and s in steps and steps[s].kind == "info"}
+
+
+def start_journey(seen):
+    """The row for a journey, made at its first answer. Raises TooManyJourneys past either limit."""
+    config = current_app.config
+    retry_after = creation_rate_limited(config["JOURNEY_CREATE_RATE_LIMIT"])
+    if retry_after:
+        raise TooManyJourneys(retry_after)
+    journey_id = store().create(seen, ceiling=config["JOURNEY_HOURLY_CEILING"])
+    if journey_id is None:
+        current_app.logger.warning("journey not started: %s journeys made in the last hour",
+                                   config["JOURNEY_HOURLY_CEILING"])
+        raise TooManyJourneys(300)
     forget_journey()
     session["journey_id"] = journey_id
     return journey_id
+
+
+def creation_rate_limited(limit_text):
+    """Seconds until this client address may start another journey (0: now). Counted in the app's Flask-Limiter
+    storage (blueprints/requests.py makes the limiter), under a key of its own."""
+    limiter = current_app.extensions.get("request_limiter")
+    if limiter is None or not limit_text:
+        return 0
+    address = get_remote_address()
+    for limit in parse_many(limit_text):
+        if not limiter.limiter.hit(limit, "journey-create", address):
+            reset_at = limiter.limiter.get_window_stats(limit, "journey-create", address).reset_time
+            return max(1, int(reset_at - time.time()))
+    return 0
 
 
 def forget_journey():
@@ -85,7 +128,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
     content = journey_content()
     step = content.steps.get(step_id) or abort(404)
     journey_id, answers, seen = current_journey()
-    if journey_id is None and step_id != content.first_step:
+    if journey_id is None and not seen and step_id != content.first_step:
         return redirect(url_for("journey.start"))
     walked = content.path(answers, seen)
     if step_id not in walked:
@@ -130,10 +173,8 @@ def answer(step_id):
     content = journey_content()
     step = content.steps.get(step_id) or abort(404)
     journey_id, answers, seen = current_journey()
-    if journey_id is None:
-        if step_id != content.first_step:
-            return redirect(url_for("journey.start"), 303)
-        journey_id = start_journey()
+    if journey_id is None and not seen and step_id != content.first_step:
+        return redirect(url_for("journey.start"), 303)
     walked = content.path(answers, seen)
     if step_id not in walked:
         return redirect(step_url(walked[-1]), 303)
@@ -144,8 +185,18 @@ def answer(step_id):
             typed = dict(answers)
             typed.update({q.id: _typed_value(q) for q in step.questions})
             return show_step(step_id, errors=errors, typed=typed)
+        if journey_id is None:
+            try:
+                journey_id = start_journey(seen)
+            except TooManyJourneys as refused:
+                return too_many_journeys(refused.retry_after)
         store().save_answers(journey_id, given, progress=report_progress)
         answers.update(given)
+    elif step.kind == "info" and journey_id is None:
+        # Pressing Start (or reading another page before the first question) makes no row: anyone could
+        # otherwise fill the table with empty journeys, one request each.
+        seen.add(step_id)
+        session["journey_seen"] = sorted(seen)
     elif step.kind == "info":
         store().mark_seen(journey_id, step_id, progress=report_progress)
         seen.add(step_id)
@@ -166,6 +217,11 @@ def go_to(step_id, show_answers=False):
         return show_step(step_id, push_url=step_url(step_id), return_to=None, show_answers=show_answers)
     fragment = "#your-answers-list" if show_answers and journey_content().steps[step_id].kind == "summary" else ""
     return redirect(step_url(step_id) + fragment, 303)
+
+
+def too_many_journeys(retry_after):
+    page = render("journey/too_many.html", title="Please wait a moment")
+    return page, 429, {"Retry-After": str(retry_after)}
 
 
 def _typed_value(question):

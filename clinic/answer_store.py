@@ -17,13 +17,21 @@ class AnswerStore:
         self.conn = conn
         self.clock = clock
 
-    def create(self):
+    def create(self, seen=(), ceiling=None, per_seconds=3600):
+        """A new journey (with the info steps read before its first answer); its id, or None when `ceiling`
+        journeys were already made in the last `per_seconds` (counted and made in one write transaction)."""
         journey_id = secrets.token_urlsafe(JOURNEY_ID_BYTES)
         now = int(self.clock())
-        self.conn.execute(
-            "INSERT INTO journeys (id, answers, seen, created_at, updated_at) VALUES (?, '{}', '[]', ?, ?)",
-            (journey_id, now, now),
-        )
+        with transaction(self.conn):
+            if ceiling is not None:
+                made = self.conn.execute("SELECT COUNT(*) FROM journeys WHERE created_at > ?",
+                                         (now - per_seconds,)).fetchone()[0]
+                if made >= ceiling:
+                    return None
+            self.conn.execute(
+                "INSERT INTO journeys (id, answers, seen, created_at, updated_at) VALUES (?, '{}', ?, ?, ?)",
+                (journey_id, json.dumps(sorted(seen)), now, now),
+            )
         return journey_id
 
     def load(self, journey_id, keep_days):

@@ -140,6 +140,10 @@ class Settings(BaseModel):
     # Housekeeping (clinic/housekeeping.py) in each serving process; false where the systemd timer runs it.
     HOUSEKEEPING_IN_PROCESS: Bool = setting(True)
     HOUSEKEEPING_INTERVAL_SECONDS: Whole(60, 86_400) = setting(3600)
+    # A journey's row is made at its first answer: at most this many per client address (Flask-Limiter syntax),
+    # and at most JOURNEY_HOURLY_CEILING in the last hour from everyone; past either, a friendly 429 page.
+    JOURNEY_CREATE_RATE_LIMIT: Annotated[StrictStr, AfterValidator(_rate_limit)] = setting("10 per minute;30 per hour")
+    JOURNEY_HOURLY_CEILING: Whole(1, 10_000_000) = setting(1000)
     CONTINUE_LINK_MAX_AGE_DAYS: Whole(1, 365) = setting(7)
     BASE_URL: Annotated[StrictStr, AfterValidator(_url)] = setting("http://127.0.0.1:5000")
     CLINIC_TIMEZONE: StrictStr = setting(DEFAULT_ZONE)  # an IANA name, checked by clinic.local_time at start-up
@@ -179,7 +183,7 @@ class Settings(BaseModel):
     REQUEST_RETENTION_DAYS: Whole(1, 3650) = setting(365)
     STAFF_SESSION_IDLE_SECONDS: Whole(60, 86_400) = setting(30 * 60)
     STAFF_SESSION_MAX_SECONDS: Whole(60, 7 * 86_400) = setting(12 * 3600)  # however busy, from sign-in
-    STAFF_SIGNIN_MAX_FAILURES: Whole(1, 1000) = setting(5)  # per account (known or not) within the window
+    STAFF_SIGNIN_MAX_FAILURES: Whole(1, 1000) = setting(5)  # per account (known or not) from one address
     STAFF_SIGNIN_IP_MAX_FAILURES: Whole(1, 10_000) = setting(20)  # per client address: staff may share one office
     STAFF_SIGNIN_WINDOW_SECONDS: Whole(60, 86_400) = setting(15 * 60)
     STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES: Whole(1, 100_000) = setting(50)  # one account, all addresses, an hour

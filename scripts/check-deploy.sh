@@ -92,6 +92,10 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   check "a 100 KB body gets the app's own friendly 413 page (nginx's limit is above the app's)" joined "${CURL[@]}" \
     -w ' status %{http_code}' --data-binary @<(head -c 100000 /dev/zero | tr '\0' a) "https://$NAME:$TLS_PORT/request" \
     '<title>That was too much text.* status 413$'
+  # M2: a flood of journey posts from one address meets nginx's limit_req (429) after its burst of 30.
+  check "40 quick journey posts from one address: nginx answers 429 past the burst" joined bash -c \
+    'for _ in $(seq 40); do "$@" -o /dev/null -w "%{http_code}\n" -X POST "$0"; done' \
+    "https://$NAME:$TLS_PORT/journey/start" "${CURL[@]}" '429'
   check "unknown Host header refused" "${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' \
     "https://$NAME:$TLS_PORT/" '^(400|421)$'
   # The headers the app sends on every response must also be on what nginx answers by itself (static files,
