@@ -12,6 +12,7 @@ from clinic.db import connect
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
 bp.before_request(staff.require_staff)  # signed-in staff only, exactly as the inbox
+bp.context_processor(staff.staff_area_context)  # the inbox's own header and footer, not the patient site's
 
 
 def chosen_weeks():

@@ -122,7 +122,7 @@ def test_staff_pages_say_clinic_inbox_with_the_clinic_name_and_drop_the_patient_
     reference = add_request(app)
     anonymous = app.test_client()
     pages = {"/staff/sign-in": anonymous, "/staff": client, f"/staff/requests/{reference}": client,
-             "/staff/audit": client, "/staff/requests/FBS-NOPE": client}
+             "/staff/audit": client, "/staff/requests/FBS-NOPE": client, "/staff/insights": client}
     for path, who in pages.items():
         page = who.get(path).get_data(as_text=True)
         header = re.search(r'<header class="site-header[^"]*">(.*?)</header>', page, re.S).group(1)
