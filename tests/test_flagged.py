@@ -3,8 +3,11 @@ first in the staff list, with a banner on its page and a column in the CSV; the 
 import csv
 import io
 import itertools
+import json
+import os
 import re
 import shutil
+import subprocess
 from email import message_from_bytes
 
 import pytest
@@ -13,6 +16,7 @@ from clinic import triage
 from clinic.journey import REQUEST_TARGET, ContentError, conditions_hold, load_journey
 from tests.conftest import ROOT, content_dir
 from tests.helpers import submit_request
+from tests.test_html_valid import VNU
 from tests.test_requests import deliver, rows
 from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, sign_in
 
@@ -89,8 +93,9 @@ def test_an_answer_that_leads_to_a_stop_page_is_a_warning_sign_and_other_answers
     assert triage.warning_signs(journey, {}, set()) == []
 
 
-def route_to_stop(journey):
-    """[(step, form)] from the first step to a stop page, found by trying options on the content's own rules.
+def route_to_stop(journey, target=None):
+    """[(step, form)] from the first step to a stop page (or the stop page `target`), found by trying options on
+    the content's own rules.
 
     Returns the route and the (question id, value) pairs that made the last rule send the person there."""
 
@@ -107,7 +112,7 @@ def route_to_stop(journey):
             return None
         step = journey.steps[step_id]
         if step.kind == "stop":
-            return trail + [(step, {})], answers
+            return (trail + [(step, {})], answers) if target in (None, step_id) else None
         if step.kind == "summary":
             return None
         for form in (candidates(step) if step.kind == "question" else [{}]):
@@ -235,6 +240,24 @@ def test_an_ordinary_request_is_not_flagged(clinic):
     assert csv_rows(staff)[stored["reference"]]["flagged"] == "no"
 
 
+@pytest.mark.parametrize("tier_rank", [0, 1], ids=["most-urgent-tier", "next-tier"])
+def test_each_tier_of_warning_sign_flags_the_request_and_the_banner_names_the_tier(clinic, tier_rank):
+    app, staff = clinic
+    journey = app.extensions["journey"]
+    if not journey.warning_signs or len(journey.warning_signs.tiers) <= tier_rank:
+        pytest.skip("the content has no such tier")
+    tier = journey.warning_signs.tiers[tier_rank]
+    patient = app.test_client()
+    route, labels = route_to_stop(journey, target=tier.stop_step)
+    for step, form in route[:-1]:
+        assert patient.post(f"/journey/{step.id}", data=form).status_code == 303, step.id
+    assert submit_request(patient).status_code == 303
+    reference = rows(app, "SELECT reference FROM requests")[0]["reference"]
+    banner = re.search(r'<section class="flag-banner".*?</section>',
+                       staff.get(f"/staff/requests/{reference}").get_data(as_text=True), re.S).group(0)
+    assert labels and all(f"<strong>{tier.label}:</strong> {label}</li>" in banner for label in labels)
+
+
 def test_answers_the_patient_chose_not_to_send_do_not_flag_the_request(clinic):
     app, staff = clinic
     patient = app.test_client()
@@ -268,3 +291,27 @@ def test_the_staff_email_of_a_flagged_request_says_priority_and_carries_no_healt
     health_words -= {"your", "this", "that", "with", "have", "from", "new"}  # words any email may hold
     for word in sorted(health_words):
         assert not re.search(rf"(?<![a-z]){re.escape(word.lower())}(?![a-z])", whole), word
+
+
+def test_staff_pages_with_a_flagged_request_are_valid_html(clinic, tmp_path):
+    java = shutil.which("java")
+    if not java:
+        if os.environ.get("CI") == "true":
+            pytest.fail("java is needed for the HTML checker; .ci/run installs it")
+        pytest.skip("java not installed")
+    app, staff = clinic
+    flagged = add_request(app, flag=triage.Flag(signs=(triage.WarningSign("New numbness in the saddle area", "Emergency"),),
+                                                words=("numb", "bladder")))
+    add_request(app, name="Ordinary Patient")
+    pages = {"list": "/staff", "request": f"/staff/requests/{flagged}", "audit": "/staff/audit"}
+    files = []
+    for name, path in pages.items():
+        target = tmp_path / f"{name}.html"
+        target.write_text(staff.get(path).get_data(as_text=True), encoding="utf-8")
+        files.append(str(target))
+    sign_in_page = tmp_path / "sign-in.html"
+    sign_in_page.write_text(app.test_client().get("/staff/sign-in").get_data(as_text=True), encoding="utf-8")
+    result = subprocess.run([java, "-jar", str(VNU), "--errors-only", "--format", "json", *files, str(sign_in_page)],
+                            capture_output=True, text=True, timeout=120)
+    messages = json.loads(result.stderr or '{"messages": []}')["messages"]
+    assert not [f"{m['url'].rsplit('/', 1)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages]
