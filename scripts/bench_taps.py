@@ -27,9 +27,8 @@ from loopback import free_port  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 SLOW_4G = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8, "uploadThroughput": 750_000 / 8}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
-# A typical path: no warning signs, a fusion, the first box of each box question, no hardware problem.
-PLAN = {"bladder_bowel": "no", "saddle_numbness": "no", "leg_weakness": "no", "fever_wound": "no",
-        "surgery": "fusion", "how_long": "6_to_24_months", "told": ["technical_success"], "hardware_problem": "no",
+# A typical path: no warning signs ("None of these" on each screen), a fusion, one box ticked, no hardware problem.
+PLAN = {"surgery": "fusion", "how_long": "6_to_24_months", "told": ["technical_success"], "hardware_problem": "no",
         "tried": ["opioids"]}
 
 
@@ -39,7 +38,7 @@ def answer(page):
         "els => [...new Set(els.map(e => e.name))]",
     ):
         for box in page.locator(f"input[name={name}]").all():
-            value, wanted = box.get_attribute("value"), PLAN[name]
+            value, wanted = box.get_attribute("value"), PLAN.get(name, ["none"])  # warning signs: "None of these"
             if box.get_attribute("type") == "checkbox":
                 box.set_checked(value in wanted)
             elif value == wanted:

@@ -82,7 +82,7 @@ def test_every_surgery_answer_reaches_the_summary_in_the_typical_paths():
     assert all(not journey.warning_signs_in(a) for a in answers)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 A: paths are 1,600-1,830 words until the option pages' rewrite "
+@pytest.mark.xfail(strict=True, reason="issue 9 A: typical paths show 1,650-2,070 words until the option pages' rewrite "
                    "(issue 8) lands and the cuts after it; strict, so it fails once the limit holds")
 @pytest.mark.parametrize("boxes", ["typical"])
 def test_no_path_shows_more_than_1500_words_with_research_and_other_blocks_closed(boxes):
