@@ -178,6 +178,8 @@ def test_diagrams_render_at_390_px_with_text_alternatives_in_forced_colours_and_
     for step, form in route_to_summary(journey):
         names = [b.diagram.name for b in step.blocks if b.diagram]
         page.goto(f"{base}/journey/{step.id}")
+        # Blocks that do not fit this walk's answers wait under "Also on this page" (issue 9 A): open them all.
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         for name in names:
             _step, block = shown[name]
             picture = page.get_by_role("img", name=block.diagram.title)

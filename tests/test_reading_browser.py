@@ -6,7 +6,7 @@ import re
 import pytest
 
 from clinic.journey import reading
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_no_axe_violations
 from tests.test_journey_browser import answer_step, step_id, submit
 
 pytestmark = pytest.mark.browser
@@ -187,3 +187,19 @@ def test_without_javascript_a_reference_is_a_link_to_the_references_page_with_a_
     page.get_by_role("link", name="Back to where you were").click()
     page.wait_for_url(re.compile(rf"/journey/causes#{cite}$"))
     assert page.locator(f"#{cite}").is_visible()
+
+
+def test_axe_finds_nothing_with_disclosures_and_a_footnote_open_nor_on_the_references_page_with_its_way_back(
+        live_server, phone, app):
+    journey = app.extensions["journey"]
+    page = phone(js=True, bypass_csp=True).new_page()
+    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    marker = page.locator(".prose > p a.ref").first
+    cite = marker.get_attribute("id")
+    marker.click()
+    page.locator(f"#{cite}-note").wait_for(state="visible")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert_no_axe_violations(page)
+    page.goto(f"{live_server.url}/references?cite={cite}")
+    assert page.get_by_role("link", name="Back to where you were").is_visible()
+    assert_no_axe_violations(page)
