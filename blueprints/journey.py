@@ -7,7 +7,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse_many
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import insights
+from clinic import insights, local_time
 from clinic.answer_store import AnswerStore
 from clinic.journey import REQUEST_TARGET, reading
 
@@ -135,7 +135,6 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         # Earlier questions are unanswered: go to the first unanswered one.
         return redirect(step_url(walked[-1]))
 
-    route = content.expected_route(answers)
     index = walked.index(step_id)
     previous = walked[index - 1] if index > 0 else None
     context = {
@@ -144,7 +143,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         "answers": typed if typed is not None else answers,
         "errors": errors or {},
         "error_list": [(f"{q.id}-0", errors[q.id]) for q in step.questions if errors and q.id in errors],
-        "progress": (route.index(step_id) + 1, len(route)) if step.kind != "stop" else None,
+        "progress": content.progress(step),
         "back_url": step_url(previous) if previous else None,
         "layout": reading.layout(step, answers),
         "return_to": (request.args.get("return") if request.args.get("return") == "summary" else None)
@@ -164,6 +163,8 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         context["doctor_questions"] = content.doctor_questions(answers)
         context["highlights"] = content.highlights(answers)
         context["show_answers"] = show_answers
+        # The printed copy says whose it is and when: the clinic's name and phone and today's date head the page.
+        context["printed_on"] = local_time.long_date(time.time(), current_app.extensions["clinic_zone"])
     headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 
@@ -229,8 +230,20 @@ def _typed_value(question):
     return values if question.type == "multiple" else (values[0] if values else None)
 
 
+@bp.get("/journey/restart")
+def restart_confirm():
+    """"Start again and clear my answers" asks first: a page of its own, so it works without JavaScript."""
+    journey_id, answers, seen = current_journey()
+    if journey_id is None:
+        return redirect(url_for("journey.start"))
+    walked = journey_content().path(answers, seen)
+    return render("journey/restart.html", title="Start again and clear your answers?", back_url=step_url(walked[-1]))
+
+
 @bp.post("/journey/restart")
 def restart():
+    if request.form.get("confirm") != "yes":  # a post from an old page or a stray form: ask first
+        return redirect(url_for("journey.restart_confirm"), 303)
     end_journey(counting=["restarted"])
     return redirect(url_for("journey.start"), 303)
 

@@ -61,17 +61,18 @@ class RequestForm(FlaskForm):
         DataRequired("Enter your email address"),
         Length(max=254, message="Email address must be 254 characters or fewer"),
         Email("Enter an email address in the correct format, like name@example.com", check_deliverability=False)])
-    phone = TelField("Phone number", filters=[_strip])
-    contact_by = RadioField("How would you like us to contact you?", validate_choice=False,
+    contact_by = RadioField("How should we contact you?", validate_choice=False,
                             choices=[SelectChoice("email", "By email"), SelectChoice("phone", "By phone")])
+    # After the choice, so it reads as the follow-up it is; required only when phone is chosen.
+    phone = TelField("Phone number", filters=[_strip])
     # No maxlength attribute: a browser would cut pasted text short without a word; the server says what is too long.
     description = TextAreaField("Your back problem, in your own words", filters=[_one_newline_per_line],
                                 render_kw={"maxlength": False}, validators=[
         DataRequired("Tell us about your back problem"),
         Length(max=DESCRIPTION_MAX, message=f"Your description must be {DESCRIPTION_MAX:,} characters or fewer")])
-    include_answers = BooleanField("Include my answers from the guide", default=True)
     consent = BooleanField("I agree that the clinic may contact me about my request", validators=[
         DataRequired("Tick the box to agree that we may contact you about your request")])
+    include_answers = BooleanField("Include my answers from the guide", default=True)
     # Hidden from people by a stylesheet class; a bot that fills every field gives itself away.
     website = StringField("Leave this field empty")
     submission_id = HiddenField()
@@ -84,8 +85,8 @@ class RequestForm(FlaskForm):
 
     def validate_phone(self, field):
         if field.data:
-            if len(field.data) > 30 or normalise_phone(field.data) is None:
-                raise ValidationError("Enter a phone number, like (555) 010-0199 or +1 555 010 0199")
+            if len(field.data) > 40 or normalise_phone(field.data) is None:
+                raise ValidationError("Enter a phone number, like (555) 010-0199, +1 555 010 0199 or 555 010 0199 ext 12")
         elif self.contact_by.data == "phone":
             raise ValidationError("Enter a phone number, or choose to be contacted by email")
 

@@ -29,6 +29,7 @@ from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import audit, inbox, local_time
 from clinic import staff as staff_store
 from clinic.db import connect, transaction
+from clinic.requests import format_phone, phone_uri
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
@@ -150,6 +151,11 @@ def mailto(address):
     """A mailto: URL for one recipient: every character that could start a header field (?, &, #) or an escape (%)
     is percent-encoded (RFC 6068), so an address cannot add a Bcc or a body to a reply."""
     return "mailto:" + quote(address, safe="@")
+
+
+# Patients type numbers any way they like; staff read them grouped, and dial them with one tap.
+bp.add_app_template_filter(format_phone, "phone")
+bp.add_app_template_filter(phone_uri, "phone_uri")
 
 
 @bp.app_context_processor
@@ -274,7 +280,7 @@ def change_status(reference):
         return show_detail(reference, status_form=form, record_view=False)
     if not inbox.change_status(get_db(), g.staff, reference, form.status.data, now()):
         abort(404)
-    flash(reference, "status_changed")
+    flash(STATUS_LABELS[form.status.data], "status_changed")
     return after_change(reference)
 
 

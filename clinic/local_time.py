@@ -45,6 +45,12 @@ def staff_time(seconds, zone):
             f"{hour}:{moment.minute:02d} {half} {abbreviation(moment)}")
 
 
+def long_date(seconds, zone):
+    """'November 25, 2026': the day in the clinic's zone, as a printed summary shows it."""
+    moment = local(seconds, zone)
+    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
+
+
 def csv_time(seconds, zone):
     """'2026-11-25 23:42 CST': sortable, for the CSV export."""
     moment = local(seconds, zone)

@@ -25,6 +25,8 @@ PATIENT_RECEIPT = "patient_receipt"
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 PHONE_MIN_DIGITS = 7
 PHONE_MAX_DIGITS = 15  # E.164
+# "555 010 0199 ext 12", "ext. 12", "extension 12", "x12": an extension of up to 6 digits at the end.
+_PHONE_EXTENSION = re.compile(r"\s*(?:,|;|#|x|ext\.?|extension)\s*(\d{1,6})\s*$", re.I)
 # Before the @: letters (any script), digits and . _ - + ' = only. RFC 5322 allows more (%, ?, #, !, &, /, ...),
 # but those mean source routing, bang paths or mailto: header fields to mail programs, and no patient needs them.
 _REPLYABLE_LOCAL_PART = re.compile(r"[\w.+'=-]+")
@@ -56,21 +58,54 @@ def is_replyable_email(address):
 
 
 def normalise_phone(text):
-    """'+44 (0)20 7946-0018' -> '+442079460018'; None when it is not a phone number.
+    """'+44 (0)20 7946-0018' -> '+442079460018'; '555 010 0199 ext 12' -> '5550100199 ext 12';
+    None when it is not a phone number.
 
     Spaces, dots, dashes, slashes and brackets are dropped, a leading 00 becomes +, and a
     national '(0)' after a country code is removed, so staff can dial what they see.
     """
     if not isinstance(text, str):
         return None
-    text = text.strip().replace("(0)", "")
+    text = text.strip()
+    extension = _PHONE_EXTENSION.search(text)
+    if extension:
+        text = text[:extension.start()]
+    text = text.replace("(0)", "")
     compact = _PHONE_SEPARATORS.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     digits = compact[1:] if compact.startswith("+") else compact
     if not digits.isascii() or not digits.isdigit() or not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
         return None
-    return compact
+    return f"{compact} ext {extension.group(1)}" if extension else compact
+
+
+def _split_phone(stored):
+    number, _, extension = (stored or "").partition(" ext ")
+    return number, extension
+
+
+def format_phone(stored):
+    """A stored number as staff read it out: '+15550100199 ext 12' -> '+1 (555) 010-0199 ext. 12'.
+
+    North American numbers (10 digits, or 11 with the leading 1) get their usual grouping; others are
+    shown as stored, since their grouping depends on the country.
+    """
+    number, extension = _split_phone(stored)
+    digits = number.lstrip("+")
+    if len(digits) == 11 and digits.startswith("1"):
+        shown = f"{'+' if number.startswith('+') else ''}1 ({digits[1:4]}) {digits[4:7]}-{digits[7:]}"
+    elif len(digits) == 10 and not number.startswith("+"):
+        shown = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+    else:
+        shown = number
+    return f"{shown} ext. {extension}" if extension else shown
+
+
+def phone_uri(stored):
+    """The tel: link for a stored number (RFC 3966 puts an extension after ';ext=')."""
+    number, extension = _split_phone(stored)
+    return f"tel:{number};ext={extension}" if extension else f"tel:{number}"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-// Inlined into every page (allowed by its hash in the CSP). htmx would otherwise fail silently
-// when the network drops or the server errs; this shows a message in the page instead.
+// Inlined into every page (allowed by its hash in the CSP): the site's only script besides htmx. Everything works
+// without it; it adds (1) a message in the page when htmx meets a network or server error instead of failing
+// silently, (2) GOV.UK's error-summary links, which bring the question's legend or label into view with the field,
+// and (3) the "Copy link" button on the continue-later page.
 (function () {
   function show(text) {
     var box = document.getElementById("page-error");
@@ -18,4 +20,56 @@
     var box = document.getElementById("page-error");
     if (box) { box.hidden = true; }
   });
+
+  function errorSummaryLink(link) {
+    var target = document.getElementById(decodeURIComponent(link.hash.slice(1)));
+    if (!target) { return false; }
+    var field = /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName) ? target : target.querySelector("input, select, textarea");
+    if (!field) { return false; }
+    var fieldset = field.closest("fieldset");
+    var legend = fieldset && fieldset.querySelector("legend");
+    var label = legend || document.querySelector("label[for='" + field.id + "']");
+    (label || field).scrollIntoView();
+    field.focus({ preventScroll: true });
+    return true;
+  }
+
+  function copyLink(button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("data-copy") + "-status");
+    if (!field) { return; }
+    function done(copied) {
+      if (status) {
+        status.textContent = copied ? "Link copied. Paste it somewhere private, like a note or an email to yourself."
+          : "Could not copy the link. Select it above and copy it yourself.";
+      }
+    }
+    function fallback() {
+      field.focus();
+      field.select();
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+      done(copied);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { done(true); }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
+    if (link && errorSummaryLink(link)) { event.preventDefault(); return; }
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (button) { copyLink(button); }
+  });
+
+  // The Copy button needs this script, so it is hidden in the markup and shown here.
+  function reveal(root) {
+    var buttons = root && root.querySelectorAll ? root.querySelectorAll("button[data-copy][hidden]") : [];
+    for (var i = 0; i < buttons.length; i++) { buttons[i].hidden = false; }
+  }
+  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
+  document.addEventListener("htmx:load", function (event) { reveal(event.target); });
 })();

@@ -67,14 +67,14 @@ def test_partial_announces_the_new_step_and_moves_focus_to_its_heading(client):
     client.post("/journey/start")
     body = client.get("/journey/safety", headers=HTMX).get_data(as_text=True)
     assert re.search(r'<h1 id="step-title" tabindex="-1" autofocus>', body)
-    assert 'id="announcer" data-hx-swap-oob="innerHTML">Safety, step 2 of' in body
+    assert 'id="announcer" data-hx-swap-oob="innerHTML">Safety. Part 1 of 4: Safety<' in body
 
 
-def test_progress_names_the_section_and_the_step_number(client):
+def test_progress_names_the_part_from_the_content_not_a_step_count(client):
     client.post("/journey/start")
     html = client.get("/journey/safety").get_data(as_text=True)
-    assert '<span class="progress-section">Safety</span>' in html
-    assert re.search(r"Step 2 of \d+", html)
+    assert 'Part 1 of 4: <span class="progress-section">Safety</span>' in html
+    assert not re.search(r"Step \d+ of \d+", html)
 
 
 def test_answers_route_to_the_next_step_with_post_redirect_get(client):
@@ -284,9 +284,11 @@ def test_unfinished_journeys_expire_after_a_week_without_activity(client, app):
     assert stored_journeys(app) == []
 
 
-def test_start_again_deletes_the_answers(client, app):
+def test_start_again_deletes_the_answers_once_confirmed(client, app):
     walk_to_summary(client)
-    client.post("/journey/restart")
+    assert client.post("/journey/restart").headers["Location"] == "/journey/restart"  # asks first
+    assert len(stored_journeys(app)) == 1
+    client.post("/journey/restart", data={"confirm": "yes"})
     assert stored_journeys(app) == []
     assert client.get("/journey/summary").headers["Location"] == "/"
 

@@ -121,12 +121,17 @@ def test_spam_is_stored_with_its_reason_and_no_outbox_row(conn, clock):
     ("0044 20 7946 0018", "+442079460018"),
     ("(555) 010.0199", "5550100199"),
     ("+1 555 0100", "+15550100"),
+    ("555 010 0199 ext 12", "5550100199 ext 12"),  # issue 9 E: extensions are accepted
+    ("+1 (555) 010-0199 ext. 7", "+15550100199 ext 7"),
+    ("555-010-0199 x304", "5550100199 ext 304"),
+    ("555 010 0199 extension 12", "5550100199 ext 12"),
 ])
 def test_phone_numbers_are_normalised_for_dialling(typed, stored):
     assert normalise_phone(typed) == stored
 
 
-@pytest.mark.parametrize("typed", ["", "12ab", "123", "+", "1234567890123456", "٠١٢٣٤٥٦٧٨", "555 0100 ext 2", None])
+@pytest.mark.parametrize("typed", ["", "12ab", "123", "+", "1234567890123456", "٠١٢٣٤٥٦٧٨", "555 0100 ext", "ext 12",
+                                   "555 010 0199 ext 1234567", None])
 def test_things_that_are_not_phone_numbers_are_refused(typed):
     assert normalise_phone(typed) is None
 

@@ -65,7 +65,8 @@ def test_request_page_has_every_field_a_fresh_submission_id_and_no_store(client)
         assert f'name="{name}"' in html, name
     assert "You can enter up to 2,000 characters" in html
     assert 'href="/privacy"' in html
-    assert re.search(r'<input id="consent" name="consent" required type="checkbox" value="y">', html)  # unticked
+    assert re.search(r'<input aria-describedby="consent-hint" id="consent" name="consent" required type="checkbox" '
+                     r'value="y">', html)  # unticked
     assert 'class="hp-field" aria-hidden="true"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
     assert form_fields(html)["submission_id"] != form_fields(client.get("/request").get_data(as_text=True))["submission_id"]
 
@@ -80,7 +81,8 @@ def test_include_answers_box_is_ticked_and_shows_exactly_the_pairs_that_will_be_
     client = app.test_client()
     walk_to_summary(client, app.extensions["journey"])
     html = client.get("/request").get_data(as_text=True)
-    assert re.search(r'<input checked id="include_answers" name="include_answers" type="checkbox" value="y">', html)
+    assert re.search(r'<input aria-describedby="include_answers-hint" checked id="include_answers" '
+                     r'name="include_answers" type="checkbox" value="y">', html)
     from blueprints.journey import current_journey
 
     with app.test_request_context():
@@ -338,7 +340,7 @@ def test_every_error_is_next_to_its_field_and_in_the_summary_and_typed_values_ar
     expected = {
         "name": "Enter your full name",
         "email": "Enter an email address in the correct format, like name@example.com",
-        "phone": "Enter a phone number, like (555) 010-0199 or +1 555 010 0199",
+        "phone": "Enter a phone number, like (555) 010-0199, +1 555 010 0199 or 555 010 0199 ext 12",
         "contact_by-0": "Choose how you would like us to contact you",
         "description": "Tell us about your back problem",
         "consent": "Tick the box to agree that we may contact you about your request",

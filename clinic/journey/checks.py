@@ -1,6 +1,6 @@
 """Checks across the whole journey once every file is read: unique question ids, known answers, no loops, no orphans."""
 from clinic.journey.errors import ContentError
-from clinic.journey.model import REQUEST_TARGET
+from clinic.journey.model import REQUEST_TARGET, all_paths
 
 
 def check_graph(journey):
@@ -53,3 +53,26 @@ def check_graph(journey):
     for step_id, step in steps.items():
         if step_id not in reachable:
             raise ContentError(step.source, "id", f"step '{step_id}' cannot be reached from '{journey.first_step}'")
+    check_parts(journey)
+
+
+def check_parts(journey):
+    """Every part names a section some step uses; every step after the first (stop pages aside) is in a part;
+    and along every route the part number never goes back."""
+    if not journey.parts:
+        return
+    meta = "journey.yaml"
+    if len(set(journey.parts)) != len(journey.parts):
+        raise ContentError(meta, "parts", "a part is listed twice")
+    sections = {step.section for step in journey.steps.values()}
+    for index, part in enumerate(journey.parts):
+        if part not in sections:
+            raise ContentError(meta, f"parts[{index}]", f"no step has the section '{part}'")
+    for step in journey.steps.values():
+        if step.id != journey.first_step and step.kind != "stop" and step.section not in journey.parts:
+            raise ContentError(step.source, "section", f"'{step.section}' is not one of the parts in journey.yaml")
+    for path in all_paths(journey):
+        numbers = [journey.parts.index(journey.steps[s].section) for s in path
+                   if s in journey.steps and journey.progress(journey.steps[s])]
+        if numbers != sorted(numbers):
+            raise ContentError(meta, "parts", f"the parts go backwards along the route {' -> '.join(path)}")

@@ -74,7 +74,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
-        warning_signs=warning_signs,
+        warning_signs=warning_signs, parts=tuple(meta.parts),
     )
     check_graph(journey)
     for question_id in journey.report_questions:

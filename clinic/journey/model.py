@@ -113,6 +113,17 @@ class Journey:
     report_questions: tuple = ()  # single-choice questions whose answers the staff report counts
     reading_minutes: tuple = None  # (fewest, most) minutes a typical path takes to read: reading.py computes it
     warning_signs: object = None  # clinic.journey.warning_signs.WarningSigns, from content/warning_signs.yaml
+    parts: tuple = ()  # section names in journey order (content/journey.yaml `parts`)
+
+    def progress(self, step):
+        """(part number, number of parts, part name) for a step, or None where no progress is shown.
+
+        Parts come from the content, not from the steps left on today's route, so the count never jumps
+        when an answer adds or skips a step.
+        """
+        if step.kind == "stop" or step.section not in self.parts:
+            return None
+        return self.parts.index(step.section) + 1, len(self.parts), step.section
 
     # --- warning signs ---------------------------------------------------
     def warning_signs_in(self, answers):

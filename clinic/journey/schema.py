@@ -126,6 +126,8 @@ class JourneyMeta(ContentModel):
     clinic_name: Text
     clinic_phone: Text
     disclaimer: Text
+    # The journey's parts in order, each a step `section`: progress reads "Part 2 of 5: Your surgery".
+    parts: _list_of(Text) = []
     report_questions: list[Text] = []  # single-choice questions the staff journey report counts answers to
 
 
@@ -165,7 +167,7 @@ class Reference(ContentModel):
     text: Text
 
 
-MODELS = (Option, Question, NextRule, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
+MODELS = (Option, Question, NextRule, BlockDiagram, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
           WarningTier, WarningSign, WarningSignGroup, WarningSignsFile)
 KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
 
