@@ -270,8 +270,8 @@ def test_start_again_and_continue_later_links_are_counted_once_each(report_app):
     other_phone = report_app.test_client()
     assert other_phone.post(link).status_code == 303
     assert other_phone.post(link).status_code == 410  # a link works once: counted once
-    assert other_phone.post("/journey/restart").status_code == 303
-    assert other_phone.post("/journey/restart").status_code == 303  # nothing left to clear: not counted
+    assert other_phone.post("/journey/restart", data={"confirm": "yes"}).status_code == 303
+    assert other_phone.post("/journey/restart", data={"confirm": "yes"}).status_code == 303  # nothing left: not counted
 
     conn = connect(report_app.config["DATABASE"])
     events = dict(conn.execute("SELECT event, count FROM insight_events").fetchall())
