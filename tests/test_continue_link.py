@@ -170,7 +170,8 @@ def test_staff_sign_in_lives_in_its_own_cookie_so_journey_actions_never_sign_sta
     assert browser.get_cookie("staff") is not None
     walk(browser)
     assert journey_id_in_cookie(browser) is not None
-    for action in (lambda: browser.get(link), lambda: browser.post(link), lambda: browser.post("/journey/restart", data={"confirm": "yes"})):
+    restart = {"confirm": "yes"}
+    for action in (lambda: browser.get(link), lambda: browser.post(link), lambda: browser.post("/journey/restart", data=restart)):
         action()
         assert browser.get("/staff").status_code == 200
 

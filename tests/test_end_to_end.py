@@ -101,7 +101,7 @@ def test_patient_request_reaches_staff_who_mark_it_contacted(phone, site, js):
     assert "My leg pain came back a year after my fusion." in staff.locator("main").inner_text()
     staff.get_by_label("Contacted").check()
     staff.get_by_role("button", name="Save status").click()
-    staff.get_by_text("Status saved.").wait_for()
+    staff.get_by_text("Status saved: Contacted").wait_for()
     conn = db(site.app)
     assert conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()[0] == "contacted"
     conn.close()

@@ -85,7 +85,7 @@ def test_staff_work_through_a_request_with_javascript(phone, staff_server):
     page.evaluate("window.stillTheSamePage = true")
     page.get_by_label("Contacted").check()
     page.get_by_role("button", name="Save status").click()
-    page.get_by_text("Status saved.").wait_for()
+    page.get_by_text("Status saved: Contacted").wait_for()
     page.get_by_label("Add an internal note").fill("Left a voicemail")
     page.get_by_role("button", name="Add note").click()
     page.get_by_text("Note added.").wait_for()
@@ -112,7 +112,7 @@ def test_staff_work_through_a_request_without_javascript(phone, staff_server):
 
     page.get_by_label("Closed").check()
     page.get_by_role("button", name="Save status").click()
-    page.get_by_text("Status saved.").wait_for()
+    page.get_by_text("Status saved: Closed").wait_for()
     page.get_by_role("button", name="Add note").click()
     page.get_by_text("There is a problem").wait_for()
     page.get_by_label("Add an internal note").fill("Patient asked to wait")
