@@ -1,4 +1,5 @@
-"""Plain content pages: the references (with their footnotes for htmx) and the pages under content/pages/."""
+"""Plain content pages: the references (with their footnotes for htmx), the side-by-side comparison of options,
+and the pages under content/pages/."""
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from blueprints.web import is_htmx, journey_content, render
@@ -39,6 +40,12 @@ def reference_note(number):
     marker = citation_marker(number, "/references#ref-{n}", cite, expanded=opened)
     return render_template("pages/_reference_note.html", marker=marker, opened=opened, cite=cite, number=number,
                            text=text, page_url=page_url)
+
+
+@bp.get("/compare")
+def compare():
+    comparison = journey_content().comparison or abort(404)
+    return render("pages/compare.html", title=comparison.title, comparison=comparison)
 
 
 @bp.get("/privacy")

@@ -70,6 +70,11 @@ def init_app(app):
     app.extensions["inline_script"] = Markup(script)  # noqa: S704  # nosec B704 - our own static file
     app.extensions["inline_script_hash"] = f"'sha256-{digest}'"
 
+    @app.template_filter("us_date")
+    def us_date(day):
+        """November 25, 2026: the US way, used wherever a patient reads a date."""
+        return f"{day:%B} {day.day}, {day.year}"
+
     @app.template_filter("tel")
     def tel_href(number):
         """A phone number as a tap-to-call link target: tel:+15550100, tel:911."""

@@ -16,6 +16,8 @@ from clinic.journey.errors import ContentError
 from clinic.journey.model import (
     RESERVED_STEP_IDS,
     Block,
+    Comparison,
+    ComparisonRow,
     Diagram,
     DoctorQuestion,
     Journey,
@@ -75,6 +77,9 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),
+        article_updated=meta.article_updated, reviewed_by=meta.reviewed_by,
+        conflict_of_interest=meta.conflict_of_interest,
+        comparison=_load_comparison(content_dir / "comparison.yaml", renderer, steps),
     )
     check_graph(journey)
     for question_id in journey.report_questions:
@@ -84,6 +89,36 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     if warning_signs:
         check_routes(journey, signs_file)
     return fill_reading_time(journey)
+
+
+def _load_comparison(path, renderer, steps):
+    """content/comparison.yaml, or None when the content has no comparison (the small test journey)."""
+    if not path.exists():
+        return None
+    data = schema.validate(schema.ComparisonFile, _read_yaml(path), path)
+    rows = []
+    for index, raw in enumerate(data.options):
+        name = f"options[{index}]"
+        if raw.page not in steps:
+            raise ContentError(path, f"{name}.page", f"unknown step '{raw.page}'")
+        if any(row.id == raw.id for row in rows):
+            raise ContentError(path, f"{name}.id", f"option '{raw.id}' appears twice")
+        points = {key: getattr(raw, key) for key in ("involves", "known", "risks", "who")}
+        rows.append(ComparisonRow(
+            id=raw.id, name=raw.name, page=raw.page,
+            **{key: _inline(renderer.html(text, path, f"{name}.{key}")) for key, text in points.items()},
+            text="\n".join([raw.name] + [renderer.plain(text) for text in points.values()]),
+        ))
+    return Comparison(title=data.title, intro_html=renderer.html(data.intro, path, "intro"),
+                      intro_text=renderer.plain(data.intro), rows=tuple(rows))
+
+
+def _inline(html):
+    """One rendered paragraph without its <p>, to sit inside a <dd>."""
+    text = str(html)
+    if text.startswith("<p>") and text.endswith("</p>") and text.count("<p>") == 1:
+        text = text[3:-4]
+    return Markup(text)  # noqa: S704  # nosec B704 - the clinic's own content, rendered like the steps
 
 
 def _read_yaml(path):

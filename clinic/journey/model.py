@@ -72,6 +72,27 @@ class DoctorQuestion:
 
 
 @dataclass(frozen=True)
+class ComparisonRow:
+    """One option on the comparison page; the four points are rendered HTML (they may cite references)."""
+    id: str
+    name: str
+    page: str
+    involves: str
+    known: str
+    risks: str
+    who: str
+    text: str  # all of it as plain text, for the reading-level and own-words checks
+
+
+@dataclass(frozen=True)
+class Comparison:
+    title: str
+    intro_html: str
+    intro_text: str
+    rows: tuple
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     title: str
@@ -114,6 +135,10 @@ class Journey:
     reading_minutes: tuple = None  # (fewest, most) minutes a typical path takes to read: reading.py computes it
     warning_signs: object = None  # clinic.journey.warning_signs.WarningSigns, from content/warning_signs.yaml
     parts: tuple = ()  # section names in journey order (content/journey.yaml `parts`)
+    article_updated: date | None = None
+    reviewed_by: str = ""
+    conflict_of_interest: str = ""
+    comparison: Comparison | None = None  # content/comparison.yaml, shown at /compare
 
     def progress(self, step):
         """(part number, number of parts, part name) for a step, or None where no progress is shown.

@@ -126,6 +126,9 @@ class JourneyMeta(ContentModel):
     clinic_name: Text
     clinic_phone: Text
     disclaimer: Text
+    article_updated: Annotated[date, Field(strict=False)]  # the article's own "last updated" date
+    reviewed_by: Text  # the role of the person who last reviewed the content (the source line on every page)
+    conflict_of_interest: Text  # one line on every page: the clinic offers some of the treatments described
     # The journey's parts in order, each a step `section`: progress reads "Part 2 of 5: Your surgery".
     parts: _list_of(Text) = []
     report_questions: list[Text] = []  # single-choice questions the staff journey report counts answers to
@@ -160,6 +163,26 @@ class WarningSignsFile(ContentModel):
     groups: Annotated[list[WarningSignGroup], Field(min_length=1)]
 
 
+class ComparisonOption(ContentModel):
+    """One option in content/comparison.yaml: the same four points for every treatment."""
+
+    id: Text
+    name: Text
+    page: Text  # the step that tells more about it
+    involves: Text
+    known: Text
+    risks: Text
+    who: Text
+
+
+class ComparisonFile(ContentModel):
+    """content/comparison.yaml: the side-by-side comparison of all options at /compare."""
+
+    title: Text
+    intro: Text
+    options: Annotated[list[ComparisonOption], Field(min_length=1)]
+
+
 class Reference(ContentModel):
     """One entry of content/references.yaml."""
 
@@ -168,7 +191,7 @@ class Reference(ContentModel):
 
 
 MODELS = (Option, Question, NextRule, BlockDiagram, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
-          WarningTier, WarningSign, WarningSignGroup, WarningSignsFile)
+          WarningTier, WarningSign, WarningSignGroup, WarningSignsFile, ComparisonOption, ComparisonFile)
 KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
 
 _PROBLEMS = {
