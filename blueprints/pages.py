@@ -1,11 +1,18 @@
 """Plain content pages: the references (with their footnotes for htmx), the side-by-side comparison of options,
-and the pages under content/pages/."""
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+and the pages under content/pages/; and the `flask content` commands."""
+from datetime import date
+from pathlib import Path
 
-from blueprints.web import is_htmx, journey_content, render
+import click
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from blueprints.web import STATIC_DIR, is_htmx, journey_content, render
+from clinic.journey import review_pack
 from clinic.journey.render import citation_marker, cite_origin
 
-bp = Blueprint("pages", __name__)
+# `flask content ...`: commands about the journey content (README "Content and clinical review").
+bp = Blueprint("pages", __name__, cli_group="content")
 
 
 def where_from():
@@ -57,3 +64,27 @@ def content_page(slug):
     page = journey_content().pages.get(slug) or abort(404)
     title, html = page
     return render("pages/page.html", title=title, body=html)
+
+
+@bp.cli.command("review-pack")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def review_pack_command(out):
+    """Write the medical reviewer's pack: one printable HTML file made from the content the site serves."""
+    journey = journey_content()
+    html = render_template(
+        "review/pack.html",
+        made_on=date.today(),
+        # Our own stylesheet, inlined so the file stands alone (diagrams take their colours from it).
+        site_css=Markup((STATIC_DIR / "site.css").read_text(encoding="utf-8")),  # noqa: S704  # nosec B704
+        steps=[journey.steps[step_id] for step_id in review_pack.step_order(journey)],
+        signs=review_pack.sign_table(journey),
+        first_blocks=review_pack.first_blocks(journey),
+        doctor_questions=review_pack.doctor_questions(journey),
+        references=review_pack.cited_references(journey, current_app.config["CONTENT_DIR"]),
+        conditions=lambda when: review_pack.condition_text(journey, when),
+    )
+    # Reference markers point into the pack itself, so the file works alone and on paper.
+    html = html.replace('href="/references#ref-', 'href="#ref-').replace('href="/compare"', 'href="#comparison"')
+    out.write_text(html, encoding="utf-8")
+    click.echo(f"review pack: {out} ({len(journey.steps)} steps, {len(review_pack.sign_table(journey))} warning signs, "
+               f"{len(journey.references)} references)")

@@ -242,3 +242,28 @@ def _submit_and_wait(page, js):
     page.wait_for_selector("#step-title")
     if js:  # htmx swapped the step: wait until its heading has focus, so the next step is all there
         page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
+
+
+@pytest.mark.browser
+def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean(live_server, phone):
+    from tests.conftest import assert_no_axe_violations
+
+    page = phone(js=True, bypass_csp=True).new_page()
+    page.goto(live_server.url + "/")
+    _submit_and_wait(page, js=True)
+    assert_no_axe_violations(page)
+    page.check("input[name=signs_nerves][value=none]")
+    page.check("input[name=signs_nerves][value=foot_drop]")
+    page.locator("form.step-form button[type=submit]").click()
+    page.wait_for_selector(".error-summary")
+    assert_no_axe_violations(page)
+    page.uncheck("input[name=signs_nerves][value=foot_drop]")
+    page.check("input[name=signs_chest][value=calf_pain]")
+    _submit_and_wait(page, js=True)
+    assert page.url.endswith("/journey/safety-more")
+    assert_no_axe_violations(page)
+    page.check("input[name=signs_infection][value=none]")
+    page.check("input[name=signs_medicines_devices][value=none]")
+    _submit_and_wait(page, js=True)
+    assert page.url.endswith("/journey/same-day")
+    assert_no_axe_violations(page)
