@@ -37,7 +37,7 @@ def journey_pages(client):
     pages["summary"] = client.get("/journey/summary").get_data(as_text=True)
     pages["surgery-error"] = client.post("/journey/surgery", data={}).get_data(as_text=True)
     pages["surgery-partial"] = client.get("/journey/surgery", headers={"HX-Request": "true"}).get_data(as_text=True)
-    for path in ("/references", "/privacy", "/journey/save", "/journey/unknown", "/request"):
+    for path in ("/references", "/privacy", "/compare", "/journey/save", "/journey/unknown", "/request"):
         pages[path.strip("/").replace("/", "-")] = client.get(path).get_data(as_text=True)
     link = re.search(r'href="https?://[^/"]+(/journey/continue/[^"]+)"', pages["journey-save"]).group(1)
     pages["continue-confirm"] = client.application.test_client().get(link).get_data(as_text=True)
