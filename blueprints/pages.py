@@ -1,5 +1,6 @@
 """Plain content pages: the references (with their footnotes for htmx), the side-by-side comparison of options,
 and the pages under content/pages/; and the `flask content` commands."""
+import re
 from datetime import date
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def review_pack_command(out):
         conditions=lambda when: review_pack.condition_text(journey, when),
     )
     # Reference markers point into the pack itself, so the file works alone and on paper.
-    html = html.replace('href="/references#ref-', 'href="#ref-').replace('href="/compare"', 'href="#comparison"')
+    html = re.sub(r'href="/references[^"#]*#ref-', 'href="#ref-', html).replace('href="/compare"', 'href="#comparison"')
     out.write_text(html, encoding="utf-8")
     click.echo(f"review pack: {out} ({len(journey.steps)} steps, {len(review_pack.sign_table(journey))} warning signs, "
                f"{len(journey.references)} references)")

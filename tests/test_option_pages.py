@@ -23,7 +23,8 @@ def block(step_id, block_id):
 
 
 def sentences(html):
-    return re.split(r"(?<=[.!?])\s+|</p>|</li>", str(html))
+    # A reference marker follows the full stop it belongs to: cut after the marker, not before it.
+    return re.split(r"(?<=[.!?])\s+(?!<span class=\"refs\")|(?<=</span>)\s+|</p>|</li>", str(html))
 
 
 def paragraphs(html):
