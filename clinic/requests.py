@@ -105,6 +105,7 @@ def format_phone(stored):
 def phone_uri(stored):
     """The tel: link for a stored number (RFC 3966 puts an extension after ';ext=')."""
     number, extension = _split_phone(stored)
+    number = "".join(c for c in number if c.isdigit() or c == "+")  # rows stored before numbers were compacted
     return f"tel:{number};ext={extension}" if extension else f"tel:{number}"
 
 
