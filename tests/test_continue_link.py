@@ -235,7 +235,7 @@ def test_a_link_opened_from_another_site_neither_replaces_the_patients_answers_n
         attacker = phone().new_page()
         browser_walk(attacker, server.url, "other")
         attacker.goto(server.url + "/journey/save")
-        link = attacker.locator(".link-box a").get_attribute("href")
+        link = attacker.locator("a.continue-link").get_attribute("href")
         assert link.startswith(server.url + "/journey/continue/")
 
         patient_context = phone()

@@ -102,7 +102,7 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
     # Continue later: the saved link opens the journey in a fresh browser where it stands (every step after
     # the hardware question was seen before, so that is the summary), with the changed answer kept.
     page.goto(live_server.url + "/journey/save")
-    link = page.locator(".link-box a").get_attribute("href")
+    link = page.locator("a.continue-link").get_attribute("href")
     other = phone(js=True).new_page()
     other.goto(link)
     other.get_by_role("button", name="Continue my saved answers").click()
