@@ -69,10 +69,16 @@ def database_locked(path, exclusive=False):
 
 
 class LiveServer:
-    def __init__(self, app):
+    """A WSGI app served on a free port in a thread, while the `with` block runs.
+
+    `host` is both where it listens and how its URL names it: "127.0.0.2" or "localhost" (which listens on
+    127.0.0.1) is another site to the browser than the default 127.0.0.1.
+    """
+
+    def __init__(self, app, host="127.0.0.1"):
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server = make_server(host, 0, app, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -82,6 +88,18 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.thread.join(5)
+
+
+def pages_site(pages):
+    """A WSGI app serving fixed HTML pages ({path: html}; any other path is a 404): another site in browser tests,
+    run with `LiveServer(pages_site(...), host=...)`."""
+
+    def site(environ, start_response):
+        body = pages.get(environ.get("PATH_INFO") or "/", "").encode()
+        start_response("200 OK" if body else "404 Not Found", [("Content-Type", "text/html; charset=utf-8")])
+        return [body]
+
+    return site
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 answers to a new journey id, so the link works once; staff and patient state live in separate cookies."""
 import re
 import sqlite3
-import threading
 import time
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.serving import make_server
 
-from tests.conftest import ROOT, LiveServer, assert_no_axe_violations
+from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, pages_site
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
@@ -188,27 +186,10 @@ def test_production_staff_cookie_is_host_prefixed_secure_httponly_and_lax(make_a
 
 
 # --- The attack in Chromium: a page on another origin navigates the patient to the attacker's link ---------------
-class AttackerSite:
+def attacker_site(target):
     """A page on 127.0.0.2 (another site to the browser) that navigates whoever opens it to `target`."""
-
-    def __init__(self, target):
-        page = f'<!doctype html><title>Free advice</title><script>location.href = "{target}";</script>'.encode()
-
-        def wsgi(environ, start_response):
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [page]
-
-        self.server = make_server("127.0.0.2", 0, wsgi)
-        self.url = f"http://127.0.0.2:{self.server.server_port}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.thread.join(5)
+    page = f'<!doctype html><title>Free advice</title><script>location.href = "{target}";</script>'
+    return LiveServer(pages_site({"/": page}), host="127.0.0.2")
 
 
 def browser_walk(page, base, surgery):
@@ -247,8 +228,8 @@ def test_a_link_opened_from_another_site_neither_replaces_the_patients_answers_n
         patient.wait_for_url(re.compile(r"/staff$"))
         browser_walk(patient, server.url, "fusion")
 
-        with AttackerSite(link) as site:
-            patient.goto(site.url)
+        with attacker_site(link) as site:
+            patient.goto(site.url + "/")
             patient.wait_for_url(lambda url: url.startswith(server.url))  # the other site sent the browser here
             patient.wait_for_load_state()
         assert CONFIRM in patient.content(), patient.url

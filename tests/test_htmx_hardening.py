@@ -1,10 +1,9 @@
 """htmx hardened in a real browser: its effective configuration, no answers left in browser storage, no CSP violations."""
 import re
-import threading
 
 import pytest
 
-from tests.conftest import content_dir, route_to_summary
+from tests.conftest import LiveServer, content_dir, pages_site, route_to_summary
 
 pytestmark = pytest.mark.browser
 
@@ -123,35 +122,16 @@ def test_no_content_security_policy_violations_over_a_full_journey_and_request(l
 
 def test_a_form_on_another_site_that_posts_here_is_refused_in_a_real_browser(live_server, phone, app):
     """Chromium itself labels the post `Sec-Fetch-Site: cross-site`; the site answers with its 403 page."""
-    import http.server
-
     target = live_server.url.replace("localhost", "127.0.0.1") + "/journey/restart"
     attacker_page = (f'<!doctype html><title>Elsewhere</title><form method="post" action="{target}">'
-                     '<button>Win a prize</button></form>').encode()
-
-    class Elsewhere(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the standard library's hook name
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            self.wfile.write(attacker_page)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        page = phone(js=True).new_page()
-        page.goto(live_server.url + "/")  # a journey cookie exists for the other site to try to clear
-        page.goto(f"http://localhost:{server.server_port}/")  # another site: localhost is not 127.0.0.1
+                     '<button>Win a prize</button></form>')
+    page = phone(js=True).new_page()
+    page.goto(live_server.url + "/")  # a journey cookie exists for the other site to try to clear
+    with LiveServer(pages_site({"/": attacker_page}), host="localhost") as elsewhere:
+        page.goto(elsewhere.url + "/")  # another site: localhost is not 127.0.0.1
         with page.expect_response(lambda r: r.url == target) as answer:
             page.click("button")
         assert answer.value.status == 403
         assert answer.value.request.all_headers().get("sec-fetch-site") == "cross-site"
         page.wait_for_selector("h1")
         assert "<html" in page.content()
-    finally:
-        server.shutdown()
-        thread.join(5)

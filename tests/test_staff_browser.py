@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.conftest import LiveServer, assert_no_axe_violations, content_dir
+from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff, db
 
 pytestmark = pytest.mark.browser
@@ -140,38 +140,6 @@ def test_an_htmx_click_after_the_session_ended_takes_the_whole_page_to_sign_in(p
     assert page.locator(".staff-nav").count() == 0  # a whole sign-in page, not a sign-in form inside the inbox
 
 
-class Elsewhere:
-    """Another site (http://localhost:PORT, while the clinic is http://127.0.0.1:PORT): each path is a page whose
-    script sends the visitor's browser to a staff URL, as a link in an email or an advert could."""
-
-    def __init__(self, pages):
-        import http.server
-        import threading
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the standard library's hook name
-                body = pages.get(self.path, "").encode()
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://localhost:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.thread.join(5)
-
-
 def test_a_page_on_another_site_cannot_make_a_signed_in_nurse_view_or_export_requests(phone, staff_server):
     """Issue 11 L3: navigations from another site write no "viewed" or "exported" row and download nothing."""
     from tests.test_staff import audit_rows
@@ -190,7 +158,9 @@ def test_a_page_on_another_site_cannot_make_a_signed_in_nurse_view_or_export_req
     page.on("download", lambda download: downloads.append(download.suggested_filename))
     sign_in(page, staff_server)
     page.wait_for_url(re.compile(r"/staff$"))
-    with Elsewhere(pages) as elsewhere:
+    # Another site: http://localhost:PORT, while the clinic is http://127.0.0.1:PORT. Each page's script sends the
+    # visitor's browser to a staff URL, as a link in an email or an advert could.
+    with LiveServer(pages_site(pages), host="localhost") as elsewhere:
         for path, target, expected in (("/view", view, 403), ("/export", export, 405), ("/export-form", export, 403)):
             with page.expect_response(lambda r, target=target: r.url == target) as answer:
                 page.goto(elsewhere.url + path)
