@@ -170,36 +170,45 @@ def content_dir():
     return real if (real / "journey.yaml").exists() else ROOT / "tests" / "fixtures" / "content"
 
 
-def route_to_summary(journey):
-    """[(step, form)] for a walk from the first step to the summary, found by trying options on the real rules.
+def likely_answers(question):
+    """The answers a route search tries for one question, each a list of values: every option of a single choice;
+    for a warning-sign group "None of these" first, then one sign alone; otherwise the first two options alone."""
+    values = [o.value for o in question.options]
+    if question.exclusive:
+        return [[question.exclusive]] + [[v] for v in values[:1]]
+    return [[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]]
 
-    Works for any content: it asks the journey engine which answers lead where instead of hard-coding them.
+
+def every_option_alone(question):
+    return [[o.value] for o in question.options]
+
+
+def find_route(journey, arrived, answers_to_try=likely_answers):
+    """(route, answers) for the first walk from the first step to a step id that `arrived` accepts, or None.
+
+    The route is [(step, form)], ending with the step arrived at (none when that is the request page); `answers`
+    is what the walk answered. A walk that meets a stop page, the summary, the request page or a loop before
+    arriving ends there. Works for any content: it asks the journey engine which answers lead where instead of
+    hard-coding them, trying `answers_to_try(question)` for each question.
     """
     import itertools
 
     from clinic.journey import REQUEST_TARGET
 
     def candidates(step):
-        choices = []
-        for question in step.questions:
-            values = [o.value for o in question.options]
-            if question.exclusive:  # a warning-sign group: "None of these" first, then one sign alone
-                choices.append([[question.exclusive]] + [[v] for v in values[:1]])
-            else:
-                choices.append([[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]])
+        choices = [answers_to_try(question) for question in step.questions]
         for combo in itertools.islice(itertools.product(*choices), 500):
             yield {q.id: chosen for q, chosen in zip(step.questions, combo, strict=True)}
 
     def walk(step_id, answers, trail):
-        if step_id == REQUEST_TARGET:
-            return trail
-        step = journey.steps[step_id]
-        if step.kind == "summary":
-            return trail + [(step, {})]
-        if step.kind == "stop" or any(s.id == step_id for s, _ in trail):
+        if arrived(step_id):
+            return (trail + [(journey.steps[step_id], {})] if step_id in journey.steps else trail), answers
+        if step_id == REQUEST_TARGET or any(s.id == step_id for s, _ in trail):
             return None
-        forms = list(candidates(step)) if step.kind == "question" else [{}]
-        for form in forms:
+        step = journey.steps[step_id]
+        if step.kind in ("stop", "summary"):
+            return None
+        for form in (candidates(step) if step.kind == "question" else [{}]):
             given = {k: (v if journey.question(k).type == "multiple" else v[0]) for k, v in form.items()}
             following = journey.next_step(step, {**answers, **given})
             found = walk(following, {**answers, **given}, trail + [(step, form)]) if following else None
@@ -207,8 +216,24 @@ def route_to_summary(journey):
                 return found
         return None
 
-    found = walk(journey.first_step, {}, [])
+    return walk(journey.first_step, {}, [])
+
+
+def route_to_summary(journey):
+    """[(step, form)] for a walk from the first step to the summary (see `find_route`)."""
+    from clinic.journey import REQUEST_TARGET
+
+    found = find_route(journey, lambda step_id: step_id == REQUEST_TARGET or journey.steps[step_id].kind == "summary")
     assert found, "no way from the first step to the summary"
+    return found[0]
+
+
+def route_to_stop(journey, target=None):
+    """(route, answers) for a walk from the first step to a stop page (or the stop page `target`), trying every
+    option of each question alone."""
+    found = find_route(journey, lambda step_id: step_id in journey.steps and journey.steps[step_id].kind == "stop"
+                       and target in (None, step_id), answers_to_try=every_option_alone)
+    assert found, "no way from the first step to a stop page"
     return found
 
 

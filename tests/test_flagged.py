@@ -2,7 +2,6 @@
 first in the staff list, with a banner on its page and a column in the CSV; the staff email stays free of why."""
 import csv
 import io
-import itertools
 import json
 import os
 import re
@@ -13,8 +12,8 @@ from email import message_from_bytes
 import pytest
 
 from clinic import triage
-from clinic.journey import REQUEST_TARGET, ContentError, conditions_hold, load_journey
-from tests.conftest import ROOT, content_dir
+from clinic.journey import ContentError, conditions_hold, load_journey
+from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
 from tests.test_html_valid import VNU
 from tests.test_requests import deliver, rows
@@ -93,39 +92,10 @@ def test_an_answer_that_leads_to_a_stop_page_is_a_warning_sign_and_other_answers
     assert triage.warning_signs(journey, {}, set()) == []
 
 
-def route_to_stop(journey, target=None):
+def route_to_warning_sign(journey, target=None):
     """[(step, form)] from the first step to a stop page (or the stop page `target`), found by trying options on
-    the content's own rules.
-
-    Returns the route and the (question id, value) pairs that made the last rule send the person there."""
-
-    def candidates(step):
-        choices = []
-        for question in step.questions:
-            values = [o.value for o in question.options]
-            choices.append([[v] for v in values])
-        for combo in itertools.islice(itertools.product(*choices), 500):
-            yield {q.id: chosen for q, chosen in zip(step.questions, combo, strict=True)}
-
-    def walk(step_id, answers, trail):
-        if step_id == REQUEST_TARGET or any(s.id == step_id for s, _ in trail):
-            return None
-        step = journey.steps[step_id]
-        if step.kind == "stop":
-            return (trail + [(step, {})], answers) if target in (None, step_id) else None
-        if step.kind == "summary":
-            return None
-        for form in (candidates(step) if step.kind == "question" else [{}]):
-            given = {k: (v if journey.question(k).type == "multiple" else v[0]) for k, v in form.items()}
-            following = journey.next_step(step, {**answers, **given})
-            found = walk(following, {**answers, **given}, trail + [(step, form)]) if following else None
-            if found:
-                return found
-        return None
-
-    found = walk(journey.first_step, {}, [])
-    assert found, "no way from the first step to a stop page"
-    route, answers = found
+    the content's own rules, and the warning-sign labels of the answers that sent the person there."""
+    route, answers = route_to_stop(journey, target)
     # Every answer on that screen that one of its rules sends to a stop page, not only the first one.
     screen = route[-2][0]
     expected = []
@@ -175,7 +145,7 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     older = add_request(app, created_at=1_700_000_000, name="Older Ordinary")
 
     patient = app.test_client()
-    route, signs = route_to_stop(journey)
+    route, signs = route_to_warning_sign(journey)
     for step, form in route[:-1]:
         assert patient.post(f"/journey/{step.id}", data=form).status_code == 303, step.id
     assert patient.get(f"/journey/{route[-1][0].id}").status_code == 200  # the stop page
@@ -228,8 +198,6 @@ def test_a_description_saying_i_cant_feel_my_legs_is_flagged_with_the_words_it_u
 def test_an_ordinary_request_is_not_flagged(clinic):
     app, staff = clinic
     patient = app.test_client()
-    from tests.conftest import walk_to_summary
-
     walk_to_summary(patient, app.extensions["journey"])  # a whole journey with no warning sign
     assert submit_request(patient, description="My leg pain came back a year after my fusion.").status_code == 303
     stored = rows(app, "SELECT reference, flagged, warning_signs, flag_words, journey_answers FROM requests")[0]
@@ -248,7 +216,7 @@ def test_each_tier_of_warning_sign_flags_the_request_and_the_banner_names_the_ti
         pytest.skip("the content has no such tier")
     tier = journey.warning_signs.tiers[tier_rank]
     patient = app.test_client()
-    route, labels = route_to_stop(journey, target=tier.stop_step)
+    route, labels = route_to_warning_sign(journey, target=tier.stop_step)
     for step, form in route[:-1]:
         assert patient.post(f"/journey/{step.id}", data=form).status_code == 303, step.id
     assert submit_request(patient).status_code == 303
@@ -261,7 +229,7 @@ def test_each_tier_of_warning_sign_flags_the_request_and_the_banner_names_the_ti
 def test_answers_the_patient_chose_not_to_send_do_not_flag_the_request(clinic):
     app, staff = clinic
     patient = app.test_client()
-    route, _ = route_to_stop(app.extensions["journey"])
+    route, _ = route_to_warning_sign(app.extensions["journey"])
     for step, form in route[:-1]:
         patient.post(f"/journey/{step.id}", data=form)
     assert submit_request(patient, include_answers=None).status_code == 303
@@ -272,7 +240,7 @@ def test_answers_the_patient_chose_not_to_send_do_not_flag_the_request(clinic):
 def test_the_staff_email_of_a_flagged_request_says_priority_and_carries_no_health_words(clinic, smtp_server):
     app, _ = clinic
     patient = app.test_client()
-    route, signs = route_to_stop(app.extensions["journey"])
+    route, signs = route_to_warning_sign(app.extensions["journey"])
     for step, form in route[:-1]:
         patient.post(f"/journey/{step.id}", data=form)
     description = "I can't feel my legs and my bladder leaks."
