@@ -15,17 +15,18 @@ bp.before_request(staff.require_staff)  # signed-in staff only, exactly as the i
 bp.context_processor(staff.staff_area_context)  # the inbox's own header and footer, not the patient site's
 
 
-def chosen_weeks():
-    weeks = request.values.get("weeks", type=int)
-    return weeks if weeks in insights.PERIODS else 12
+def audited_report(action):
+    """(weeks, content, report) for the period the request asks for; staff reading it is audited as `action`."""
+    weeks = insights.period_weeks(request.values.get("weeks", type=int))
+    content = journey_content()
+    report = insights.build_report(get_db(), content, staff.now(), weeks)
+    staff.audited(action, detail=f"journey report, {weeks} weeks")
+    return weeks, content, report
 
 
 @bp.get("", endpoint="report")
 def report_page():
-    weeks = chosen_weeks()
-    content = journey_content()
-    report = insights.build_report(get_db(), content, staff.now(), weeks)
-    staff.audited("viewed", detail=f"journey report, {weeks} weeks")
+    weeks, content, report = audited_report("viewed")
     return render("staff/insights.html", title="Journey report", report=report, weeks=weeks,
                   periods=insights.PERIODS,
                   starts_on=insights.week_start(report.first_week).strftime('%B %-d, %Y'), funnel=insights.funnel_bars(report),
@@ -36,10 +37,7 @@ def report_page():
 
 @bp.post("/export.csv", endpoint="export")
 def export():
-    weeks = chosen_weeks()
-    content = journey_content()
-    report = insights.build_report(get_db(), content, staff.now(), weeks)
-    staff.audited("exported", detail=f"journey report, {weeks} weeks")
+    weeks, content, report = audited_report("exported")
     stamp = datetime.fromtimestamp(int(staff.now()), UTC).strftime("%Y%m%d")
     response = make_response("\ufeff" + insights.report_csv(report, content))  # BOM: spreadsheets read UTF-8
     response.headers["Content-Type"] = "text/csv; charset=utf-8"

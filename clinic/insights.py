@@ -17,6 +17,7 @@ SMALL = 5  # counts from 1 to SMALL - 1 are shown as "fewer than 5", everywhere
 FEWER = f"fewer than {SMALL}"
 KEEP_WEEKS = 104  # two years, then housekeeping removes them
 PERIODS = (4, 12, 52)  # weeks the report offers
+DEFAULT_PERIOD = 12  # when none of PERIODS is asked for
 
 # Events counted per week. Stop pages are counted as "stop:<step id>", one name per warning-sign page.
 EVENTS = {
@@ -193,7 +194,12 @@ class Report:
         return sum(counts.get(event_name, 0) for _, counts in self.weekly)
 
 
-def build_report(conn, journey, now, weeks=12):
+def period_weeks(asked):
+    """How many weeks the report covers when `asked` (None, or any number a URL can carry) is asked for."""
+    return asked if asked in PERIODS else DEFAULT_PERIOD
+
+
+def build_report(conn, journey, now, weeks=DEFAULT_PERIOD):
     period = weeks_back(now, weeks)
     first, last = period[0], period[-1]
     step_rows = {

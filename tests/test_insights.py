@@ -81,6 +81,11 @@ def test_small_counts_are_shown_as_fewer_than_five():
     assert [insights.shown(n) for n in (0, 1, 4, 5, 17)] == [0, "fewer than 5", "fewer than 5", 5, 17]
 
 
+def test_the_report_covers_a_period_it_offers_and_otherwise_twelve_weeks():
+    assert [insights.period_weeks(w) for w in (4, 12, 52)] == [4, 12, 52]
+    assert [insights.period_weeks(w) for w in (None, 0, -4, 5, 10**9)] == [12] * 5
+
+
 # --- counting as journeys happen ----------------------------------------------------------------------------
 def test_the_report_shows_exactly_the_journeys_walked(report_app):
     journey = report_app.extensions["journey"]
