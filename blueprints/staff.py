@@ -65,13 +65,7 @@ def hasher():
 
 
 def throttle():
-    config = current_app.config
-    return staff_store.Throttle(
-        pair_failures=config["STAFF_SIGNIN_MAX_FAILURES"],
-        ip_failures=config["STAFF_SIGNIN_IP_MAX_FAILURES"],
-        window=config["STAFF_SIGNIN_WINDOW_SECONDS"],
-        account_slowdown=config["STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES"],
-    )
+    return staff_store.Throttle.from_settings(current_app.config)
 
 
 def safe_next(target):

@@ -46,7 +46,7 @@ def requests_past_retention(conn, now, settings):
 
 def old_sign_in_attempts(conn, now, settings):
     # They hold client addresses: kept only as long as the throttle counts them, known addresses for their days.
-    throttle = staff_store.Throttle(window=int(settings["STAFF_SIGNIN_WINDOW_SECONDS"]))
+    throttle = staff_store.Throttle.from_settings(settings)
     kept_seconds = max(throttle.window, throttle.account_window)
     removed = conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (int(now) - kept_seconds,)).rowcount
     return removed + conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",

@@ -19,14 +19,25 @@ class Throttle:
     failures within an hour, from every address together: from then on each attempt from an address that has
     not signed in to that account in the last `known_address_days` waits 1, 2, 4, ... seconds after the
     account's last failure (at most `window`). Addresses the person signs in from are never slowed that way.
+    The first four numbers are settings (STAFF_SIGNIN_*, defaults in clinic/settings.py): see `from_settings`.
     """
 
-    pair_failures: int = 5  # one account from one address
-    ip_failures: int = 20  # one address, any accounts (higher: a clinic's staff may share one office address)
-    window: int = 15 * 60
-    account_slowdown: int = 50
+    pair_failures: int  # one account from one address
+    ip_failures: int  # one address, any accounts
+    window: int
+    account_slowdown: int
     account_window: int = 60 * 60
     known_address_days: int = 30
+
+    @classmethod
+    def from_settings(cls, settings):
+        """The throttle the app's configuration (a mapping of setting names) asks for."""
+        return cls(
+            pair_failures=int(settings["STAFF_SIGNIN_MAX_FAILURES"]),
+            ip_failures=int(settings["STAFF_SIGNIN_IP_MAX_FAILURES"]),
+            window=int(settings["STAFF_SIGNIN_WINDOW_SECONDS"]),
+            account_slowdown=int(settings["STAFF_SIGNIN_ACCOUNT_SLOWDOWN_FAILURES"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ def _known_address(conn, email, address, now, throttle):
     ).fetchone() is not None
 
 
-def sign_in(conn, email, password, ip, hasher, now, throttle=Throttle()):
+def sign_in(conn, email, password, ip, hasher, now, throttle):
     """('ok', StaffMember, 0) | ('wrong', None, 0) | ('locked', None, seconds to wait).
 
     The limits are checked and the attempt recorded in one write transaction, before the password is checked
