@@ -50,19 +50,20 @@ def journey_pages(client):
     return pages
 
 
-def test_every_journey_page_is_valid_html(make_app, tmp_path):
+def html_problems(pages, folder):
+    """The Nu HTML Checker's errors in `pages` ({name: html}), one "name.html:LINE: message" each.
+
+    The pages are written to `folder` and checked in one run (the JVM starts once). Without java: a failure
+    in CI, where .ci/run installs it, and a skip elsewhere.
+    """
     java = shutil.which("java")
     if not java:
         if os.environ.get("CI") == "true":
             pytest.fail("java is needed for the HTML checker; .ci/run installs it")
         pytest.skip("java not installed")
-    client = make_app(WTF_CSRF_ENABLED=False, OUTBOX_AUTOSEND=False).test_client()
     files = []
-    for name, html in journey_pages(client).items():
-        if name == "surgery-partial":
-            # A fragment: wrap it the way htmx places it, inside the page's <main>.
-            html = f"<!doctype html><html lang=en><title>x</title><main>{html.split('</div>', 1)[1]}</main></html>"
-        path = tmp_path / f"{name}.html"
+    for name, html in pages.items():
+        path = folder / f"{name}.html"
         path.write_text(html, encoding="utf-8")
         files.append(str(path))
     result = subprocess.run(
@@ -70,5 +71,14 @@ def test_every_journey_page_is_valid_html(make_app, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     messages = json.loads(result.stderr or '{"messages": []}')["messages"]
-    problems = [f"{m['url'].rsplit('/', 1)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages]
+    return [f"{m['url'].rsplit('/', 1)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages]
+
+
+def test_every_journey_page_is_valid_html(make_app, tmp_path):
+    client = make_app(WTF_CSRF_ENABLED=False, OUTBOX_AUTOSEND=False).test_client()
+    pages = journey_pages(client)
+    # A fragment: wrap it the way htmx places it, inside the page's <main>.
+    fragment = pages["surgery-partial"].split("</div>", 1)[1]
+    pages["surgery-partial"] = f"<!doctype html><html lang=en><title>x</title><main>{fragment}</main></html>"
+    problems = html_problems(pages, tmp_path)
     assert not problems, "\n".join(problems)
