@@ -68,6 +68,15 @@ def database_locked(path, exclusive=False):
         blocker.close()
 
 
+def journey_rows(app):
+    """How many journeys the app's database holds."""
+    conn = sqlite3.connect(app.config["DATABASE"])
+    try:
+        return conn.execute("SELECT COUNT(*) FROM journeys").fetchone()[0]
+    finally:
+        conn.close()
+
+
 class LiveServer:
     """A WSGI app served on a free port in a thread, while the `with` block runs.
 

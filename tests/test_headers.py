@@ -8,7 +8,7 @@ from flask import abort
 from itsdangerous import URLSafeTimedSerializer
 
 from blueprints.journey import CONTINUE_SALT
-from tests.conftest import TEST_SECRET, content_dir, route_to_summary, walk_to_summary
+from tests.conftest import TEST_SECRET, content_dir, journey_rows, route_to_summary, walk_to_summary
 from tests.helpers import reference_in, submit_request
 
 EXPECTED = {
@@ -216,16 +216,6 @@ def test_development_cookie_is_still_httponly_and_lax(app, client):
 
 
 # --- Cross-site posts ------------------------------------------------------------------------------
-
-
-def journey_rows(app):
-    import sqlite3
-
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return conn.execute("SELECT COUNT(*) FROM journeys").fetchone()[0]
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("headers", [

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, journey_rows
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
 HTMX = {"HX-Request": "true"}
@@ -14,14 +14,6 @@ HTMX = {"HX-Request": "true"}
 def app(make_app):
     """The small fixture journey: start (info) -> safety (the first question) -> ..."""
     return make_app(CONTENT_DIR=FIXTURE_CONTENT, WTF_CSRF_ENABLED=False)
-
-
-def journey_rows(app):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return conn.execute("SELECT COUNT(*) FROM journeys").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def first_answer(app, address="192.0.2.1", headers=None):
