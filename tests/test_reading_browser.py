@@ -12,14 +12,14 @@ from tests.test_journey_browser import answer_step, step_id, submit
 pytestmark = pytest.mark.browser
 
 SCREEN = 844
-# The 1,500-word limit waits for the clinical rewrite of the option pages (issue 8) and the cuts after it;
-# tests/test_reading.py holds the same count in Python as a strict xfail until then.
-WORD_LIMIT_WAITS = True
-# What a person reads: the step's own text. Navigation, buttons, markers, tags and closed disclosures are not.
+# What a person reads: the step's own text and the words drawn on its pictures. Navigation, buttons, markers,
+# tags, closed disclosures and a picture's text alternative (its <title> and <desc>, not shown) are not.
 COUNT_WORDS = """() => {
   const copy = document.querySelector('article.step').cloneNode(true);
   copy.querySelectorAll('nav, .back, .progress, .progress-bar, button, .visually-hidden, .refs, .tag, .change, '
-    + '.error-summary, .journey-tools, details:not([open]) > :not(summary)').forEach(e => e.remove());
+    + '.error-summary, .journey-tools, details:not([open]) > :not(summary), svg title, svg desc, .print-only')
+    .forEach(e => e.remove());
+  copy.querySelectorAll('li, dd, dt').forEach(e => e.append(' '));  // items shown on lines of their own
   return copy.textContent.split(/\\s+/).filter(Boolean).length;
 }"""
 CONTINUE_BOTTOM = """() => {
@@ -43,16 +43,6 @@ def app(make_app):
     return make_app(CONTENT_DIR=str(ROOT / "content"))
 
 
-def longest_typical_path_per_surgery_answer(journey):
-    """For each answer to "Which back operation did you have?", the typical answers whose path reads longest."""
-    plans = {}
-    for answers in reading.complete_answers(journey, "typical"):
-        surgery = answers["surgery"]
-        if surgery not in plans or reading.path_words(journey, answers) > reading.path_words(journey, plans[surgery]):
-            plans[surgery] = answers
-    return plans
-
-
 def test_start_page_minutes_are_computed_from_the_typical_paths(app):
     journey = app.extensions["journey"]
     low, high = journey.reading_minutes
@@ -66,17 +56,21 @@ def test_start_page_minutes_are_computed_from_the_typical_paths(app):
 def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(live_server, phone, app):
     journey = app.extensions["journey"]
     low, high = journey.reading_minutes
-    plans = longest_typical_path_per_surgery_answer(journey)
+    plans = reading.longest_paths(journey)
     assert set(plans) == {o.value for o in journey.question("surgery").options}
     page = phone(js=True).new_page()
     report, problems = {}, []
     for surgery, plan in plans.items():
         page.context.clear_cookies()
         page.goto(live_server.url + "/")
-        total, far = 0, {}
+        total, far, differ = 0, {}, {}
         for _ in range(20):
             current = step_id(page, live_server.url)
-            total += page.evaluate(COUNT_WORDS)
+            shown = page.evaluate(COUNT_WORDS)
+            total += shown
+            counted = reading.step_words(journey, journey.steps[current], plan)
+            if shown != counted:
+                differ[current] = (shown, counted)
             if current == "summary":
                 break
             if journey.steps[current].kind == "info":
@@ -90,9 +84,11 @@ def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(liv
             page.wait_for_selector("#step-title")
         assert current == "summary", (surgery, current)
         report[surgery] = total
+        if differ:  # reading.py counts what Chromium shows: the start page's minutes rest on it
+            problems.append(f"{surgery}: shown and counted words differ on {differ}")
         if far:
             problems.append(f"{surgery}: Continue more than two screens down on {far}")
-        if total > reading.PATH_WORD_LIMIT and not WORD_LIMIT_WAITS:
+        if total > reading.PATH_WORD_LIMIT:
             problems.append(f"{surgery}: {total} words on the path")
         if not low <= total / reading.WORDS_PER_MINUTE <= high:  # the start page's estimate holds in the browser
             problems.append(f"{surgery}: {total} words is not {low} to {high} minutes")
@@ -103,7 +99,7 @@ def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(liv
 def test_research_disclosures_are_named_by_their_block_for_screen_readers(live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=True).new_page()
-    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["laminectomy"], "causes")
+    walk_to(page, live_server.url, reading.longest_paths(journey)["laminectomy"], "causes")
     names = page.eval_on_selector_all(".research > summary", "els => els.map(e => e.textContent.trim())")
     assert names and all(re.match(r"What the research says about \S", n) for n in names), names
     # Closed "Also on this page" items open with one tap, without JavaScript's help.
@@ -122,7 +118,7 @@ MARKER_BOXES = """() => [...document.querySelectorAll('article a.ref')]
 def test_reference_markers_are_at_least_24_by_24_pixels_and_focus_keeps_the_number_visible(live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=True).new_page()
-    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    walk_to(page, live_server.url, reading.longest_paths(journey)["fusion"], "causes")
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")  # research markers too
     boxes = page.evaluate(MARKER_BOXES)
     assert len(boxes) >= 5
@@ -157,7 +153,7 @@ def contrast(color, background):
 def test_tapping_a_reference_opens_it_in_place_and_tapping_again_closes_it(live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=True).new_page()
-    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    walk_to(page, live_server.url, reading.longest_paths(journey)["fusion"], "causes")
     url = page.url
     marker = page.locator(".prose > p a.ref").first
     cite, number = marker.get_attribute("id"), marker.inner_text()
@@ -178,7 +174,7 @@ def test_tapping_a_reference_opens_it_in_place_and_tapping_again_closes_it(live_
 def test_without_javascript_a_reference_is_a_link_to_the_references_page_with_a_way_back(live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=False).new_page()
-    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    walk_to(page, live_server.url, reading.longest_paths(journey)["fusion"], "causes")
     marker = page.locator(".prose > p a.ref").first
     cite, number = marker.get_attribute("id"), marker.inner_text()
     marker.click()
@@ -193,7 +189,7 @@ def test_axe_finds_nothing_with_disclosures_and_a_footnote_open_nor_on_the_refer
         live_server, phone, app):
     journey = app.extensions["journey"]
     page = phone(js=True, bypass_csp=True).new_page()
-    walk_to(page, live_server.url, longest_typical_path_per_surgery_answer(journey)["fusion"], "causes")
+    walk_to(page, live_server.url, reading.longest_paths(journey)["fusion"], "causes")
     marker = page.locator(".prose > p a.ref").first
     cite = marker.get_attribute("id")
     marker.click()

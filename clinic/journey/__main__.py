@@ -1,8 +1,17 @@
-"""python -m clinic.journey [content-dir]: check the content (`make check-content`)."""
+"""python -m clinic.journey [content-dir]: check the content and the words each path shows (`make check-content`)."""
 import sys
 
+from clinic.journey import reading
 from clinic.journey.loader import load_journey
 from clinic.journey.model import all_paths
 
 loaded = load_journey(sys.argv[1] if len(sys.argv) > 1 else "content")
 print(f"{len(loaded.steps)} steps, {len(loaded.references)} references, {len(all_paths(loaded))} paths: OK")
+too_long = False
+for answer, answers in reading.longest_paths(loaded).items():
+    total = reading.path_words(loaded, answers)
+    too_long |= total > reading.PATH_WORD_LIMIT
+    steps = ", ".join(f"{s} {reading.step_words(loaded, loaded.steps[s], answers)}" for s in loaded.expected_route(answers))
+    print(f"{reading.PATHS_PER_ANSWER_OF} = {answer}: {total} words (limit {reading.PATH_WORD_LIMIT}): {steps}")
+if too_long:
+    sys.exit(f"a path shows more than {reading.PATH_WORD_LIMIT} words: cut text on its longest steps")

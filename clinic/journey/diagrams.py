@@ -15,7 +15,8 @@ _ALLOWED_PAINT = ("none", "currentColor")
 
 
 def load_diagrams(folder):
-    """{name: (svg markup, title, description)} for every <folder>/*.svg, each checked."""
+    """{name: (svg markup, title, description, labels)} for every <folder>/*.svg, each checked. `labels` is the
+    text drawn on the picture (its <text> elements): what a person reads on it, unlike the title and description."""
     return {path.stem: _load_diagram(path) for path in sorted(Path(folder).glob("*.svg"))}
 
 
@@ -58,4 +59,5 @@ def _load_diagram(path):
         href = element.get("href") or element.get("{http://www.w3.org/1999/xlink}href")
         if href is not None and not href.startswith(f"#{name}-"):
             raise ContentError(path, "href", "a diagram may only refer to its own shapes")
-    return text, " ".join(title.text.split()), " ".join(desc.text.split())
+    labels = " ".join(" ".join(element.itertext()) for element in root.iter(SVG_NS + "text"))
+    return text, " ".join(title.text.split()), " ".join(desc.text.split()), " ".join(labels.split())

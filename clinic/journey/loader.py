@@ -231,9 +231,10 @@ def _block_diagram(raw, diagrams, path, field_name):
     name, caption = raw.name, " ".join(raw.caption.split())  # the schema checked both are text
     if name not in diagrams:
         raise ContentError(path, f"{field_name}.name", f"no diagram content/diagrams/{name}.svg")
-    svg, title, description = diagrams[name]
+    svg, title, description, labels = diagrams[name]
     # The clinic's own checked file: trusted markup, like the rendered Markdown.
-    return Diagram(name=name, svg=Markup(svg), title=title, description=description, caption=caption)  # noqa: S704  # nosec B704
+    svg = Markup(svg)  # noqa: S704  # nosec B704
+    return Diagram(name=name, svg=svg, title=title, description=description, labels=labels, caption=caption)
 
 
 def _load_question(raw, path, name, renderer):

@@ -50,6 +50,7 @@ class Diagram:
     svg: str  # the inline SVG markup (role="img", its own <title> and <desc>)
     title: str
     description: str
+    labels: str  # the words drawn on the picture, read like any text (the title and description are not shown)
     caption: str
 
 

@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass, replace
 
 from clinic.journey.model import REQUEST_TARGET, conditions_hold
+from clinic.journey.render import Renderer
 
 WORDS_PER_MINUTE = 200
 # Words of intro and of blocks shown in full above the Continue button. With the headings and the "On this page"
@@ -12,12 +13,14 @@ WORDS_PER_MINUTE = 200
 SHOWN_WORDS = 210
 DIAGRAM_WORDS = 70  # a diagram with its caption takes about the height of this many words on a phone
 PATH_WORD_LIMIT = 1500
+PATHS_PER_ANSWER_OF = "surgery"  # the limit holds for the longest typical path of each answer to this question
 RESEARCH_SUMMARY = "What the research says"
 ALSO_HEADING = "Also on this page"
 # The summary template's own text (headings, the answers disclosure, the printing tip, the request section);
 # tests/test_reading_browser.py compares the whole path's count with what Chromium shows.
-SUMMARY_TEMPLATE_WORDS = 56
+SUMMARY_TEMPLATE_WORDS = 72
 READING_TIME_MARK = "{{reading_time}}"
+PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text loses Markdown marks such as _
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,14 @@ def words(text):
 
 
 def layout(step, answers):
-    """Blocks that fit the answers first, then the ones for everyone, in full until the next one would pass the
-    word budget; blocks for other answers, and the rest, go under "Also on this page" (the ones that fit the
-    answers first and marked). The budget wins even over a block that fits: Continue stays near the top."""
+    """The blocks that fit the answers, in full until the next one would pass the word budget; only when none
+    fits, the ones for everyone instead. Everything else goes under "Also on this page" (the ones that fit the
+    answers first and marked), one tap away. The budget wins even over a block that fits: Continue stays near
+    the top."""
     fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
     general = [b for b in step.blocks if not b.first_when]
     shown, budget = [], SHOWN_WORDS - words(step.intro_text)
-    for block in fitting + general:
+    for block in fitting or general:
         cost = words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
         if cost > budget:
             break
@@ -58,7 +62,8 @@ def step_words(journey, step, answers):
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
     shown = layout(step, answers)
     for block, _fits in shown.shown:
-        count += words(block.heading) + words(block.body_text) + (words(block.diagram.caption) if block.diagram else 0)
+        count += words(block.heading) + words(block.body_text)
+        count += words(block.diagram.labels) + words(block.diagram.caption) if block.diagram else 0
         count += words(RESEARCH_SUMMARY) if block.research_text else 0
     if shown.also:
         count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
@@ -112,6 +117,16 @@ def complete_answers(journey, boxes="typical"):
     return found
 
 
+def longest_paths(journey, question_id=PATHS_PER_ANSWER_OF):
+    """{answer: typical answers whose path reads longest} for each answer to one single-choice question."""
+    longest = {}
+    for answers in complete_answers(journey, "typical"):
+        value = answers.get(question_id)
+        if value not in longest or path_words(journey, answers) > path_words(journey, longest[value]):
+            longest[value] = answers
+    return longest
+
+
 def reading_minutes(journey):
     """(fewest, most) minutes to read a typical path to the summary at 200 words a minute."""
     counts = [path_words(journey, answers) for answers in complete_answers(journey)]
@@ -136,7 +151,7 @@ def fill_reading_time(journey):
         journey.steps[step.id] = replace(
             step,
             intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_MARK, text)),
-            intro_text=step.intro_text.replace(READING_TIME_MARK, text),
+            intro_text=step.intro_text.replace(PLAIN_READING_TIME_MARK, text),
         )
     journey.reading_minutes = minutes
     return journey

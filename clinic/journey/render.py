@@ -52,7 +52,7 @@ class Renderer:
     @staticmethod
     def plain(text):
         """Text without Markdown marks or reference numbers: what readability is measured on."""
-        text = REF_PATTERN.sub("", str(text or ""))
+        text = re.sub(r"[ \t]*" + REF_PATTERN.pattern, "", str(text or ""))  # "rods [ref:5]." reads "rods."
         text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
         text = re.sub(r"^\s{0,3}(#+|[-*+]|\d+\.)\s+", "", text, flags=re.M)
         text = re.sub(r"[*_`>]", "", text)
