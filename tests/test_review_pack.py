@@ -44,7 +44,7 @@ def test_steps_come_in_journey_order_with_questions_rules_blocks_and_doctor_ques
     positions = [pack.index(f'id="step-{step_id}"') for step_id in step_order(JOURNEY)]
     assert positions == sorted(positions) and step_order(JOURNEY)[:3] == ["start", "safety", "safety-more"]
     assert "Question <code>surgery</code>" in pack and "<code>fusion</code>: Spinal fusion" in pack
-    assert "I'm not sure → “Is there a problem with the metal parts?” (hardware)" in pack
+    assert f"I'm not sure → “{JOURNEY.steps['hardware'].title}” (hardware)" in pack
     assert "always → “Why can pain remain after surgery?” (causes)" in pack
     for step in JOURNEY.steps.values():
         for block in step.blocks:
