@@ -1,4 +1,4 @@
-"""Helpers other test files share: sending a second-opinion request as a patient would."""
+"""Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token."""
 import re
 import time
 
@@ -41,6 +41,19 @@ def submit_request(client, follow_redirects=False, age_seconds=60, **fields):
     data = {**hidden, **PATIENT, **fields}
     return client.post("/request", data={k: v for k, v in data.items() if v is not None},
                        follow_redirects=follow_redirects)
+
+
+def tampered(token):
+    """`token` (itsdangerous: payload, then the signature after the last dot) with its signature changed.
+
+    The signature's first character is replaced: every bit of it counts, so the result is always different
+    and always fails the check. Not the last character: of a 20-byte signature in 27 base64 characters, its
+    last two bits are padding, so `token[:-2] + "xx"` leaves the token valid when it ends in "xw" to "xz".
+    """
+    payload, dot, signature = token.rpartition(".")
+    assert dot and signature, f"not a signed token: {token!r}"
+    first = "B" if signature[0] == "A" else "A"
+    return f"{payload}.{first}{signature[1:]}"
 
 
 def reference_in(html):
