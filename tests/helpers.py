@@ -1,8 +1,10 @@
-"""Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token."""
+"""Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token,
+signing staff in with a browser."""
 import re
 import time
 
 from blueprints.requests import sign_started
+from tests.test_staff import EMAIL, PASSWORD
 
 PATIENT = {
     "name": "Alex Example",
@@ -54,6 +56,18 @@ def tampered(token):
     assert dot and signature, f"not a signed token: {token!r}"
     first = "B" if signature[0] == "A" else "A"
     return f"{payload}.{first}{signature[1:]}"
+
+
+def sign_in(page, server, email=EMAIL, password=PASSWORD):
+    """In a Playwright page: open the inbox, which sends a signed-out browser to sign-in, and sign in there.
+
+    Does not wait for the inbox: a wrong password stays on the sign-in page.
+    """
+    page.goto(f"{server.url}/staff")
+    assert "/staff/sign-in" in page.url
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
 
 
 def reference_in(html):

@@ -6,7 +6,7 @@ import pytest
 
 from clinic.journey import ContentError, all_paths, load_journey
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, content_dir, route_to_summary
-from tests.helpers import submit_request
+from tests.helpers import sign_in, submit_request
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff
 
 HTMX = {"HX-Request": "true"}
@@ -428,19 +428,12 @@ def staff_server(make_app):
         yield server
 
 
-def staff_sign_in(page, server, email=EMAIL):
-    page.goto(f"{server.url}/staff")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/staff")
-
-
 @pytest.mark.browser
 def test_staff_status_and_note_messages_take_the_focus(staff_server, phone):
     reference = add_request(staff_server.app, phone="5550100199 ext 12")
     page = phone(bypass_csp=True).new_page()
-    staff_sign_in(page, staff_server)
+    sign_in(page, staff_server)
+    page.wait_for_url(f"{staff_server.url}/staff")
     page.goto(f"{staff_server.url}/staff/requests/{reference}")
     assert page.get_by_role("link", name="(555) 010-0199 ext. 12").is_visible()
     page.get_by_label("Contacted").check()
@@ -464,7 +457,8 @@ def test_every_page_has_no_axe_violations_at_320_px_including_the_staff_audit_tr
                                   bypass_csp=True)
     try:
         page = context.new_page()
-        staff_sign_in(page, staff_server, email=long_address)
+        sign_in(page, staff_server, email=long_address)
+        page.wait_for_url(f"{staff_server.url}/staff")
         for path in ("/staff", "/staff/audit"):
             page.goto(staff_server.url + path)
             assert_no_axe_violations(page)

@@ -8,7 +8,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, pages_site
-from tests.helpers import tampered
+from tests.helpers import sign_in, tampered
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
@@ -222,10 +222,7 @@ def test_a_link_opened_from_another_site_neither_replaces_the_patients_answers_n
 
         patient_context = phone()
         patient = patient_context.new_page()
-        patient.goto(server.url + "/staff/sign-in")  # a nurse trying the guide on the clinic's own phone
-        patient.get_by_label("Email address").fill(EMAIL)
-        patient.get_by_label("Password").fill(PASSWORD)
-        patient.get_by_role("button", name="Sign in").click()
+        sign_in(patient, server)  # a nurse trying the guide on the clinic's own phone
         patient.wait_for_url(re.compile(r"/staff$"))
         browser_walk(patient, server.url, "fusion")
 

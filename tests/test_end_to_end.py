@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT, LiveServer
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff, db
+from tests.helpers import sign_in
+from tests.test_staff import FAST_ARGON2, create_staff, db
 
 pytestmark = pytest.mark.browser
 REAL_CONTENT = ROOT / "content"
@@ -87,10 +88,7 @@ def test_patient_request_reaches_staff_who_mark_it_contacted(phone, site, js):
 
     link = staff_link_from_the_notification(site.app, reference)
     staff = phone(js=js).new_page()
-    staff.goto(f"{site.url}/staff")
-    staff.get_by_label("Email address").fill(EMAIL)
-    staff.get_by_label("Password").fill(PASSWORD)
-    staff.get_by_role("button", name="Sign in").click()
+    sign_in(staff, site)
     staff.wait_for_url(re.compile(r"/staff$"))
     assert staff.get_by_role("link", name=re.compile(reference)).is_visible()  # found in the list of new requests
     staff.get_by_role("link", name=re.compile(reference)).click()

@@ -4,6 +4,7 @@ import re
 import pytest
 
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
+from tests.helpers import sign_in
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff, db
 
 pytestmark = pytest.mark.browser
@@ -15,14 +16,6 @@ def staff_server(make_app):
     create_staff(app)
     with LiveServer(app) as server:
         yield server
-
-
-def sign_in(page, server, email=EMAIL, password=PASSWORD):
-    page.goto(f"{server.url}/staff")
-    assert "/staff/sign-in" in page.url
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 # The error summary's links come from the shared form macros (styled in their section), so they are not checked here.
