@@ -3,7 +3,10 @@
 requirements.in and requirements-dev.in name what we use; `make lock` compiles them into the .txt files. These checks
 fail when a .txt file is edited by hand or a .in file is changed without `make lock` (README "Dependencies").
 """
+import ast
 import re
+import sys
+from importlib.metadata import packages_distributions
 
 from tests.conftest import ROOT
 
@@ -64,3 +67,27 @@ def test_make_installs_only_hashed_packages():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     installs = [line for line in makefile.splitlines() if "$(PIP) install" in line]
     assert installs and all("--require-hashes" in line for line in installs), installs
+
+
+def imported_modules(paths):
+    """The top-level names of the modules that these Python files import (relative imports left out)."""
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_package_the_site_imports_is_named_in_requirements_in():
+    """Not only pulled in by another package: a later release of that one could drop it, and the site would break."""
+    code = [ROOT / "app.py", ROOT / "gunicorn.conf.py", *(ROOT / "blueprints").rglob("*.py"), *(ROOT / "clinic").rglob("*.py")]
+    ours = {"app", "blueprints", "clinic"}
+    third_party = imported_modules(code) - set(sys.stdlib_module_names) - ours
+    distributions = packages_distributions()
+    wanted = named("requirements.in")
+    unnamed = sorted(module for module in third_party
+                     if not any(normalised(dist) in wanted for dist in distributions.get(module, [module])))
+    assert third_party and not unnamed, f"imported by the site but not named in requirements.in: {unnamed}"
