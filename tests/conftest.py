@@ -18,6 +18,11 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
+# How long a test waits for something to happen (a page, an element, a thread's work, a server answering) before
+# it fails. Every wait ends as soon as the thing happens, so this only bounds a failure: it is generous because on
+# the shared 2-core CI machine, with Chromium, servers and tests all running, waits were seen to take over 10 s.
+EVENT_TIMEOUT_SECONDS = 30
+EVENT_TIMEOUT_MS = EVENT_TIMEOUT_SECONDS * 1000
 
 
 @pytest.fixture
@@ -125,8 +130,9 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
         pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=EVENT_TIMEOUT_MS)  # expect(...) assertions retry until then (5 s by default)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -138,14 +144,20 @@ def browser():
         browser.close()
 
 
+def new_context(browser, **options):
+    """A browser context whose waits (clicks, navigations, wait_for_*) last up to EVENT_TIMEOUT_MS."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(EVENT_TIMEOUT_MS)
+    return context
+
+
 @pytest.fixture
 def phone(browser):
     """A phone-sized browser context with JavaScript on; `phone(js=False)` for one without."""
     contexts = []
 
     def open_context(js=True, **extra):
-        context = browser.new_context(java_script_enabled=js, **PHONE, **extra)
-        context.set_default_timeout(10_000)
+        context = new_context(browser, java_script_enabled=js, **PHONE, **extra)
         contexts.append(context)
         return context
 

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import pytest
 
 from clinic.journey import ContentError, all_paths, load_journey
-from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, content_dir, route_to_summary
+from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, content_dir, new_context, route_to_summary
 from tests.helpers import sign_in, submit_request
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff
 
@@ -453,7 +453,7 @@ def test_every_page_has_no_axe_violations_at_320_px_including_the_staff_audit_tr
     long_address = "reception.and.second.opinions.desk@caring-medical-clinic.example"
     create_staff(staff_server.app, email=long_address)  # the audit's "Who" column: wider than a small phone
     add_request(staff_server.app)
-    context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True,
+    context = new_context(browser, viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True,
                                   bypass_csp=True)
     try:
         page = context.new_page()

@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.conftest import ROOT, TEST_SECRET, content_dir
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir
 
 TOKEN = "TOKEN-d41d8cd98f00b204e980"
 CANARY = "CANARY-5e2f"
@@ -37,14 +37,14 @@ def test_the_development_server_logs_the_apps_own_line_but_no_paths_or_queries(t
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
         while True:
             try:
                 get(f"{base}/healthz")
                 break
             except OSError:
                 assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the development server did not answer within 30 s"
+                assert time.monotonic() < deadline, f"the development server did not answer within {EVENT_TIMEOUT_SECONDS} s"
                 time.sleep(0.1)
         get(f"{base}/journey/continue/{TOKEN}")
         get(f"{base}/journey/urgent?symptom={CANARY}")

@@ -24,7 +24,7 @@ from clinic import migrate
 from clinic import staff as staff_store
 from clinic.db import connect, transaction
 from scripts.loopback import LoopbackClient, free_port
-from tests.conftest import ROOT, TEST_SECRET, content_dir
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir
 from tests.helpers import PATIENT, form_fields
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD
 
@@ -80,7 +80,7 @@ def gunicorn(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
         while True:
             try:
                 if LoopbackClient(port, timeout=5).fetch("GET", "/healthz")[0] == 200:
@@ -88,7 +88,7 @@ def gunicorn(tmp_path):
             except OSError:
                 pass
             assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+            assert time.monotonic() < deadline, f"gunicorn did not answer within {EVENT_TIMEOUT_SECONDS} s"
             time.sleep(0.1)
         yield port, server.pid, database
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from clinic import housekeeping, insights
-from tests.conftest import ROOT, database_locked
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, database_locked
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 DAY = 86400
@@ -160,7 +160,7 @@ def test_the_command_fails_and_removes_nothing_while_the_database_is_locked_then
 
 # --- in the serving process -------------------------------------------------------------------------------------
 
-def wait_until(condition, timeout=10.0):
+def wait_until(condition, timeout=EVENT_TIMEOUT_SECONDS):
     done = threading.Event()
     deadline = time.monotonic() + timeout
     while not condition():

@@ -9,7 +9,7 @@ import pytest
 
 from clinic import insights
 from clinic.db import connect
-from tests.conftest import assert_no_axe_violations, content_dir, route_to_stop, route_to_summary
+from tests.conftest import assert_no_axe_violations, content_dir, new_context, route_to_stop, route_to_summary
 from tests.helpers import submit_request
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
@@ -221,7 +221,7 @@ def test_the_report_renders_at_phone_width_and_is_accessible(browser, make_app, 
     assert runner.invoke(args=["insights", "demo", "--weeks", "12", "--seed", "3"]).exit_code == 0
     with LiveServer(app) as server:
         for width in (390, 320):
-            context = browser.new_context(**{**PHONE, "viewport": {"width": width, "height": 844}},
+            context = new_context(browser, **{**PHONE, "viewport": {"width": width, "height": 844}},
                                           java_script_enabled=js, bypass_csp=True)
             page = context.new_page()
             page.goto(server.url + "/staff/sign-in?next=/staff/insights")

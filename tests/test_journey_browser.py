@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.conftest import assert_no_axe_violations
+from tests.conftest import assert_no_axe_violations, new_context
 
 pytestmark = pytest.mark.browser
 
@@ -220,7 +220,7 @@ def test_axe_finds_no_violations_on_any_step(live_server, phone):
 
 
 def test_pages_fit_a_320_pixel_screen_without_sideways_scrolling(live_server, browser):
-    context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True)
+    context = new_context(browser, viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True)
     page = context.new_page()
     walk(page, live_server.url, PATHS["fusion-with-hardware-problem"], js=True,
          on_step=lambda _step: _assert_no_horizontal_scroll(page))

@@ -16,7 +16,7 @@ import pytest
 from app import _instance_secret_key, create_app
 from clinic import migrate
 from clinic.production import ConfigError
-from tests.conftest import ROOT, TEST_SECRET, database_locked
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 # The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
@@ -342,7 +342,7 @@ def test_gunicorn_with_the_checked_in_config_serves_the_site_in_production_mode(
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://{env['GUNICORN_BIND']}/healthz"
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
@@ -351,7 +351,7 @@ def test_gunicorn_with_the_checked_in_config_serves_the_site_in_production_mode(
                     break
             except OSError:
                 assert server.poll() is None, server.stderr.read().decode()
-                assert time.monotonic() < deadline, "gunicorn did not answer within 15 s"
+                assert time.monotonic() < deadline, f"gunicorn did not answer within {EVENT_TIMEOUT_SECONDS} s"
                 time.sleep(0.1)
     finally:
         server.terminate()

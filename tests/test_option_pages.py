@@ -6,7 +6,7 @@ import pytest
 import textstat
 
 from clinic.journey import load_journey
-from tests.conftest import PHONE, ROOT, assert_no_axe_violations, walk_to_summary
+from tests.conftest import PHONE, ROOT, assert_no_axe_violations, new_context, walk_to_summary
 
 CONTENT = ROOT / "content"
 JOURNEY = load_journey(CONTENT)
@@ -137,7 +137,7 @@ def test_the_comparison_page_is_a_real_list_of_options_with_terms_and_answers(cl
 
 @pytest.mark.browser
 def test_the_comparison_reflows_at_320_pixels_and_axe_finds_nothing(live_server, browser):
-    context = browser.new_context(**{**PHONE, "viewport": {"width": 320, "height": 640}}, bypass_csp=True)
+    context = new_context(browser, **{**PHONE, "viewport": {"width": 320, "height": 640}}, bypass_csp=True)
     try:
         page = context.new_page()
         page.goto(live_server.url + "/compare")

@@ -19,6 +19,7 @@ from clinic.requests import (
     new_submission_id,
     normalise_phone,
 )
+from tests.conftest import EVENT_TIMEOUT_SECONDS
 
 T0 = 1_800_000_000
 
@@ -306,7 +307,7 @@ def test_the_sender_thread_sends_when_woken_without_waiting_for_its_interval(dat
     try:
         add_request(conn, time.time)
         sender.wake()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
         while outbox_rows(conn)[0]["status"] != "sent" and time.monotonic() < deadline:
             time.sleep(0.02)
         assert outbox_rows(conn)[0]["status"] == "sent"

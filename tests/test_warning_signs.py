@@ -9,7 +9,7 @@ import yaml
 from app import create_app
 from clinic.journey import ContentError, load_journey, schema
 from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
-from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, walk_to_summary
+from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, walk_to_summary
 from tests.helpers import submit_request
 
 CONTENT = ROOT / "content"
@@ -204,9 +204,7 @@ def signs_site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sign_contexts(browser):
     """One phone context per JavaScript setting, reused by every sign (cookies cleared between them)."""
-    contexts = {js: browser.new_context(java_script_enabled=js, **PHONE) for js in (True, False)}
-    for context in contexts.values():
-        context.set_default_timeout(10_000)
+    contexts = {js: new_context(browser, java_script_enabled=js, **PHONE) for js in (True, False)}
     yield contexts
     for context in contexts.values():
         context.close()
