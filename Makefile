@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint check-content serve bench bench-taps audit
+.PHONY: run test install install-dev lint check-content serve bench bench-taps bench-export audit
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: install-dev
 ## Tap to next step on emulated slow 4G in Chromium through gunicorn: requests per answer and median ms, JS on and off.
 bench-taps: install-dev
 	$(PY) scripts/bench_taps.py $(ARGS)
+
+## A 30,000-request CSV export through gunicorn while a patient posts: post times alone and during it, worker memory.
+bench-export: install-dev
+	$(PY) scripts/bench_export.py $(ARGS)
 
 ## Lighthouse (mobile) on the start page, a question step and the request page; prints the four category scores.
 audit: install-dev
