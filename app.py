@@ -72,7 +72,10 @@ def create_app(config=None):
         migrate.prepare(app.config["DATABASE"], upgrade_automatically=not app.config["PRODUCTION"],
                         backup_dir=Path(app.config["DATABASE"]).parent / "backups")
     # A broken content file stops start-up here, naming the file and the field.
-    app.extensions["journey"] = load_journey(app.config["CONTENT_DIR"])
+    app.extensions["journey"] = content = load_journey(app.config["CONTENT_DIR"])
+    if app.config["PRODUCTION"] and content.review_status() != "reviewed":
+        log.warning("Content version %s has no clinical sign-off: every page says it is not yet reviewed "
+                    "(README, 'Content and clinical review')", content.version)
     app.extensions["triage"] = load_triage(app.config["CONTENT_DIR"])  # flagged requests: phrases, banner text
 
     # Order matters: hooks run in the order they are registered.

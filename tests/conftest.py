@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from clinic.journey.version import content_version
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -59,6 +60,19 @@ def fixture_content(tmp_path):
     target = tmp_path / "content"
     shutil.copytree(ROOT / "tests" / "fixtures" / "content", target)
     return target
+
+
+def sign_off(content, version=None, day="2026-11-20"):
+    """Record a clinical sign-off of `version` (by default the version the content has now) in journey.yaml."""
+    meta = content / "journey.yaml"
+    meta.write_text(meta.read_text() + f"reviewed: {day}\nreviewed_version: {version or content_version(content)}\n")
+    return content
+
+
+@pytest.fixture
+def signed_content(fixture_content):
+    """The small test journey with a sign-off of exactly this content: what a production site should serve."""
+    return sign_off(fixture_content)
 
 
 @contextmanager

@@ -257,11 +257,11 @@ def test_robots_txt_keeps_crawlers_out_of_staff_pages_only(client):
 # Production settings
 
 @pytest.fixture
-def production_env(monkeypatch, tmp_path):
+def production_env(monkeypatch, tmp_path, signed_content):
     """Settings the way a host gives them: environment variables read by create_app()."""
     monkeypatch.setenv("FLASK_PRODUCTION", "1")
     monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "clinic.sqlite3"))
-    monkeypatch.setenv("FLASK_CONTENT_DIR", str(FIXTURE_CONTENT))
+    monkeypatch.setenv("FLASK_CONTENT_DIR", str(signed_content))
     monkeypatch.setenv("FLASK_SECRET_KEY", TEST_SECRET)
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     return monkeypatch

@@ -59,7 +59,9 @@ def test_steps_come_in_journey_order_with_questions_rules_blocks_and_doctor_ques
 def test_the_pack_has_the_sign_off_box_and_the_review_date_and_role_on_its_first_page(pack):
     first_page = pack.split('class="part"')[0]
     assert "Sign-off" in first_page and "Reviewer's name" in first_page and "Signature" in first_page
-    assert "November 25, 2026" in first_page and JOURNEY.reviewed_by in first_page
+    assert f'<strong class="pack-version">{JOURNEY.version}</strong>' in first_page
+    assert f"reviewed_version: {JOURNEY.version}" in first_page and JOURNEY.reviewed_by in first_page
+    assert "This guide has not yet been reviewed by" in first_page  # what every page says now
     assert "February 14, 2021" in first_page and JOURNEY.conflict_of_interest in first_page
 
 

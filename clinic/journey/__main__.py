@@ -7,6 +7,13 @@ from clinic.journey.model import all_paths
 
 loaded = load_journey(sys.argv[1] if len(sys.argv) > 1 else "content")
 print(f"{len(loaded.steps)} steps, {len(loaded.references)} references, {len(all_paths(loaded))} paths: OK")
+review = loaded.review_status()
+if review == "reviewed":
+    print(f"content version {loaded.version}: reviewed on {loaded.reviewed.isoformat()} by {loaded.reviewed_by}")
+else:
+    since = f" (the last sign-off, {loaded.reviewed.isoformat()}, approved {loaded.reviewed_version})" if loaded.reviewed else ""
+    print(f"content version {loaded.version}: not yet reviewed{since}. Make the review pack "
+          "(README, 'Content and clinical review') and, once it is signed, set reviewed_version to this version.")
 too_long = False
 for answer, answers in reading.longest_paths(loaded).items():
     total = reading.path_words(loaded, answers)

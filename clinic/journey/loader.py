@@ -28,6 +28,7 @@ from clinic.journey.model import (
 )
 from clinic.journey.reading import fill_reading_time
 from clinic.journey.render import Renderer
+from clinic.journey.version import content_version
 from clinic.journey.warning_signs import attach_to_steps, build_warning_signs, check_routes
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -41,6 +42,9 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     content_dir = Path(content_dir)
     meta_file = content_dir / "journey.yaml"
     meta = schema.validate(schema.JourneyMeta, _read_yaml(meta_file), meta_file)
+    if (meta.reviewed is None) != (meta.reviewed_version is None):
+        raise ContentError(meta_file, "reviewed_version", "a sign-off needs both its date (reviewed) and the content "
+                           "version it approved (reviewed_version, printed by make check-content)")
     references = _load_references(content_dir / "references.yaml")
     renderer = Renderer(references, reference_url)
 
@@ -78,6 +82,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),
         article_updated=meta.article_updated, reviewed_by=meta.reviewed_by,
+        version=content_version(content_dir), reviewed_version=meta.reviewed_version,
         conflict_of_interest=meta.conflict_of_interest,
         comparison=_load_comparison(content_dir / "comparison.yaml", renderer, steps),
     )

@@ -125,7 +125,7 @@ class Step:
 class Journey:
     title: str
     first_step: str
-    reviewed: date
+    reviewed: date | None
     clinic_name: str
     clinic_phone: str
     disclaimer: str
@@ -138,8 +138,17 @@ class Journey:
     parts: tuple = ()  # section names in journey order (content/journey.yaml `parts`)
     article_updated: date | None = None
     reviewed_by: str = ""
+    version: str = ""  # the content version served (clinic.journey.version)
+    reviewed_version: str | None = None  # the content version the last sign-off approved
     conflict_of_interest: str = ""
     comparison: Comparison | None = None  # content/comparison.yaml, shown at /compare
+
+    def review_status(self):
+        """"reviewed" when the last sign-off approved the content served now; "changed" when the content changed
+        after it; "not reviewed" when there was none."""
+        if not self.reviewed_version:
+            return "not reviewed"
+        return "reviewed" if self.reviewed_version == self.version else "changed"
 
     def progress(self, step):
         """(part number, number of parts, part name) for a step, or None where no progress is shown.

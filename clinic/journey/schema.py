@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from clinic.journey.errors import ContentError
 from clinic.journey.model import KINDS, QUESTION_TYPES
+from clinic.journey.version import VERSION_PATTERN
 
 QUESTION_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -122,12 +123,15 @@ class JourneyMeta(ContentModel):
 
     title: Text
     first_step: Text
-    reviewed: Annotated[date, Field(strict=False)]  # YAML reads 2026-11-25 as a date; a quoted one is parsed
+    # The last clinical sign-off: its date and the content version it approved (`make check-content` prints the
+    # version now served). Both or neither; without them every page says the guide is not yet reviewed.
+    reviewed: Annotated[date | None, Field(strict=False)] = None  # YAML reads 2026-11-25 as a date
+    reviewed_version: Annotated[Text | None, Field(pattern=VERSION_PATTERN)] = None
     clinic_name: Text
     clinic_phone: Text
     disclaimer: Text
     article_updated: Annotated[date, Field(strict=False)]  # the article's own "last updated" date
-    reviewed_by: Text  # the role of the person who last reviewed the content (the source line on every page)
+    reviewed_by: Text  # the role of the person who reviews the content (the source line on every page)
     conflict_of_interest: Text  # one line on every page: the clinic offers some of the treatments described
     # The journey's parts in order, each a step `section`: progress reads "Part 2 of 5: Your surgery".
     parts: _list_of(Text) = []
