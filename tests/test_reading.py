@@ -101,3 +101,17 @@ def test_the_longest_path_is_the_longest_of_the_typical_paths_for_that_answer():
     longest = reading.longest_paths(journey)
     for answers in reading.complete_answers(journey, "typical"):
         assert reading.path_words(journey, answers) <= reading.path_words(journey, longest[answers["surgery"]])
+
+
+def test_on_every_typical_path_an_info_step_with_blocks_for_these_answers_shows_one_in_full():
+    """Relevance first: the blocks written for a person's answers are why the step exists for them. One too long
+    to fit above Continue with its step's intro waits under "Also on this page" (found: the laminectomy block on
+    the causes step, so a laminectomy patient saw nothing there in full)."""
+    journey = load_journey(ROOT / "content")
+    nothing = set()
+    for answers in reading.complete_answers(journey, "typical"):
+        for step_id in journey.expected_route(answers):
+            layout = reading.layout(journey.steps[step_id], answers)
+            if any(fits for _block, fits in layout.also) and not layout.shown:
+                nothing.add((step_id, tuple(b.id for b, fits in layout.also if fits)))
+    assert not nothing, f"steps that show no block in full though some fit the answers: {sorted(nothing)}"

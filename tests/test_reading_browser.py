@@ -53,6 +53,29 @@ def test_start_page_minutes_are_computed_from_the_typical_paths(app):
     assert "{{reading_time}}" not in start
 
 
+def walk_measuring(page, base, journey, plan):
+    """Walk a plan to the summary: {step id: (words Chromium shows, words reading.py counts, Continue's bottom)}."""
+    page.context.clear_cookies()
+    page.goto(base + "/")
+    seen = {}
+    for _ in range(20):
+        current = step_id(page, base)
+        bottom = page.evaluate(CONTINUE_BOTTOM) if journey.steps[current].kind == "info" else 0
+        seen[current] = (page.evaluate(COUNT_WORDS), reading.step_words(journey, journey.steps[current], plan), bottom)
+        if current == "summary":
+            return seen
+        answer_step(page, plan)
+        before = page.url
+        submit(page)
+        page.wait_for_function("u => location.href !== u", arg=before)
+        page.wait_for_selector("#step-title")
+    raise AssertionError(f"{plan} did not reach the summary: {list(seen)}")
+
+
+def far_down(seen):
+    return {step: round(bottom) for step, (_shown, _counted, bottom) in seen.items() if bottom > 2 * SCREEN}
+
+
 def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(live_server, phone, app):
     journey = app.extensions["journey"]
     low, high = journey.reading_minutes
@@ -61,39 +84,47 @@ def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(liv
     page = phone(js=True).new_page()
     report, problems = {}, []
     for surgery, plan in plans.items():
-        page.context.clear_cookies()
-        page.goto(live_server.url + "/")
-        total, far, differ = 0, {}, {}
-        for _ in range(20):
-            current = step_id(page, live_server.url)
-            shown = page.evaluate(COUNT_WORDS)
-            total += shown
-            counted = reading.step_words(journey, journey.steps[current], plan)
-            if shown != counted:
-                differ[current] = (shown, counted)
-            if current == "summary":
-                break
-            if journey.steps[current].kind == "info":
-                bottom = page.evaluate(CONTINUE_BOTTOM)
-                if bottom > 2 * SCREEN:
-                    far[current] = round(bottom)
-            answer_step(page, {k: v for k, v in plan.items()})
-            before = page.url
-            submit(page)
-            page.wait_for_function("u => location.href !== u", arg=before)
-            page.wait_for_selector("#step-title")
-        assert current == "summary", (surgery, current)
+        seen = walk_measuring(page, live_server.url, journey, plan)
+        total = sum(shown for shown, _counted, _bottom in seen.values())
         report[surgery] = total
+        differ = {step: (shown, counted) for step, (shown, counted, _bottom) in seen.items() if shown != counted}
         if differ:  # reading.py counts what Chromium shows: the start page's minutes rest on it
             problems.append(f"{surgery}: shown and counted words differ on {differ}")
-        if far:
-            problems.append(f"{surgery}: Continue more than two screens down on {far}")
+        if far_down(seen):
+            problems.append(f"{surgery}: Continue more than two screens down on {far_down(seen)}")
         if total > reading.PATH_WORD_LIMIT:
             problems.append(f"{surgery}: {total} words on the path")
         if not low <= total / reading.WORDS_PER_MINUTE <= high:  # the start page's estimate holds in the browser
             problems.append(f"{surgery}: {total} words is not {low} to {high} minutes")
     assert not problems, "\n".join(problems)
     print("words per surgery answer:", report)
+
+
+def plans_showing_every_info_step_layout(journey):
+    """Few typical answer sets that, between them, show every info step with every set of blocks in full that a
+    typical path can give it."""
+    paths = reading.complete_answers(journey, "typical")
+
+    def layouts(answers):
+        return {(s, tuple(b.id for b, _fits in reading.layout(journey.steps[s], answers).shown))
+                for s in journey.expected_route(answers) if journey.steps[s].kind == "info"}
+
+    todo, plans = set().union(*(layouts(a) for a in paths)), []
+    while todo:
+        best = max(paths, key=lambda a: len(layouts(a) & todo))
+        plans.append(best)
+        todo -= layouts(best)
+    return plans
+
+
+def test_continue_is_within_two_screens_whichever_blocks_a_typical_path_shows_in_full(live_server, phone, app):
+    """The longest path per surgery answer is not the tallest page: every layout of every info step, tried."""
+    journey = app.extensions["journey"]
+    page = phone(js=True).new_page()
+    far = {}
+    for plan in plans_showing_every_info_step_layout(journey):
+        far.update(far_down(walk_measuring(page, live_server.url, journey, plan)))
+    assert not far, f"Continue's bottom, more than two screens ({2 * SCREEN} px) down: {far}"
 
 
 def test_research_disclosures_are_named_by_their_block_for_screen_readers(live_server, phone, app):

@@ -42,7 +42,7 @@ def layout(step, answers):
     general = [b for b in step.blocks if not b.first_when]
     shown, budget = [], SHOWN_WORDS - words(step.intro_text)
     for block in fitting or general:
-        cost = words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
+        cost = block_cost(block)
         if cost > budget:
             break
         shown.append(block)
@@ -53,6 +53,11 @@ def layout(step, answers):
         shown=tuple((b, b in fitting) for b in shown),
         also=tuple((b, b in fitting) for b in also),
     )
+
+
+def block_cost(block):
+    """How much of the budget above Continue a block shown in full takes: its words, and a diagram's height."""
+    return words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
 
 
 def step_words(journey, step, answers):
