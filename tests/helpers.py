@@ -1,5 +1,5 @@
 """Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token,
-signing staff in with a browser."""
+signing staff in with a browser, submitting a journey step and waiting for the next."""
 import re
 import time
 
@@ -73,3 +73,12 @@ def sign_in(page, server, email=EMAIL, password=PASSWORD):
 def reference_in(html):
     found = re.search(r"FBS-[2-9A-Z]{4}", html)
     return found.group(0) if found else None
+
+
+def submit_and_wait(page):
+    """Submit a journey step and wait until the next one is there (a new URL and its heading, swapped in by htmx
+    or loaded without JavaScript)."""
+    before = page.url
+    page.locator("form.step-form button[type=submit]").click()
+    page.wait_for_function("u => location.href !== u", arg=before)
+    page.wait_for_selector("#step-title")

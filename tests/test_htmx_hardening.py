@@ -4,6 +4,7 @@ import re
 import pytest
 
 from tests.conftest import LiveServer, content_dir, pages_site, route_to_summary
+from tests.helpers import submit_and_wait
 
 pytestmark = pytest.mark.browser
 
@@ -37,10 +38,7 @@ def answer_and_submit(page, step, form):
     for name, values in form.items():
         for value in values:
             page.locator(f"input[name='{name}'][value='{value}']").check()
-    before = page.url
-    page.locator("form.step-form button[type=submit]").click()
-    page.wait_for_function("u => location.href !== u", arg=before)
-    page.wait_for_selector("#step-title")
+    submit_and_wait(page)
 
 
 def walk_with_back_presses(page, base, journey):

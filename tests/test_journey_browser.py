@@ -4,6 +4,7 @@ import re
 import pytest
 
 from tests.conftest import assert_no_axe_violations, new_context
+from tests.helpers import submit_and_wait
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +71,6 @@ def history_move(page, move, url_pattern):
 def submit(page):
     page.locator("form.step-form button[type=submit]").click()
 
-
 def walk(page, base, plan, js, on_step=None):
     visited = []
     page.goto(base + "/")
@@ -83,12 +83,9 @@ def walk(page, base, plan, js, on_step=None):
             return visited
         assert len(visited) < 20, visited
         answer_step(page, plan)
-        before = page.url
         if js:
             page.evaluate("window.__stillThisDocument = true")
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+        submit_and_wait(page)
         if js:
             # htmx swapped the step in place: same document, focus on the new heading, title updated.
             assert page.evaluate("window.__stillThisDocument === true"), "full page load instead of a swap"
@@ -137,10 +134,7 @@ def test_back_returns_to_the_previous_step_with_answers_kept_and_reload_keeps_th
     page.goto(live_server.url + "/")
     for _ in range(5):  # start, safety, safety-more, surgery, after-surgery
         answer_step(page, plan)
-        before = page.url
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+        submit_and_wait(page)
     assert page.url.endswith("/journey/hardware")
 
     # htmx keeps no snapshots, so Back and Forward reload the step from the server.

@@ -7,7 +7,8 @@ import pytest
 
 from clinic.journey import reading
 from tests.conftest import ROOT, assert_no_axe_violations
-from tests.test_journey_browser import answer_step, step_id, submit
+from tests.helpers import submit_and_wait
+from tests.test_journey_browser import answer_step, step_id
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +33,7 @@ def walk_to(page, base, plan, target):
     page.goto(base + "/")
     while step_id(page, base) != target:
         answer_step(page, plan)
-        before = page.url
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+        submit_and_wait(page)
 
 
 @pytest.fixture
@@ -65,10 +63,7 @@ def walk_measuring(page, base, journey, plan):
         if current == "summary":
             return seen
         answer_step(page, plan)
-        before = page.url
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+        submit_and_wait(page)
     raise AssertionError(f"{plan} did not reach the summary: {list(seen)}")
 
 
@@ -103,17 +98,16 @@ def test_every_surgery_answer_keeps_continue_near_the_top_and_the_path_short(liv
 def plans_showing_every_info_step_layout(journey):
     """Few typical answer sets that, between them, show every info step with every set of blocks in full that a
     typical path can give it."""
-    paths = reading.complete_answers(journey, "typical")
-
     def layouts(answers):
         return {(s, tuple(b.id for b, _fits in reading.layout(journey.steps[s], answers).shown))
                 for s in journey.expected_route(answers) if journey.steps[s].kind == "info"}
 
-    todo, plans = set().union(*(layouts(a) for a in paths)), []
+    paths = [(answers, layouts(answers)) for answers in reading.complete_answers(journey, "typical")]
+    todo, plans = set().union(*(seen for _answers, seen in paths)), []
     while todo:
-        best = max(paths, key=lambda a: len(layouts(a) & todo))
+        best, seen = max(paths, key=lambda path: len(path[1] & todo))
         plans.append(best)
-        todo -= layouts(best)
+        todo -= seen
     return plans
 
 

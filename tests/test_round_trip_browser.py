@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from tests.helpers import submit_and_wait
 from tests.test_journey_browser import EXPECTED, PATHS, answer_step, step_id, submit
 
 pytestmark = pytest.mark.browser
@@ -75,10 +76,7 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
     plan = PATHS["discectomy"]
     while step_id(page, live_server.url) != "summary":
         answer_step(page, plan)
-        before = page.url
-        submit(page)
-        page.wait_for_function("u => location.href !== u", arg=before)
-        page.wait_for_selector("#step-title")
+        submit_and_wait(page)
 
     # Change the operation from the summary: fusion opens the hardware question first (one response, URL pushed).
     page.locator(".summary-answers summary").click()  # the answers wait in a disclosure

@@ -10,7 +10,7 @@ from app import create_app
 from clinic.journey import ContentError, load_journey, schema
 from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
 from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, walk_to_summary
-from tests.helpers import submit_request
+from tests.helpers import submit_and_wait, submit_request
 
 CONTENT = ROOT / "content"
 SIGNS_FILE = CONTENT / "warning_signs.yaml"
@@ -234,10 +234,7 @@ def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_c
 
 
 def _submit_and_wait(page, js):
-    before = page.url
-    page.locator("form.step-form button[type=submit]").click()
-    page.wait_for_function("u => location.href !== u", arg=before)
-    page.wait_for_selector("#step-title")
+    submit_and_wait(page)
     if js:  # htmx swapped the step: wait until its heading has focus, so the next step is all there
         page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
 

@@ -124,12 +124,12 @@ def complete_answers(journey, boxes="typical"):
 
 def longest_paths(journey, question_id=PATHS_PER_ANSWER_OF):
     """{answer: typical answers whose path reads longest} for each answer to one single-choice question."""
-    longest = {}
+    longest = {}  # answer -> (words, answers)
     for answers in complete_answers(journey, "typical"):
-        value = answers.get(question_id)
-        if value not in longest or path_words(journey, answers) > path_words(journey, longest[value]):
-            longest[value] = answers
-    return longest
+        value, count = answers.get(question_id), path_words(journey, answers)
+        if value not in longest or count > longest[value][0]:
+            longest[value] = (count, answers)
+    return {value: answers for value, (_count, answers) in longest.items()}
 
 
 def reading_minutes(journey):
