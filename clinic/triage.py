@@ -11,9 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from clinic.journey import ContentError, conditions_hold
+from clinic.journey.loader import read_yaml
 
 TRIAGE_FILE = "triage.yaml"
 BANNER_KEYS = ("heading", "action", "signs_intro", "words_intro")
@@ -43,21 +42,23 @@ class Flag:
         return json.dumps(list(self.words), ensure_ascii=False) if self.words else None
 
 
-def read_signs(raw):
-    """The stored JSON list of signs back as WarningSign tuples (anything unreadable is dropped)."""
+def _stored_list(raw):
+    """A stored JSON list, or [] when it is empty or unreadable."""
     try:
         items = json.loads(raw) if raw else []
     except (TypeError, ValueError):
-        return ()
-    return tuple(WarningSign(str(i["label"]), str(i.get("tier") or "")) for i in items if isinstance(i, dict) and i.get("label"))
+        return []
+    return items if isinstance(items, list) else []
+
+
+def read_signs(raw):
+    """The stored JSON list of signs back as WarningSign tuples (anything unreadable is dropped)."""
+    return tuple(WarningSign(str(i["label"]), str(i.get("tier") or "")) for i in _stored_list(raw)
+                 if isinstance(i, dict) and i.get("label"))
 
 
 def read_words(raw):
-    try:
-        items = json.loads(raw) if raw else []
-    except (TypeError, ValueError):
-        return ()
-    return tuple(str(i) for i in items if isinstance(i, str)) if isinstance(items, list) else ()
+    return tuple(str(i) for i in _stored_list(raw) if isinstance(i, str))
 
 
 # --- warning signs in the answers ------------------------------------------------------------------------
@@ -139,12 +140,7 @@ class Triage:
 def load_triage(content_dir):
     """Read content/triage.yaml; ContentError naming the file and the field when it is wrong."""
     path = Path(content_dir) / TRIAGE_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContentError(path, "file", "does not exist") from None
-    except yaml.YAMLError as error:
-        raise ContentError(path, "yaml", str(error).replace("\n", " ")) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ContentError(path, "file", "must be a mapping with 'phrases' and 'banner'")
     unknown = set(data) - {"phrases", "banner"}

@@ -41,7 +41,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     """Read and check everything under content_dir. Raises ContentError naming file and field."""
     content_dir = Path(content_dir)
     meta_file = content_dir / "journey.yaml"
-    meta = schema.validate(schema.JourneyMeta, _read_yaml(meta_file), meta_file)
+    meta = schema.validate(schema.JourneyMeta, read_yaml(meta_file), meta_file)
     if (meta.reviewed is None) != (meta.reviewed_version is None):
         raise ContentError(meta_file, "reviewed_version", "a sign-off needs both its date (reviewed) and the content "
                            "version it approved (reviewed_version, printed by make check-content)")
@@ -52,7 +52,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     warning_signs = None
     if signs_file.exists():  # the small test journey has none
         warning_signs = build_warning_signs(
-            schema.validate(schema.WarningSignsFile, _read_yaml(signs_file), signs_file), signs_file)
+            schema.validate(schema.WarningSignsFile, read_yaml(signs_file), signs_file), signs_file)
     screens = set(warning_signs.screens()) if warning_signs else set()
 
     diagrams = load_diagrams(content_dir / "diagrams")
@@ -100,7 +100,7 @@ def _load_comparison(path, renderer, steps):
     """content/comparison.yaml, or None when the content has no comparison (the small test journey)."""
     if not path.exists():
         return None
-    data = schema.validate(schema.ComparisonFile, _read_yaml(path), path)
+    data = schema.validate(schema.ComparisonFile, read_yaml(path), path)
     rows = []
     for index, raw in enumerate(data.options):
         name = f"options[{index}]"
@@ -126,7 +126,8 @@ def _inline(html):
     return Markup(text)  # noqa: S704  # nosec B704 - the clinic's own content, rendered like the steps
 
 
-def _read_yaml(path):
+def read_yaml(path):
+    """A content YAML file's data; ContentError naming the file when it is missing or not YAML."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -153,7 +154,7 @@ def _split_front_matter(path):
 
 
 def _load_references(path):
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, list) or not data:
         raise ContentError(path, "references", "must be a non-empty list")
     references = {}
