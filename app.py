@@ -73,6 +73,8 @@ def create_app(config=None):
                         backup_dir=Path(app.config["DATABASE"]).parent / "backups")
     # A broken content file stops start-up here, naming the file and the field.
     app.extensions["journey"] = content = load_journey(app.config["CONTENT_DIR"])
+    production.check_clinic_phone(content.clinic_phone, production=app.config["PRODUCTION"],
+                                  path=Path(app.config["CONTENT_DIR"]) / "journey.yaml")
     if app.config["PRODUCTION"] and content.review_status() != "reviewed":
         log.warning("Content version %s has no clinical sign-off: every page says it is not yet reviewed "
                     "(README, 'Content and clinical review')", content.version)

@@ -131,7 +131,7 @@ def clinic_zone():
 
 @bp.app_template_filter("staff_time")
 def staff_time(seconds):
-    """'November 25, 2026, 11:42 PM CST': stored UTC seconds in the clinic's time zone (FLASK_CLINIC_TIMEZONE)."""
+    """'November 25, 2026, 11:42 PM EST': stored UTC seconds in the clinic's time zone (FLASK_CLINIC_TIMEZONE)."""
     return local_time.staff_time(seconds, clinic_zone())
 
 

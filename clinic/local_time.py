@@ -1,22 +1,22 @@
 """Times as clinic staff read them: stored UTC seconds shown in the clinic's own time zone. No Flask here.
 
-The zone is an IANA name (FLASK_CLINIC_TIMEZONE, default America/Chicago); zoneinfo applies its daylight
-saving rules, so a January time reads CST and a July one CDT. Stored times stay UTC seconds.
+The zone is an IANA name (FLASK_CLINIC_TIMEZONE, default America/New_York: the clinic is in Fort Myers, Florida);
+zoneinfo applies its daylight saving rules, so a January time reads EST and a July one EDT. Stored times stay UTC seconds.
 """
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEFAULT_ZONE = "America/Chicago"
+DEFAULT_ZONE = "America/New_York"
 # Spelled out here rather than with strftime's %B and %p, which follow the server's locale.
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
 
 def load_zone(name):
-    """The ZoneInfo for an IANA name such as 'America/Chicago'; ValueError saying what to set otherwise."""
+    """The ZoneInfo for an IANA name such as 'America/New_York'; ValueError saying what to set otherwise."""
     text = name.strip() if isinstance(name, str) else ""
     problem = (f"FLASK_CLINIC_TIMEZONE is {name!r}, which is not an IANA time zone name. "
-               f"Use one such as {DEFAULT_ZONE}, America/New_York or Europe/London.")
+               f"Use one such as {DEFAULT_ZONE}, America/Chicago or Europe/London.")
     if not text:
         raise ValueError(problem)
     try:
@@ -31,13 +31,13 @@ def local(seconds, zone):
 
 
 def abbreviation(moment):
-    """'CST', 'CDT', 'BST'; zones whose data has no letters ('+03') read 'UTC+03'."""
+    """'EST', 'EDT', 'BST'; zones whose data has no letters ('+03') read 'UTC+03'."""
     name = moment.tzname() or ""
     return f"UTC{name}" if name[:1] in ("+", "-") else name
 
 
 def staff_time(seconds, zone):
-    """'November 25, 2026, 11:42 PM CST': what staff read on every page."""
+    """'November 25, 2026, 11:42 PM EST': what staff read on every page."""
     moment = local(seconds, zone)
     hour = moment.hour % 12 or 12
     half = "AM" if moment.hour < 12 else "PM"
@@ -52,7 +52,7 @@ def long_date(seconds, zone):
 
 
 def csv_time(seconds, zone):
-    """'2026-11-25 23:42 CST': sortable, for the CSV export."""
+    """'2026-11-25 23:42 EST': sortable, for the CSV export."""
     moment = local(seconds, zone)
     return f"{moment:%Y-%m-%d %H:%M} {abbreviation(moment)}"
 

@@ -1,5 +1,7 @@
-"""Production settings rules: refuse weak secret keys, parse trusted hosts, set up log output. No Flask here."""
+"""Production settings rules: refuse weak secret keys and a placeholder clinic phone, parse trusted hosts, set up log
+output. No Flask here."""
 import logging
+import re
 import sys
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -50,6 +52,31 @@ def check_production(config, *, debug):
                 "`python3 -c 'import secrets; print(secrets.token_hex(32))'`, or remove it to have one "
                 "generated into instance/secret_key."
             )
+
+
+def clinic_phone_problem(phone):
+    """Why content/journey.yaml's clinic_phone cannot go live, or None.
+
+    Patients are told to call it (flagged requests are told to call today), so a number nobody answers is
+    refused: an empty one, all zeros ("+1 (000) 000-0000"), 555-0100 to 555-0199 (the range set aside for
+    fiction and examples) or area code 555, which is not in service (the form's own example, (555) 010-0199)."""
+    digits = re.sub(r"\D", "", phone or "")
+    if not digits:
+        return "it is empty or has no digits"
+    if set(digits.removeprefix("1") or "0") == {"0"}:
+        return f"{phone!r} is a placeholder (all zeros)"
+    national = digits[1:] if digits.startswith("1") and len(digits) in (8, 11) else digits
+    if re.search(r"55501\d\d$", national) or (len(national) == 10 and national.startswith("555")):
+        return f"{phone!r} is a placeholder (555-0100 to 555-0199 and area code 555 are numbers for examples)"
+    return None
+
+
+def check_clinic_phone(phone, *, production, path="content/journey.yaml"):
+    """Raise ConfigError in production when the clinic's phone is a placeholder, naming the field."""
+    problem = clinic_phone_problem(phone) if production else None
+    if problem:
+        raise ConfigError(f"Refusing to start in production: clinic_phone in {path}: {problem}. "
+                          "Set it to the number patients should call.")
 
 
 def production_warnings(config):

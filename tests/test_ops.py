@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from app import _instance_secret_key, create_app
 from clinic import migrate
-from clinic.production import ConfigError
+from clinic.production import ConfigError, clinic_phone_problem
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
@@ -288,6 +289,43 @@ def test_production_refuses_the_debugger(production_env):
         create_app()
 
 
+def with_clinic_phone(content, phone):
+    meta = content / "journey.yaml"
+    meta.write_text(re.sub(r"(?m)^clinic_phone: .*$", f"clinic_phone: {json.dumps(phone)}", meta.read_text()))
+    return content
+
+
+@pytest.mark.parametrize("phone", ["+1 (000) 000-0000", "000-000-0000", "0", "(555) 010-0199", "+1 555 0100",
+                                   "(239) 555-0123", " ", "-", "phone"])
+def test_a_placeholder_clinic_phone_is_recognised(phone):
+    assert clinic_phone_problem(phone)
+
+
+@pytest.mark.parametrize("phone", ["(239) 308-4701", "+1 239 308 4701", "(212) 555-0200", "(239) 555-1234", "911"])
+def test_a_real_looking_clinic_phone_is_accepted(phone):
+    assert clinic_phone_problem(phone) is None
+
+
+@pytest.mark.parametrize("phone", ["+1 (000) 000-0000", "(555) 010-0142", " "])
+def test_production_refuses_content_whose_clinic_phone_is_a_placeholder_naming_clinic_phone(production_env,
+                                                                                            signed_content, phone):
+    with_clinic_phone(signed_content, phone)
+    with pytest.raises(ConfigError, match=r"clinic_phone in .*journey\.yaml") as refused:
+        create_app()
+    assert "Refusing to start in production" in str(refused.value)
+    production_env.delenv("FLASK_PRODUCTION")
+    assert create_app().extensions["journey"].clinic_phone == phone  # outside production it starts
+
+
+def test_the_shipped_content_has_the_articles_clinic_and_passes_the_production_check():
+    from clinic.journey import load_journey
+    content = load_journey(ROOT / "content")
+    assert clinic_phone_problem(content.clinic_phone) is None
+    assert (content.clinic_name, content.clinic_phone) == ("Caring Medical Florida", "(239) 308-4701")
+    assert content.clinic_address == "9738 Commerce Center Ct., Fort Myers, FL 33908"
+    assert "out of network" in content.clinic_insurance
+
+
 def test_without_a_key_one_is_generated_once_into_the_instance_folder_with_mode_0600(tmp_path):
     key = _instance_secret_key(tmp_path)
     assert len(key) == 64
@@ -367,6 +405,17 @@ def test_gunicorn_refuses_to_start_with_a_weak_key_and_says_why(tmp_path):
                             capture_output=True, timeout=30)
     assert result.returncode != 0
     assert "FLASK_SECRET_KEY is a placeholder value" in result.stderr.decode()
+
+
+def test_gunicorn_refuses_to_start_with_a_placeholder_clinic_phone_and_names_clinic_phone(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    with_clinic_phone(content, "+1 (000) 000-0000")
+    env = dict(gunicorn_env(tmp_path, TEST_SECRET), FLASK_CONTENT_DIR=str(content))
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                            capture_output=True, timeout=60)
+    assert result.returncode != 0
+    assert re.search(r"Refusing to start in production: clinic_phone in \S*journey\.yaml", result.stderr.decode())
 
 
 def test_production_warns_about_a_plain_http_base_url_and_missing_trusted_hosts(production_env, caplog):

@@ -11,11 +11,16 @@ from clinic.production import ConfigError
 from tests.conftest import content_dir
 from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 
-# Two moments, 18:00 UTC in mid-January and mid-July 2026: Chicago is UTC-6 (CST) then UTC-5 (CDT);
-# Sydney, whose summer is our winter, is UTC+11 (AEDT) then UTC+10 (AEST), already on the next day.
+# Two moments, 18:00 UTC in mid-January and mid-July 2026: New York (the default: the clinic is in Fort Myers,
+# Florida) is UTC-5 (EST) then UTC-4 (EDT); Chicago UTC-6 (CST) then UTC-5 (CDT); Sydney, whose summer is our
+# winter, is UTC+11 (AEDT) then UTC+10 (AEST), already on the next day.
 JANUARY = int(datetime(2026, 1, 15, 18, 0, tzinfo=UTC).timestamp())
 JULY = int(datetime(2026, 7, 15, 18, 0, tzinfo=UTC).timestamp())
 EXPECTED = {
+    "America/New_York": {
+        JANUARY: ("January 15, 2026, 1:00 PM EST", "2026-01-15 13:00 EST"),
+        JULY: ("July 15, 2026, 2:00 PM EDT", "2026-07-15 14:00 EDT"),
+    },
     "America/Chicago": {
         JANUARY: ("January 15, 2026, 12:00 PM CST", "2026-01-15 12:00 CST"),
         JULY: ("July 15, 2026, 1:00 PM CDT", "2026-07-15 13:00 CDT"),
@@ -34,13 +39,29 @@ def test_staff_time_has_the_zones_offset_and_abbreviation_in_winter_and_summer(z
         assert local_time.staff_time(seconds, zone) == shown
         assert local_time.csv_time(seconds, zone) == in_csv
     offsets = {s: local_time.local(s, zone).utcoffset().total_seconds() / 3600 for s in (JANUARY, JULY)}
-    assert offsets == ({JANUARY: -6, JULY: -5} if zone_name == "America/Chicago" else {JANUARY: 11, JULY: 10})
+    assert offsets == {"America/New_York": {JANUARY: -5, JULY: -4}, "America/Chicago": {JANUARY: -6, JULY: -5},
+                       "Australia/Sydney": {JANUARY: 11, JULY: 10}}[zone_name]
+
+
+def test_the_default_zone_is_the_clinics_own_eastern_time():
+    assert local_time.DEFAULT_ZONE == "America/New_York"
+
+
+def test_staff_times_read_est_in_winter_and_edt_in_summer_by_default(make_app, monkeypatch):
+    monkeypatch.delenv("FLASK_CLINIC_TIMEZONE", raising=False)
+    app, client = staff_client(make_app, Clock())
+    add_request(app, created_at=JANUARY, name="Winter Patient")
+    add_request(app, created_at=JULY, name="Summer Patient")
+    page = client.get("/staff").get_data(as_text=True)
+    assert ">January 15, 2026, 1:00 PM EST</time>" in page and ">July 15, 2026, 2:00 PM EDT</time>" in page
+    assert "Times are in the clinic's time zone (America/New_York)" in page
 
 
 def test_midnight_and_noon_read_12_am_and_12_pm_and_a_zone_without_letters_reads_utc_plus():
-    chicago = local_time.load_zone("America/Chicago")
-    midnight = int(datetime(2026, 3, 1, 6, 0, tzinfo=UTC).timestamp())
-    assert local_time.staff_time(midnight, chicago) == "March 1, 2026, 12:00 AM CST"
+    new_york = local_time.load_zone("America/New_York")
+    midnight = int(datetime(2026, 3, 1, 5, 0, tzinfo=UTC).timestamp())
+    assert local_time.staff_time(midnight, new_york) == "March 1, 2026, 12:00 AM EST"
+    assert local_time.staff_time(midnight + 12 * 3600, new_york) == "March 1, 2026, 12:00 PM EST"
     # Istanbul's zone data has no letter abbreviation, only "+03".
     assert local_time.staff_time(JANUARY, local_time.load_zone("Europe/Istanbul")) == "January 15, 2026, 9:00 PM UTC+03"
     assert local_time.staff_time(JANUARY, local_time.load_zone("UTC")) == "January 15, 2026, 6:00 PM UTC"
@@ -48,7 +69,7 @@ def test_midnight_and_noon_read_12_am_and_12_pm_and_a_zone_without_letters_reads
 
 @pytest.mark.parametrize("name", ["", "  ", "Mars/Olympus_Mons", "America/Chicag", "../../etc/passwd", "/etc/localtime", None])
 def test_a_name_that_is_not_an_iana_zone_is_refused_with_what_to_set(name):
-    with pytest.raises(ValueError, match="FLASK_CLINIC_TIMEZONE .*America/Chicago"):
+    with pytest.raises(ValueError, match="FLASK_CLINIC_TIMEZONE .*America/New_York"):
         local_time.load_zone(name)
 
 
@@ -59,7 +80,7 @@ def test_the_app_refuses_to_start_with_an_unknown_zone_from_the_environment(make
     monkeypatch.setenv("FLASK_CLINIC_TIMEZONE", "Europe/London")
     assert make_app().extensions["clinic_zone"].key == "Europe/London"
     monkeypatch.delenv("FLASK_CLINIC_TIMEZONE")
-    assert make_app().extensions["clinic_zone"].key == "America/Chicago"
+    assert make_app().extensions["clinic_zone"].key == "America/New_York"
 
 
 def staff_client(make_app, clock, **config):

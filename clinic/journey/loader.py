@@ -78,6 +78,8 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     journey = Journey(
         title=meta.title, first_step=meta.first_step, reviewed=meta.reviewed,
         clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
+        clinic_address=meta.clinic_address or "", clinic_insurance=meta.clinic_insurance or "",
+        article_by=meta.article_by or meta.clinic_name,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),

@@ -142,6 +142,9 @@ class Journey:
     reviewed_version: str | None = None  # the content version the last sign-off approved
     conflict_of_interest: str = ""
     comparison: Comparison | None = None  # content/comparison.yaml, shown at /compare
+    clinic_address: str = ""
+    clinic_insurance: str = ""  # the clinic's network status, in plain words
+    article_by: str = ""  # who wrote the article, for the source line
 
     def review_status(self):
         """"reviewed" when the last sign-off approved the content served now; "changed" when the content changed

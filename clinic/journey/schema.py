@@ -128,7 +128,10 @@ class JourneyMeta(ContentModel):
     reviewed: Annotated[date | None, Field(strict=False)] = None  # YAML reads 2026-11-25 as a date
     reviewed_version: Annotated[Text | None, Field(pattern=VERSION_PATTERN)] = None
     clinic_name: Text
-    clinic_phone: Text
+    clinic_phone: Text  # a production start refuses a placeholder (clinic.production.clinic_phone_problem)
+    clinic_address: OptionalText = None  # one line, shown on the request page
+    clinic_insurance: OptionalText = None  # the clinic's network status in plain words, shown on the request page
+    article_by: OptionalText = None  # who wrote the article (the source line); the clinic's name when left out
     disclaimer: Text
     article_updated: Annotated[date, Field(strict=False)]  # the article's own "last updated" date
     reviewed_by: Text  # the role of the person who reviews the content (the source line on every page)
