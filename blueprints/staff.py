@@ -95,6 +95,7 @@ def set_staff_cookie(response, token):
     else:
         response.set_cookie(config["STAFF_COOKIE_NAME"], token, path="/", secure=config["SESSION_COOKIE_SECURE"],
                             httponly=True, samesite="Lax")
+        g.staff_cookie_issued = True  # a stale cookie's deferred deletion (require_staff) must not undo this one
     return response
 
 
@@ -109,7 +110,8 @@ def require_staff():
     g.staff = staff_store.session_staff(get_db(), token, now(), current_app.config["STAFF_SESSION_IDLE_SECONDS"],
                                         current_app.config["STAFF_SESSION_MAX_SECONDS"])
     if g.staff is None and token is not None:
-        after_this_request(lambda response: set_staff_cookie(response, None))
+        # Runs after the view: unless the view signed someone in, the browser forgets the dead token.
+        after_this_request(lambda response: response if g.get("staff_cookie_issued") else set_staff_cookie(response, None))
     if g.staff is not None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if request.method == "GET":
