@@ -25,6 +25,7 @@ def audited_report(action):
 
 
 @bp.get("", endpoint="report")
+@staff.not_from_other_sites  # reading the report writes a "viewed" row
 def report_page():
     weeks, content, report = audited_report("viewed")
     return render("staff/insights.html", title="Journey report", report=report, weeks=weeks,

@@ -29,7 +29,7 @@ from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import audit, inbox, local_time
 from clinic import staff as staff_store
 from clinic.db import connect, transaction
-from clinic.requests import format_phone, phone_uri
+from clinic.requests import format_phone, is_reference, phone_uri
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
@@ -229,13 +229,16 @@ def inbox_page():
 def not_from_other_sites(view):
     """For GETs that write an audit row: a navigation that another site started (the browser says
     `Sec-Fetch-Site: cross-site`) gets a page with our own link instead, so no site can make a signed-in nurse
-    leave a "viewed" row. Links typed, bookmarked, or opened from a mail program (`none`) go straight through."""
+    leave a "viewed" row. Links typed, bookmarked, or opened from a mail program (`none`) go straight through.
+    A reference not shaped like ours is a 404 first: the page never repeats another site's words."""
 
     @functools.wraps(view)
     def guarded(**arguments):
+        if "reference" in arguments and not is_reference(arguments["reference"]):
+            abort(404)
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
-            return render("staff/elsewhere.html", title="Opened from another site", target=request.path,
-                          reference=arguments.get("reference")), 403
+            return render("staff/elsewhere.html", title="Opened from another site",
+                          target=url_for(request.endpoint, **arguments), reference=arguments.get("reference")), 403
         return view(**arguments)
 
     return guarded

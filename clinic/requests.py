@@ -17,6 +17,7 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 REFERENCE_PREFIX = "FBS-"
 REFERENCE_LENGTH = 4
 REFERENCE_ATTEMPTS = 20
+REFERENCE_PATTERN = re.compile(re.escape(REFERENCE_PREFIX) + f"[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}")
 SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SPAM_REASONS = ("honeypot", "too_fast", "too_old", "bad_timestamp")
 STAFF_NOTIFICATION = "staff_notification"
@@ -38,6 +39,11 @@ class ReferenceSpaceFull(RuntimeError):
 
 def new_reference():
     return REFERENCE_PREFIX + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def is_reference(value):
+    """True for text shaped like a reference we hand out (FBS- and four letters of the alphabet), known or not."""
+    return isinstance(value, str) and REFERENCE_PATTERN.fullmatch(value) is not None
 
 
 def new_submission_id():

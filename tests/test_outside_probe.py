@@ -3,7 +3,9 @@
 import pytest
 
 from tests.conftest import content_dir
-from tests.test_staff import FAST_ARGON2, Clock, create_staff, sign_in
+from tests.test_staff import FAST_ARGON2, Clock, add_request, audit_rows, create_staff, sign_in
+
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 
 
 @pytest.fixture
@@ -19,6 +21,39 @@ def signed_in(staff_app):
     return client
 
 
+# --- L1: no other site can make a signed-in nurse write audit rows ------------------------------------------
+def staff_get_urls(app, reference):
+    """Every GET route of the staff area, with `reference` for routes that take one."""
+    urls = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if "GET" not in rule.methods or not rule.rule.startswith("/staff") or rule.endpoint == "staff.sign_in":
+                continue
+            arguments = {name: reference for name in rule.arguments}
+            urls.append(app.url_for(rule.endpoint, **arguments))
+    return sorted(set(urls))
+
+
+def test_no_staff_page_opened_by_another_site_writes_an_audit_row(staff_app, signed_in):
+    reference = add_request(staff_app)
+    urls = staff_get_urls(staff_app, reference)
+    assert "/staff/insights" in urls and f"/staff/requests/{reference}" in urls
+    before = len(audit_rows(staff_app))
+    for url in urls:
+        response = signed_in.get(url, headers=CROSS_SITE)
+        assert response.status_code in (200, 302, 403, 404), (url, response.status_code)
+        assert len(audit_rows(staff_app)) == before, f"{url} opened from another site wrote an audit row"
+
+
+def test_the_journey_report_opened_from_another_site_offers_our_own_link_instead(staff_app, signed_in):
+    response = signed_in.get("/staff/insights?weeks=4", headers=CROSS_SITE)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "Opened from another site" in page
+    assert 'href="/staff/insights"' in page
+    assert signed_in.get("/staff/insights", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert len(audit_rows(staff_app, "viewed")) == 1
+
+
 # --- L2: a fresh sign-in is never undone by the stale cookie's deletion -------------------------------------
 def test_signing_in_with_a_stale_staff_cookie_keeps_the_new_session(staff_app):
     create_staff(staff_app)
@@ -30,3 +65,18 @@ def test_signing_in_with_a_stale_staff_cookie_keeps_the_new_session(staff_app):
                      if h.startswith(staff_app.config["STAFF_COOKIE_NAME"] + "=")]
     assert len(staff_cookies) == 1 and "Expires=Thu, 01 Jan 1970" not in staff_cookies[0], staff_cookies
     assert client.get("/staff").status_code == 200
+
+
+# --- L3: a reference that is not a reference is a 404 before anything is shown ----------------------------
+@pytest.mark.parametrize("reference", ["FBS-NOW! call the patient NOW on 555-0100",
+                                       "Call 555-0100 now", "FBS-7K3QQ", "fbs-7k3q", "FBS-0O1I"])
+def test_a_link_from_another_site_with_a_made_up_reference_is_a_404_that_repeats_nothing(staff_app, signed_in,
+                                                                                        reference):
+    response = signed_in.get(f"/staff/requests/{reference}", headers=CROSS_SITE)
+    assert response.status_code == 404
+    assert "555-0100" not in response.get_data(as_text=True) and reference not in response.get_data(as_text=True)
+
+
+def test_a_link_from_another_site_with_a_well_formed_reference_still_offers_our_link(staff_app, signed_in):
+    response = signed_in.get("/staff/requests/FBS-7K3Q", headers=CROSS_SITE)
+    assert response.status_code == 403 and 'href="/staff/requests/FBS-7K3Q"' in response.get_data(as_text=True)
