@@ -153,8 +153,8 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
     }
     if step.kind == "stop":
         context["signs_given"] = content.warning_signs_in(answers)
-        context["calls"] = [(content.clinic_phone if number == "clinic" else number, label)
-                            for number, label in step.calls]
+        context["calls"] = [(content.clinic_phone if number == "clinic" else number, label, main)
+                            for number, label, main in step.calls]
     if step.kind == "summary":
         context["summary_rows"] = [
             (question, answer, step_url(owner.id, **{"return": "summary"}) + f"#{question.id}")

@@ -177,16 +177,19 @@ def test_citations_say_what_each_study_was():
 
 def test_smaller_wording_drifts_are_fixed():
     causes = JOURNEY.steps["causes"]
-    second = block("causes", "second_problem").body_text
-    assert "A missed second problem" in second and "Wear next to a fusion" in second
+    assert "Wear next to a fusion" in block("causes", "second_problem").body_text
+    # Reason 3, the missed second problem, fits any surgery: a block of its own, not a line in the fusion block.
+    missed = block("causes", "missed_second_problem")
+    assert "two problems" in missed.body_text and "any kind of back surgery" in missed.body_text
+    assert missed.first_when == {} and "second problem" not in block("causes", "second_problem").body_text
     assert "Some doctors consider endoscopic discectomy the least invasive" in block("causes", "disc_returns").body_text
     assert "has been suggested" in block("conventional", "exercise").body_text
     assert "tiny pieces of cells" in block("regenerative", "prp").body_text
     assert "often with screws and rods" in JOURNEY.question("surgery").options[0].label
     assert "Many fusions use screws and rods" in JOURNEY.steps["hardware"].intro_text
-    # The causes introduction promises what the page shows: five reasons and three more topics.
-    assert "five main reasons" in causes.intro_text and "three more topics" in causes.intro_text
-    assert len(causes.blocks) == 5 + 3
+    # The causes introduction promises what the page shows: five reasons and four more topics.
+    assert "five main reasons" in causes.intro_text and "four more topics" in causes.intro_text
+    assert len(causes.blocks) == 5 + 4
 
 
 def test_one_story_about_how_long_unfinished_answers_are_kept():
@@ -209,6 +212,6 @@ def test_us_english_throughout():
 
 def test_start_and_stop_pages_use_real_headings():
     assert "<h2>What this guide is</h2>" in str(JOURNEY.steps["start"].intro_html)
-    for step_id in ("urgent", "same-day"):
-        assert "<h2>What to do now</h2>" in str(JOURNEY.steps[step_id].intro_html)
+    for step_id, first in (("urgent", "What to do now"), ("same-day", "What to do today")):
+        assert f"<h2>{first}</h2>" in str(JOURNEY.steps[step_id].intro_html)
         assert not re.search(r"<p><strong>[^<]*</strong></p>", str(JOURNEY.steps[step_id].intro_html))

@@ -9,7 +9,7 @@ import yaml
 from app import create_app
 from clinic.journey import ContentError, load_journey, schema
 from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
-from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, walk_to_summary
+from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, route_to_summary, walk_to_summary
 from tests.helpers import submit_and_wait, submit_request
 
 CONTENT = ROOT / "content"
@@ -37,10 +37,46 @@ def test_the_issue_s_signs_are_all_there_in_both_tiers_on_at_most_two_screens():
     assert JOURNEY.steps["urgent"].title == "Call 911 or go to the emergency department now"
     assert JOURNEY.steps["same-day"].title == "Call your surgeon's office today"
     labels = " ".join(s.label.lower() for s in ALL_SIGNS)
-    for words in ("bladder or bowels", "saddle", "sexual", "foot drop", "unsteady walking", "shortness of breath",
+    for words in ("bladder or bowels", "saddle", "during sex", "foot drop", "unsteady walking", "shortness of breath",
                   "chest pain", "coughing up blood", "stiff neck", "opioids", "100.4 °f (38 °c)", "incision",
                   "sit or stand up", "one calf", "fall or injury", "pump or stimulator"):
         assert words in labels, words
+
+
+# Issue 17 B: the signs added and reworded in the second clinical pass, with the tier each must have.
+NEW_AND_REWORDED = {
+    "leg_numbness": ("same_day", "New numbness or tingling in a leg"),
+    "incision_bleeding": ("same_day", "Bleeding from your incision that does not stop"),
+    "fainting": ("emergency", "Fainting or passing out"),
+    "neck_surgery_swallowing_breathing": ("emergency", "After neck surgery: trouble swallowing or breathing"),
+    "urine_trouble": ("emergency", "You cannot pass urine at all, or cannot feel when your bladder is full"),
+    "sexual_function": ("emergency", "New numbness of your genitals, or new trouble with erections or feeling during sex"),
+    "opioid_sleepiness": ("emergency", "while taking opioids, or after a pump refill"),
+    "leg_weakness": ("emergency", "Weakness in one or both legs that is new or getting worse"),
+}
+
+
+@pytest.mark.parametrize("sign_id", NEW_AND_REWORDED)
+def test_the_second_pass_signs_are_there_with_their_tier_and_words(sign_id):
+    tier, words = NEW_AND_REWORDED[sign_id]
+    sign = SIGNS.sign(sign_id)
+    assert sign is not None and sign.tier.id == tier and words in sign.label
+    assert landing(JOURNEY, ticked(sign)) == JOURNEY.warning_signs.tier(tier).stop_step
+    assert sign in ALL_SIGNS  # so the browser test below ticks it alone, JavaScript on and off
+
+
+def test_the_old_wordings_are_gone_and_every_screen_has_one_hint():
+    labels = " ".join(s.label for s in ALL_SIGNS)
+    assert "Trouble starting to pass urine" not in labels and "loss of sexual function" not in labels
+    assert {group.hint for group in SIGNS.groups} == {"Check each sign you have now, or None of these."}
+
+
+def test_every_988_line_on_the_safety_screens_and_stop_pages_says_to_call_911_in_danger():
+    for step_id in SIGNS.screens() + sorted(SIGNS.stop_steps()):
+        html = str(JOURNEY.steps[step_id].intro_html)
+        assert 'href="tel:988"' in html, step_id
+        after_988 = html.split('href="sms:988"', 1)[1]
+        assert re.search(r'If you are in danger now, <a href="tel:911">call 911</a>', after_988), step_id
 
 
 def test_every_sign_maps_to_exactly_one_tier_in_the_file_and_in_the_routing():
@@ -61,7 +97,7 @@ def test_every_sign_maps_to_exactly_one_tier_in_the_file_and_in_the_routing():
     (lambda d: d["groups"][0]["signs"][0].update(tier=["emergency", "same_day"]), "groups[0].signs[0].tier"),
     (lambda d: d["groups"][0]["signs"][0].update(tier="soon"), "groups[0].signs[0].tier"),
     (lambda d: d["groups"][0]["signs"][0].pop("tier"), "groups[0].signs[0].tier"),
-    (lambda d: d["groups"][1]["signs"].append(dict(d["groups"][0]["signs"][0], tier="same_day")), "groups[1].signs[4].id"),
+    (lambda d: d["groups"][1]["signs"].append(dict(d["groups"][0]["signs"][0], tier="same_day")), "groups[1].signs[5].id"),
     (lambda d: d["groups"][0]["signs"][0].update(urgency="high"), "groups[0].signs[0].urgency"),
 ])
 def test_the_loader_refuses_a_sign_without_exactly_one_known_tier(change, field):
@@ -77,7 +113,7 @@ def test_a_broken_signs_file_stops_start_up_naming_the_file_and_field(tmp_path):
     shutil.copytree(CONTENT, content)
     text = (content / "warning_signs.yaml").read_text(encoding="utf-8")
     (content / "warning_signs.yaml").write_text(text.replace("tier: same_day", "tier: sameday", 1), encoding="utf-8")
-    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[1\].signs\[3\].tier'"):
+    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[0\].signs\[5\].tier'"):
         load_journey(content)
 
 
@@ -118,7 +154,7 @@ def test_nothing_ticked_asks_for_the_signs_or_none_of_these_next_to_each_group(c
     response = client.post("/journey/safety", data={"signs_nerves": "none"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<title>Error:" in html
-    assert "Breathing, chest, and calf: check each one you have, or check \u201cNone of these\u201d" in html
+    assert "Breathing, chest, fainting, and calf: check each one you have, or check \u201cNone of these\u201d" in html
     assert 'href="#signs_chest-0"' in html and 'id="signs_chest-error"' in html
     assert re.search(r'value="none" checked', html)  # what was ticked is kept
 
@@ -152,17 +188,22 @@ def test_stop_pages_have_tap_to_call_buttons_real_headings_and_one_way_back(clie
     emergency = client.get("/journey/urgent").get_data(as_text=True)
     phone = JOURNEY.clinic_phone
     clinic_tel = "tel:" + re.sub(r"[^\d+]", "", phone)
-    for html in (same_day, emergency):
-        assert re.search(r'<a class="button button-call" href="tel:911">', html)
+    for html, first in ((same_day, "What to do today"), (emergency, "What to do now")):
         assert f'<a href="{clinic_tel}">{phone}</a>' in html
-        assert "<h2>What to do now</h2>" in html and "<h2>What to tell them</h2>" in html
+        assert f"<h2>{first}</h2>" in html and "<h2>What to tell them</h2>" in html
         assert len(re.findall(r"by mistake", html)) == 1
         assert 'href="tel:988"' in html and 'href="sms:988"' in html
-        assert "<strong>" not in html.split("<h2>What to do now</h2>")[1].split("</ol>")[0]
-    assert "Call your surgeon's office today" in same_day and "urgent care or the emergency department" in same_day
+        assert "<strong>" not in html.split(f"<h2>{first}</h2>")[1].split("</ol>")[0]
+    # The emergency page leads with the big 911 button; the same-day page has none (issue 17 B): its first
+    # action is the surgeon's office, then urgent care, and 911 is a line below.
+    assert re.search(r'<a class="button button-call" href="tel:911">', emergency)
+    assert "button-call" not in same_day
+    office = same_day.index("<p>Call your surgeon's office today. The number is")
+    assert office < same_day.index("<h2>If you cannot reach them</h2>") < same_day.index("Go to urgent care today") \
+        < same_day.index('href="tel:911"')
     assert "Pain or swelling in one calf" in same_day
     assert "Call 911 or go to the emergency department now" in emergency and "naloxone" in emergency
-    assert "Trouble starting to pass urine" in emergency
+    assert "You cannot pass urine at all" in emergency
 
 
 def test_the_safety_screens_keep_not_sure_means_yes_and_show_988(client):
@@ -228,7 +269,74 @@ def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_c
         assert page.url.endswith("/journey/" + sign.tier.stop_step)
         assert page.inner_text("h1") == JOURNEY.steps[sign.tier.stop_step].title
         assert sign.label in page.inner_text(".signs-given")
-        assert page.get_attribute(".button-call", "href") == "tel:911"
+        if sign.tier.rank == 0:  # the emergency page's big button is 911
+            assert page.get_attribute(".button-call", "href") == "tel:911"
+        else:  # the same-day page has no big button: the surgeon's office comes first, 911 is a line below
+            assert page.locator(".button-call").count() == 0
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_on_the_same_day_page_the_surgeon_s_office_comes_before_any_911_link(signs_site, sign_contexts, js):
+    """Chromium at 390x844: the first thing to do, on screen and in reading order, is to call the surgeon's office."""
+    context = sign_contexts[js]
+    context.clear_cookies()
+    page = context.new_page()
+    try:
+        page.goto(signs_site.url + "/")
+        _submit_and_wait(page, js)
+        page.check("input[name=signs_nerves][value=none]")
+        page.check("input[name=signs_chest][value=calf_pain]")
+        _submit_and_wait(page, js)
+        page.check("input[name=signs_infection][value=none]")
+        page.check("input[name=signs_medicines_devices][value=none]")
+        _submit_and_wait(page, js)
+        assert page.url.endswith("/journey/same-day") and page.viewport_size == {"width": 390, "height": 844}
+        office = page.get_by_text("Call your surgeon's office today. The number is", exact=False)
+        first_911 = page.locator("main a[href='tel:911']").first
+        assert page.locator(".button-call").count() == 0
+        # Earlier in the document, and higher on the screen.
+        assert office.evaluate("(el, other) => !!(el.compareDocumentPosition(other) & Node.DOCUMENT_POSITION_FOLLOWING)",
+                               first_911.element_handle())
+        assert office.bounding_box()["y"] < first_911.bounding_box()["y"]
+        assert page.get_by_text("Go to urgent care today").bounding_box()["y"] < first_911.bounding_box()["y"]
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("where", ["safety", "safety-more", "urgent", "same-day", "summary"])
+def test_crisis_links_are_at_least_44_by_44_px(signs_site, sign_contexts, where):
+    """Every 911 and 988 link on the safety screens, the stop pages and the summary is a 44x44 px target."""
+    context = sign_contexts[True]
+    context.clear_cookies()
+    page = context.new_page()
+    try:
+        page.goto(signs_site.url + "/")
+        _submit_and_wait(page, True)
+        if where == "summary":
+            route = [form for step, form in route_to_summary(JOURNEY)[:-1] if step.id != JOURNEY.first_step]
+        else:
+            route = {
+                "safety": [],
+                "safety-more": [{"signs_nerves": "none", "signs_chest": "none"}],
+                "urgent": [{"signs_nerves": "foot_drop", "signs_chest": "none"}],
+                "same-day": [{"signs_nerves": "none", "signs_chest": "calf_pain"},
+                             {"signs_infection": "none", "signs_medicines_devices": "none"}],
+            }[where]
+        for form in route:
+            for name, values in form.items():
+                for value in values if isinstance(values, list) else [values]:
+                    page.check(f"input[name={name}][value='{value}']")
+            _submit_and_wait(page, True)
+        assert page.url.endswith("/journey/" + where)
+        links = page.locator("main a[href^='tel:911'], main a[href^='tel:988'], main a[href^='sms:988']")
+        assert links.count() >= (1 if where == "summary" else 2), where
+        for index in range(links.count()):
+            box = links.nth(index).bounding_box()
+            assert box["width"] >= 44 and box["height"] >= 44, (where, links.nth(index).get_attribute("href"), box)
     finally:
         page.close()
 

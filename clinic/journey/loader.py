@@ -222,13 +222,15 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
     doctor_questions = tuple(DoctorQuestion(text=raw.text, when=_conditions(raw.when)) for raw in data.doctor_questions)
     if data.calls and kind != "stop":
         raise ContentError(path, "calls", "only stop pages have call buttons")
+    if sum(call.main for call in data.calls) > 1:
+        raise ContentError(path, "calls", "at most one call is the main button (main: true)")
 
     return Step(
         id=step_id, title=data.title, section=data.section, kind=kind,
         intro_html=renderer.html(body, path, "body", origin=step_id), intro_text=renderer.plain(body),
         questions=questions, rules=rules, blocks=tuple(blocks),
         doctor_questions=doctor_questions, source=str(path),
-        calls=tuple((call.number, call.label) for call in data.calls),
+        calls=tuple((call.number, call.label, call.main) for call in data.calls),
     )
 
 

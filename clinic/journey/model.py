@@ -106,7 +106,7 @@ class Step:
     blocks: tuple
     doctor_questions: tuple
     source: str
-    calls: tuple = ()  # stop pages: (phone number, button label); the first is the main button
+    calls: tuple = ()  # stop pages: (phone number, label, main): `main` is the big button at the top, the rest lines below
 
     def main_text(self):
         """The text a patient reads first: measured against the reading-level target."""

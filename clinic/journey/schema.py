@@ -97,6 +97,7 @@ class Call(ContentModel):
     """A tap-to-call button on a stop page."""
     number: Text  # a phone number, or `clinic` for clinic_phone in journey.yaml
     label: Text
+    main: bool = False  # the one big button at the top; the others are lines below the text
 
 
 class StepFront(ContentModel):
