@@ -29,6 +29,7 @@ from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import audit, inbox, local_time
 from clinic import staff as staff_store
 from clinic.db import connect, transaction
+from clinic.private_files import private_file_for_writing
 from clinic.requests import format_phone, is_reference, phone_uri
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -374,12 +375,23 @@ def staff_disable_command(email):
 
 @requests_cli.command("export")
 @click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status.")
-def requests_export_command(status):
-    """Write every request as CSV to standard output (audited)."""
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file, mode 0600 whatever the umask (a wider existing one is tightened first).")
+def requests_export_command(status, output):
+    """Write every request as CSV to --output FILE, or to standard output (audited)."""
     reader = connect(current_app.config["DATABASE"])
-    _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), status=status)
-    for chunk in chunks:
-        click.echo(chunk, nl=False)
+    try:
+        _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), status=status)
+        if output is None:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+            return
+        with private_file_for_writing(output) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+    finally:
+        reader.close()
+    click.echo(f"Exported to {output}", err=True)
 
 
 @requests_cli.command("purge")

@@ -36,6 +36,18 @@ def private_file(path):
     return path
 
 
+def private_file_for_writing(path):
+    """`path` opened for writing text (UTF-8), emptied, with mode 0600 from the first byte: created so, or an
+    existing file tightened before anything is written to it. For exports that hold every patient's details."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
 def tighten_database(path):
     """The database file and its -wal and -shm companions, where they exist and are ours, to 0600."""
     for suffix in ("", "-wal", "-shm"):

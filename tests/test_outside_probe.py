@@ -1,8 +1,11 @@
 """What the outside probe found (issue 22 part C): each finding as the behaviour that must hold, with real parts
 (the SQLite file, aiosmtpd, gunicorn) where the finding is about them. Each of these tests failed before its fix."""
+import os
+import stat
+
 import pytest
 
-from tests.conftest import content_dir
+from tests.conftest import ROOT, content_dir
 from tests.test_staff import FAST_ARGON2, Clock, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -80,3 +83,23 @@ def test_a_link_from_another_site_with_a_made_up_reference_is_a_404_that_repeats
 def test_a_link_from_another_site_with_a_well_formed_reference_still_offers_our_link(staff_app, signed_in):
     response = signed_in.get("/staff/requests/FBS-7K3Q", headers=CROSS_SITE)
     assert response.status_code == 403 and 'href="/staff/requests/FBS-7K3Q"' in response.get_data(as_text=True)
+
+
+# --- L6: the export command writes a file only the site's user can read -------------------------------------
+def test_export_to_a_file_is_private_whatever_the_umask_and_readme_uses_it(staff_app, tmp_path):
+    reference = add_request(staff_app, name="Alex Example")
+    target = tmp_path / "requests.csv"
+    old = os.umask(0o022)
+    try:
+        result = staff_app.test_cli_runner().invoke(args=["requests", "export", "--output", str(target)])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert reference in target.read_text(encoding="utf-8") and "Alex Example" not in result.output
+    # A file left by an earlier, wider export is tightened before it is written to.
+    target.chmod(0o644)
+    assert staff_app.test_cli_runner().invoke(args=["requests", "export", "--output", str(target)]).exit_code == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "requests export --output" in readme and "requests export >" not in readme
