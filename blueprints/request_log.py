@@ -27,6 +27,16 @@ class HideDevServerURLs(logging.Filter):
         return True
 
 
+class HideLimiterAddresses(logging.Filter):
+    """Flask-Limiter logs "ratelimit 5 per 1 minute (<client address>) exceeded at endpoint: requests.create":
+    an address tied to asking for a second opinion. The line stays, without the address."""
+
+    def filter(self, record):
+        if str(record.msg).startswith("ratelimit ") and isinstance(record.args, tuple) and len(record.args) == 3:
+            record.args = (record.args[0], "address not logged", record.args[2])
+        return True
+
+
 def route_of_request():
     # The rule ("/journey/<step_id>"), not the path: paths can carry ids and queries carry anything.
     rule = request.url_rule
@@ -38,6 +48,9 @@ def init_app(app):
     werkzeug_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, HideDevServerURLs) for f in werkzeug_log.filters):
         werkzeug_log.addFilter(HideDevServerURLs())
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, HideLimiterAddresses) for f in limiter_log.filters):
+        limiter_log.addFilter(HideLimiterAddresses())
 
     @app.before_request
     def start_clock():

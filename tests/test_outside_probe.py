@@ -1,5 +1,6 @@
 """What the outside probe found (issue 22 part C): each finding as the behaviour that must hold, with real parts
 (the SQLite file, aiosmtpd, gunicorn) where the finding is about them. Each of these tests failed before its fix."""
+import logging
 import os
 import stat
 
@@ -103,3 +104,16 @@ def test_export_to_a_file_is_private_whatever_the_umask_and_readme_uses_it(staff
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "requests export --output" in readme and "requests export >" not in readme
+
+
+# --- L7: no client address next to an endpoint in the app's log ---------------------------------------------
+def test_the_rate_limit_log_line_names_no_client_address(make_app, caplog):
+    app = make_app(WTF_CSRF_ENABLED=False, REQUEST_RATE_LIMIT="1 per minute")
+    client = app.test_client()
+    caplog.set_level(logging.DEBUG)
+    from_there = {"REMOTE_ADDR": "127.0.1.2"}
+    client.post("/request", data={}, environ_base=from_there)
+    assert client.post("/request", data={}, environ_base=from_there).status_code == 429
+    limiter_lines = [r.getMessage() for r in caplog.records if r.name == "flask-limiter"]
+    assert any("exceeded" in line for line in limiter_lines), limiter_lines
+    assert not [r.getMessage() for r in caplog.records if "127.0.1.2" in r.getMessage()]
