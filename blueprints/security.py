@@ -1,4 +1,5 @@
 """Security headers on every response, production cookie settings, and refusal of cross-site form posts."""
+import io
 from urllib.parse import urlsplit
 
 from flask import abort, request
@@ -30,6 +31,17 @@ def content_security_policy(inline_script_hash):
     ])
 
 
+def _read_at_most(stream, size):
+    chunks, left = [], size
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def init_app(app):
     """Call before CSRFProtect.init_app: before_request hooks run in order, so a foreign post gets 403, not 400."""
     if app.config.get("PRODUCTION"):
@@ -48,8 +60,19 @@ def init_app(app):
     def refuse_oversized_bodies():
         # Werkzeug only enforces the limit when a view reads the form; refuse up front so every route answers alike.
         limit = request.max_content_length
-        if limit is not None and (request.content_length or 0) > limit:
-            abort(413)
+        if limit is None:
+            return
+        if request.content_length is not None:
+            if request.content_length > limit:
+                abort(413)
+        elif "wsgi.input_terminated" in request.environ:
+            # A chunked body (no Content-Length; gunicorn and the dev server end the stream): Werkzeug would cut
+            # it at the limit and the form would read as half empty. Read up to one byte past the limit here.
+            body = _read_at_most(request.environ["wsgi.input"], limit + 1)
+            if len(body) > limit:
+                abort(413)
+            request.environ["wsgi.input"] = io.BytesIO(body)
+            request.environ["CONTENT_LENGTH"] = str(len(body))
 
     @app.before_request
     def refuse_cross_site_posts():

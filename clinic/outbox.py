@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
-from clinic.db import connect, transaction
+from clinic.db import BUSY_TIMEOUT_MS, DatabaseBusy, connect, transaction
 from clinic.notifications import build_message
 from clinic.private_files import private_folder
 
@@ -263,9 +263,9 @@ def retry_failed(conn):
     return cursor.rowcount
 
 
-def send_pending(database, settings, clock=time.time, limit=20):
+def send_pending(database, settings, clock=time.time, limit=20, busy_timeout_ms=BUSY_TIMEOUT_MS):
     """One pass on its own connection; returns the counts. For the CLI and the sender thread."""
-    conn = connect(database)
+    conn = connect(database, busy_timeout_ms=busy_timeout_ms)
     try:
         total = {"sent": 0, "retry": 0, "failed": 0}
         while True:
@@ -321,6 +321,11 @@ class Sender:
         while not self.stopping.is_set():
             try:
                 self.run_pass()
+            except DatabaseBusy as error:
+                # Another writer held the lock past the busy timeout: nothing is lost (claimed rows are taken
+                # again when their lease runs out), and the next pass will most likely get through. One line.
+                log.warning("%s pass skipped: the database is busy (%s); trying again in %g s",
+                            self.name, error, self.interval)
             except Exception:
                 # A locked database, a bug: the rows stay where they are (a claimed row's lease runs
                 # out and it is taken again), and the thread lives on to try at the next tick.

@@ -1,12 +1,23 @@
 """What the outside probe found (issue 22 part C): each finding as the behaviour that must hold, with real parts
 (the SQLite file, aiosmtpd, gunicorn) where the finding is about them. Each of these tests failed before its fix."""
+import http.client
 import logging
 import os
 import stat
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import ROOT, content_dir
+from blueprints.requests import mail_settings
+from clinic.db import connect
+from clinic.outbox import Sender, send_pending
+from scripts.loopback import LoopbackClient, free_port
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked
+from tests.helpers import PATIENT, form_fields
 from tests.test_staff import FAST_ARGON2, Clock, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -117,3 +128,90 @@ def test_the_rate_limit_log_line_names_no_client_address(make_app, caplog):
     limiter_lines = [r.getMessage() for r in caplog.records if r.name == "flask-limiter"]
     assert any("exceeded" in line for line in limiter_lines), limiter_lines
     assert not [r.getMessage() for r in caplog.records if "127.0.1.2" in r.getMessage()]
+
+
+# --- Informational: an over-long chunked body is a 413 without nginx too --------------------------------------
+@contextmanager
+def gunicorn(app, *arguments, **environment):
+    """gunicorn with the site's gunicorn.conf.py on a free loopback port, on `app`'s database; yields the port."""
+    port = free_port()
+    env = dict(os.environ, FLASK_SECRET_KEY=TEST_SECRET, FLASK_DATABASE=app.config["DATABASE"],
+               FLASK_CONTENT_DIR=app.config["CONTENT_DIR"], FLASK_MAIL_DIR=app.config["MAIL_DIR"],
+               FLASK_OUTBOX_AUTOSEND="false", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+               **environment)
+    env.pop("FLASK_DEBUG", None)
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                               "--no-control-socket", *arguments], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+        while True:
+            try:
+                if LoopbackClient(port, timeout=2).fetch("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, f"gunicorn did not answer within {EVENT_TIMEOUT_SECONDS} s"
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+
+
+def post_chunked(port, path, body, cookies=""):
+    """POST `body` with Transfer-Encoding: chunked and no Content-Length, as some clients send it; (status, text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=EVENT_TIMEOUT_SECONDS)
+    try:
+        pieces = (body[i:i + 8192] for i in range(0, len(body), 8192))
+        conn.request("POST", path, body=pieces, encode_chunked=True, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Transfer-Encoding": "chunked", "Cookie": cookies})
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_an_over_long_chunked_body_gets_the_friendly_413_from_gunicorn_alone(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    with gunicorn(app) as port:
+        status, page = post_chunked(port, "/request", b"description=" + b"a" * 100_000)
+        assert status == 413 and "too much text" in page
+        # A chunked body within the limit is read as usual.
+        patient = LoopbackClient(port)
+        fields = form_fields(patient.fetch("GET", "/request")[2])
+        body = urlencode({**fields, **PATIENT}).encode()
+        status, _ = post_chunked(port, "/request", body, cookies=patient.cookie_header())
+    assert status == 303
+    assert connect(app.config["DATABASE"]).execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+
+
+# --- Informational: a short lock in the outbox sender is one WARNING line -----------------------------------
+def test_a_short_database_lock_in_the_outbox_sender_is_one_warning_line_and_the_next_pass_sends(make_app, caplog):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    add_request(app)
+    settings = mail_settings(app)
+    caplog.set_level(logging.INFO)
+    passes = []
+
+    def run_pass():
+        passes.append(send_pending(app.config["DATABASE"], settings, busy_timeout_ms=50))
+
+    sender = Sender(run_pass, interval=EVENT_TIMEOUT_SECONDS)
+    with database_locked(app.config["DATABASE"]):
+        sender.ensure_started()
+        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+        while not [r for r in caplog.records if r.name == "clinic.outbox" and r.levelno >= logging.WARNING]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    sender.wake()
+    deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+    while not passes:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sender.stop()
+    assert passes[0]["sent"] == 1
+    complaints = [r for r in caplog.records if r.name == "clinic.outbox" and r.levelno >= logging.WARNING]
+    assert len(complaints) == 1 and complaints[0].levelno == logging.WARNING and complaints[0].exc_info is None
+    assert "\n" not in complaints[0].getMessage() and "locked" in complaints[0].getMessage()
