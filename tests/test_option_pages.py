@@ -215,3 +215,63 @@ def test_start_and_stop_pages_use_real_headings():
     for step_id, first in (("urgent", "What to do now"), ("same-day", "What to do today")):
         assert f"<h2>{first}</h2>" in str(JOURNEY.steps[step_id].intro_html)
         assert not re.search(r"<p><strong>[^<]*</strong></p>", str(JOURNEY.steps[step_id].intro_html))
+
+
+# --- issue 17 C: the evidence told the same way for every option ---------------------------------------------
+def section(step_id, block_id, heading):
+    html = str(block(step_id, block_id).body_html).replace("&#39;", "'")
+    return re.sub(r"<[^>]+>", "", html.split(f"<h3>{heading}</h3>")[1].split("<h3>")[0])
+
+
+def row(option_id):
+    return next(r for r in JOURNEY.comparison.rows if r.id == option_id)
+
+
+def test_the_pump_gives_all_three_figures_and_says_what_is_not_known_on_the_page_and_in_the_comparison():
+    for text in (section("conventional", "drug_pump", "What is known"), re.sub(r"<[^>]+>", "", str(row("drug_pump").known))):
+        assert re.search(r"68% after 1 month, 84% after 1 year, and 92% after 5 years\.?\s*24", text), text
+        assert "one study; its design and size are not given in our article" in text
+
+
+def test_the_stimulator_s_evidence_is_what_refs_5_21_and_23_say_and_works_well_is_the_clinic_s_view():
+    known = section("conventional", "stimulator", "What is known")
+    assert "works well for many people" not in known and "work very well for many people" not in known
+    known_html = str(block("conventional", "stimulator").body_html).split("<h3>What is known</h3>")[1].split("<h3>")[0]
+    for number in (5, 21, 23):
+        assert f'#ref-{number}"' in known_html, number
+    assert "A stimulator can work very well for many people" in section("conventional", "stimulator", "Our clinic's view")
+    assert "works well for many people" not in str(row("stimulator").known)
+
+
+def test_opioid_risks_name_overdose_slowed_breathing_sleepiness_and_falls_on_the_page_and_in_the_comparison():
+    for text in (section("conventional", "opioids", "Its limits and risks").lower(), str(row("opioids").risks).lower()):
+        for risk in ("overdose", "breathing", "sleep", "falls"):
+            assert risk in text, (risk, text)
+
+
+def test_ref_27_is_a_comparison_of_two_groups_not_a_cause():
+    research = block("conventional", "depression").research_text
+    assert "had more pain and depression than" in research
+    assert "cannot show that the surgery caused" in research
+
+
+def test_mindfulness_stays_limited_and_not_changing_the_spine_is_not_a_risk():
+    risks = section("conventional", "mind_therapy", "Its limits and risks") + str(row("mind_therapy").risks)
+    assert "does not change the spine" not in risks
+    assert "limited" in section("conventional", "mind_therapy", "What is known") + risks
+
+
+def test_prolotherapy_names_ref_29_s_design_and_ref_32_as_a_review_article():
+    known = section("regenerative", "prolotherapy", "What is known")
+    assert "randomized and single-blinded, with a cross-over" in known and "86%" in known
+    assert "randomized and single-blinded, with a cross-over" in str(row("prolotherapy").known)
+    assert any("review article" in s for s in citing(32))
+
+
+def test_scar_tissue_is_a_less_common_cause():
+    assert "a less common cause" in block("causes", "scar_tissue").body_text
+
+
+def test_refs_4_and_26_are_complete_from_the_article():
+    assert "Cell Transplantation. 2019 Mar" in JOURNEY.references[4]
+    assert "BMC Complementary and Alternative Medicine. 2012" in JOURNEY.references[26]
