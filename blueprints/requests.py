@@ -12,12 +12,23 @@ from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadData, URLSafeSerializer
-from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, ValidationError
+from wtforms.widgets import CheckboxInput
 
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
-from clinic import triage
+from clinic import callback, triage
 from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
@@ -53,6 +64,12 @@ def _one_newline_per_line(value):
     return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
+class CheckboxesField(SelectMultipleField):
+    """Tick boxes, all that apply (the form macro `checkboxes` draws them as a fieldset)."""
+
+    option_widget = CheckboxInput()
+
+
 class RequestForm(FlaskForm):
     name = StringField("Full name", filters=[_strip], validators=[
         DataRequired("Enter your full name"),
@@ -65,12 +82,21 @@ class RequestForm(FlaskForm):
                             choices=[SelectChoice("email", "By email"), SelectChoice("phone", "By phone")])
     # After the choice, so it reads as the follow-up it is; required only when phone is chosen.
     phone = TelField("Phone number", filters=[_strip])
+    # Call-back details (clinic/callback.py): ids stored, words drawn from there. Voicemail only with phone contact.
+    voicemail = RadioField("May we leave a voicemail that says it is about your back?", validate_choice=False,
+                           choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")])
+    call_times = CheckboxesField("Best times to call you", validate_choice=False,
+                                 choices=[SelectChoice(key, label) for key, label in callback.call_time_choices()])
+    language = RadioField("Which language would you like us to use?", validate_choice=False,
+                          choices=[SelectChoice(key, label) for key, label in callback.LANGUAGES.items()])
+    language_other = StringField("Which language?", filters=[_strip])
+    interpreter = BooleanField("I would like an interpreter")
     # No maxlength attribute: a browser would cut pasted text short without a word; the server says what is too long.
     description = TextAreaField("Your back problem, in your own words", filters=[_one_newline_per_line],
                                 render_kw={"maxlength": False}, validators=[
         DataRequired("Tell us about your back problem"),
         Length(max=DESCRIPTION_MAX, message=f"Your description must be {DESCRIPTION_MAX:,} characters or fewer")])
-    consent = BooleanField("I agree that the clinic may contact me about my request", validators=[
+    consent = BooleanField(callback.CONSENT_TEXT, validators=[
         DataRequired("Tick the box to agree that we may contact you about your request")])
     include_answers = BooleanField("Include my answers from the guide", default=True)
     # Hidden from people by a stylesheet class; a bot that fills every field gives itself away.
@@ -90,6 +116,33 @@ class RequestForm(FlaskForm):
         elif self.contact_by.data == "phone":
             raise ValidationError("Enter a phone number, or choose to be contacted by email")
 
+    def validate_voicemail(self, field):
+        if self.contact_by.data != "phone":
+            return  # not asked: whatever a browser sent is ignored (call_back() stores nothing)
+        if field.data not in callback.VOICEMAIL:
+            raise ValidationError("Choose yes or no: may we leave a voicemail that says it is about your back?")
+
+    def validate_call_times(self, field):
+        if any(key not in callback.CALL_TIMES for key in field.data or []):
+            raise ValidationError("Choose times to call from the list")
+
+    def validate_language(self, field):
+        if field.data not in (None, "", *callback.LANGUAGES):
+            raise ValidationError("Choose a language from the list")
+
+    def validate_language_other(self, field):
+        if field.data and len(field.data) > callback.LANGUAGE_OTHER_MAX:
+            raise ValidationError(f"The language must be {callback.LANGUAGE_OTHER_MAX} characters or fewer")
+
+    def call_back(self):
+        """The validated call-back details as stored. A language typed without choosing one counts as 'other'."""
+        language = self.language.data or ("other" if self.language_other.data else None)
+        return callback.CallBack(
+            call_times=tuple(key for key in callback.CALL_TIMES if key in (self.call_times.data or [])),
+            voicemail=self.voicemail.data if self.contact_by.data == "phone" else None,
+            language=language, language_other=self.language_other.data if language == "other" else None,
+            interpreter=bool(self.interpreter.data))
+
     def validate_contact_by(self, field):
         if field.data not in ("email", "phone"):
             raise ValidationError("Choose how you would like us to contact you")
@@ -97,7 +150,8 @@ class RequestForm(FlaskForm):
 
 def error_list(form):
     """(id to link to, message) in page order, for the error summary; radios link to their first option."""
-    targets = {"contact_by": "contact_by-0"}
+    targets = {"contact_by": "contact_by-0", "voicemail": "voicemail-0", "call_times": "call_times-0",
+               "language": "language-0"}
     return [(targets.get(f.name, f.id), f.errors[0]) for f in form
             if f.errors and f.name not in ("csrf_token", "website", "submission_id", "started")]
 
@@ -183,7 +237,8 @@ def show_form(form, *, template="requests/new.html", status=200, expired=False):
     title = {"requests/new.html": "Ask for a second opinion",
              "requests/not_sent.html": "Your request has not been sent yet"}[template]
     return render(template, title=("Error: " if errors else "") + title, form=form, error_list=errors,
-                  answer_pairs=pairs, back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX), status
+                  answer_pairs=pairs, back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX,
+                  clinic_zone_words=callback.zone_words(current_app.extensions["clinic_zone"].key)), status
 
 
 @bp.get("/request")
@@ -215,7 +270,8 @@ def create():
             submission_id=submission_id, name=form.name.data, email=form.email.data,
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
-            spam_reason=reason, flag=flag_for(form, found)), patient_receipt=config["PATIENT_RECEIPT"])
+            spam_reason=reason, flag=flag_for(form, found), call_back=form.call_back(),
+            consent_text=form.consent.label.text), patient_receipt=config["PATIENT_RECEIPT"])
     except DatabaseBusy as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed. Any other database

@@ -26,7 +26,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import audit, inbox, local_time
+from clinic import audit, callback, inbox, local_time
 from clinic import staff as staff_store
 from clinic.db import connect, transaction
 from clinic.private_files import private_file_for_writing
@@ -148,6 +148,16 @@ def mailto(address):
     """A mailto: URL for one recipient: every character that could start a header field (?, &, #) or an escape (%)
     is percent-encoded (RFC 6068), so an address cannot add a Bcc or a body to a reply."""
     return "mailto:" + quote(address, safe="@")
+
+
+@bp.app_template_filter("call_times")
+def call_times(ids):
+    """Stored call-time ids as staff read them, with the hours in the clinic's zone: 'Weekday mornings (8 AM to noon
+    Central Time)'."""
+    return callback.call_times_for_staff(ids, clinic_zone().key)
+
+
+bp.add_app_template_filter(callback.language_words, "language_words")
 
 
 # Patients type numbers any way they like; staff read them grouped, and dial them with one tap.

@@ -8,7 +8,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from clinic import audit, local_time, triage
+from clinic import audit, callback, local_time, triage
 from clinic.db import transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
@@ -16,7 +16,8 @@ NOTE_MAX_LENGTH = 2000
 # Spreadsheets treat a cell starting with one of these as a formula (tab and CR hide one behind whitespace).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("reference", "received", "received_utc", "status", "flagged", "warning_signs", "flag_words",
-               "spam_reason", "name", "email", "phone", "contact_by", "description", "journey_answers", "notes")
+               "spam_reason", "name", "email", "phone", "contact_by", "call_times", "voicemail", "language",
+               "interpreter", "description", "journey_answers", "notes", "consent_version", "consent_utc")
 DAY = 86400
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ def get_request(conn, reference):
     found["answers"] = parse_answers(row["journey_answers"])
     found["warning_signs"] = triage.read_signs(row["warning_signs"])
     found["flag_words"] = triage.read_words(row["flag_words"])
+    found["call_times"] = callback.read_call_times(row["call_times"])
+    consent = conn.execute("SELECT text FROM consent_texts WHERE version = ?", (row["consent_version"],)).fetchone()
+    found["consent_text"] = consent["text"] if consent else None
     found["notes"] = conn.execute(
         "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
         (row["id"],),
@@ -145,6 +149,10 @@ def export_csv(reader, writer, actor, now, *, zone, status=None, chunk_chars=64 
     return count, _csv_chunks(reader, zone, status, chunk_chars)
 
 
+def _utc(seconds):
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M") if seconds is not None else ""
+
+
 def _csv_chunks(reader, zone, status, chunk_chars):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -158,7 +166,7 @@ def _csv_chunks(reader, zone, status, chunk_chars):
             writer.writerow([neutralise(cell) for cell in (
                 row["reference"],
                 local_time.csv_time(row["created_at"], zone),
-                datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M"),
+                _utc(row["created_at"]),
                 row["status"],
                 "yes" if row["flagged"] else "no",
                 "; ".join(sign.label for sign in triage.read_signs(row["warning_signs"])),
@@ -168,9 +176,15 @@ def _csv_chunks(reader, zone, status, chunk_chars):
                 row["email"],
                 row["phone"],
                 row["contact_by"],
+                "; ".join(callback.call_times_for_staff(callback.read_call_times(row["call_times"]), zone.key)),
+                row["voicemail"],
+                callback.language_words(row["language"], row["language_other"]),
+                "yes" if row["interpreter"] else "no",
                 row["description"],
                 "\n".join(f"{q}: {a}" for q, a in parse_answers(row["journey_answers"])),
                 "\n".join(f"{n['staff_email']}: {n['body']}" for n in notes),
+                row["consent_version"],
+                _utc(row["consent_at"]),
             )])
             if out.tell() >= chunk_chars:
                 yield out.getvalue()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from clinic import insights
+from clinic.callback import CallBack, consent_version
 from clinic.db import transaction
 from clinic.triage import Flag
 
@@ -128,6 +129,8 @@ class NewRequest:
     journey_answers: list | None = None
     spam_reason: str | None = None
     flag: Flag = Flag()  # warning signs and listed phrases (clinic/triage.py), worked out before saving
+    call_back: CallBack = CallBack()  # when to call, voicemail, language (clinic/callback.py)
+    consent_text: str | None = None  # the exact words the patient ticked; stored once under its fingerprint
 
 
 class RequestStore:
@@ -165,17 +168,25 @@ class RequestStore:
             return reference, True
 
     def _insert(self, new, now):
+        consent = consent_version(new.consent_text) if new.consent_text else None
+        if consent:
+            self.conn.execute("INSERT OR IGNORE INTO consent_texts (version, text, first_used) VALUES (?, ?, ?)",
+                              (consent, new.consent_text, now))
+        call_back = new.call_back
         answers = json.dumps(new.journey_answers, ensure_ascii=False) if new.journey_answers is not None else None
         for _ in range(REFERENCE_ATTEMPTS):
             reference = self.make_reference()
             try:
                 cursor = self.conn.execute(
                     "INSERT INTO requests (reference, submission_id, created_at, status, spam_reason, name, email,"
-                    " phone, contact_by, description, journey_answers, flagged, warning_signs, flag_words)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " phone, contact_by, description, journey_answers, flagged, warning_signs, flag_words,"
+                    " call_times, voicemail, language, language_other, interpreter, consent_version, consent_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (reference, new.submission_id, now, "spam" if new.spam_reason else "new", new.spam_reason,
                      new.name, new.email, new.phone, new.contact_by, new.description, answers,
-                     int(new.flag.flagged), new.flag.signs_json(), new.flag.words_json()),
+                     int(new.flag.flagged), new.flag.signs_json(), new.flag.words_json(),
+                     call_back.call_times_json(), call_back.voicemail, call_back.language,
+                     call_back.language_other, int(call_back.interpreter), consent, now if consent else None),
                 )
             except sqlite3.IntegrityError as error:
                 if "requests.reference" not in str(error):

@@ -1,7 +1,8 @@
 // Inlined into every page (allowed by its hash in the CSP): the site's only script besides htmx. Everything works
 // without it; it adds (1) a message in the page when htmx meets a network or server error instead of failing
 // silently, (2) GOV.UK's error-summary links, which bring the question's legend or label into view with the field,
-// and (3) the "Copy link" button on the continue-later page.
+// (3) the "Copy link" button on the continue-later page, and (4) follow-up questions shown only with the answer they
+// follow (the voicemail question with "By phone").
 (function () {
   function show(text) {
     var box = document.getElementById("page-error");
@@ -70,6 +71,20 @@
     var buttons = root && root.querySelectorAll ? root.querySelectorAll("button[data-copy][hidden]") : [];
     for (var i = 0; i < buttons.length; i++) { buttons[i].hidden = false; }
   }
-  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
-  document.addEventListener("htmx:load", function (event) { reveal(event.target); });
+  // A wrapper with data-shown-with="contact_by=phone" is shown only while that choice is checked in its form.
+  // Without this script it is always shown, and its own words say when it applies.
+  function followUps() {
+    var wrappers = document.querySelectorAll("[data-shown-with]");
+    for (var i = 0; i < wrappers.length; i++) {
+      var rule = wrappers[i].getAttribute("data-shown-with").split("=");
+      var form = wrappers[i].closest("form");
+      var chosen = form && form.querySelector("input[name='" + rule[0] + "']:checked");
+      wrappers[i].hidden = !(chosen && chosen.value === rule[1]);
+    }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.type === "radio") { followUps(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () { reveal(document); followUps(); });
+  document.addEventListener("htmx:load", function (event) { reveal(event.target); followUps(); });
 })();

@@ -164,7 +164,8 @@ def test_the_phone_is_needed_only_when_phone_is_chosen_and_may_have_an_extension
     assert by_email.status_code == 303
     by_phone = submit_request(client, phone="", contact_by="phone").get_data(as_text=True)
     assert "Enter a phone number, or choose to be contacted by email" in by_phone
-    with_extension = submit_request(client, phone="(555) 010-0199 ext 12", contact_by="phone")
+    with_extension = submit_request(client, phone="(555) 010-0199 ext 12", contact_by="phone",
+                                    voicemail="no")
     assert with_extension.status_code == 303
     import sqlite3
 

@@ -19,6 +19,7 @@ CANARY_FIELDS = {
     "email": "qx7mailbox@example.com",
     "phone": "+44 7700 900461",
     "contact_by": "phone",
+    "voicemail": "no",
     "description": "Burning qx7description pain down my left leg since the fusion.",
 }
 CANARIES = ["Qx7name", "qx7mailbox", "7700 900461", "7700900461", "qx7description", "qx7note"]

@@ -43,7 +43,7 @@ def test_a_patient_makes_a_mistake_sees_the_summary_fixes_it_and_gets_a_referenc
     assert page.title().startswith("Error: ")
     summary = page.locator(".error-summary").inner_text()
     for message in ("Enter an email address in the correct format", "Enter a phone number, or choose",
-                    "Tick the box to agree"):
+                    "Choose yes or no: may we leave a voicemail", "Tick the box to agree"):
         assert message in summary
     assert page.input_value("#name") == "Alex Example" and page.input_value("#email") == "alex@"
     assert page.input_value("#description") == "Pain in my left leg since the operation."
@@ -60,6 +60,7 @@ def test_a_patient_makes_a_mistake_sees_the_summary_fixes_it_and_gets_a_referenc
 
     page.fill("#email", "alex@example.com")
     page.fill("#phone", "01632 960 001")
+    page.check("#voicemail-1")
     page.check("#consent")
     page.click("button[type=submit]")
 

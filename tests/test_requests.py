@@ -20,6 +20,7 @@ CANARY_FIELDS = {
     "email": f"{CANARY}mail@example.com",
     "phone": "+44 7700 900123",  # digits only can be a phone: its canary is the number itself
     "contact_by": "phone",
+    "voicemail": "no",
     "description": f"Back pain {CANARY}description since my fusion.",
 }
 
@@ -379,7 +380,7 @@ def test_ordinary_addresses_are_still_accepted(app, client, address):
 def test_phone_is_required_only_when_chosen_as_the_way_to_contact(app, client):
     html = submit_request(client, contact_by="phone", phone="").get_data(as_text=True)
     assert "Enter a phone number, or choose to be contacted by email" in html
-    assert submit_request(client, contact_by="phone", phone="0044 (0)20 7946-0018").status_code == 303
+    assert submit_request(client, contact_by="phone", phone="0044 (0)20 7946-0018", voicemail="yes").status_code == 303
     assert rows(app, "SELECT phone FROM requests") == [{"phone": "+442079460018"}]
 
 
