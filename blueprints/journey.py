@@ -7,7 +7,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse_many
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import insights, local_time
+from clinic import insights
 from clinic.answer_store import AnswerStore
 from clinic.journey import REQUEST_TARGET, reading
 
@@ -123,7 +123,7 @@ def step(step_id):
     return show_step(step_id)
 
 
-def show_step(step_id, errors=None, typed=None, status=200, push_url=None, return_to="from-query", show_answers=False):
+def show_step(step_id, errors=None, typed=None, status=200, push_url=None, return_to="from-query"):
     """The step as a page, or as the partial htmx swaps in (with the URL htmx should show for it)."""
     content = journey_content()
     step = content.steps.get(step_id) or abort(404)
@@ -162,9 +162,6 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
         ]
         context["doctor_questions"] = content.doctor_questions(answers)
         context["highlights"] = content.highlights(answers)
-        context["show_answers"] = show_answers
-        # The printed copy says whose it is and when: the clinic's name and phone and today's date head the page.
-        context["printed_on"] = local_time.long_date(time.time(), current_app.extensions["clinic_zone"])
     headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 
@@ -213,9 +210,9 @@ def answer(step_id):
 def go_to(step_id, show_answers=False):
     """After an answer: htmx gets the next step in this same response and pushes its URL (one round trip);
     plain forms keep post/redirect/get, so reload and Back never resend the form. After a change made from
-    the summary, the summary opens with the answers list open (the fragment opens it without JavaScript)."""
+    the summary, the summary opens at the answers list."""
     if is_htmx() and step_id != REQUEST_TARGET:
-        return show_step(step_id, push_url=step_url(step_id), return_to=None, show_answers=show_answers)
+        return show_step(step_id, push_url=step_url(step_id), return_to=None)
     fragment = "#your-answers-list" if show_answers and journey_content().steps[step_id].kind == "summary" else ""
     return redirect(step_url(step_id) + fragment, 303)
 

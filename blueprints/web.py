@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from flask import current_app, g, render_template, request
@@ -9,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from clinic import local_time
 from clinic.db import DatabaseBusy, connect
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -62,6 +64,11 @@ def render(template, **context):
     return render_template(template, **context)
 
 
+def printed_on():
+    """Today in the clinic's zone ("December 3, 2026"): a printed summary or comparison says when it was made."""
+    return local_time.long_date(time.time(), current_app.extensions["clinic_zone"])
+
+
 def init_app(app):
     app.teardown_appcontext(close_db)
     app.jinja_env.add_extension("jinja2.ext.do")
@@ -91,6 +98,7 @@ def init_app(app):
             "htmx_file": HTMX_FILE,
             "inline_script": app.extensions["inline_script"],
             "partial": False,
+            "printed_on": printed_on,
         }
 
     @app.after_request

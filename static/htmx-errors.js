@@ -1,8 +1,8 @@
 // Inlined into every page (allowed by its hash in the CSP): the site's only script besides htmx. Everything works
 // without it; it adds (1) a message in the page when htmx meets a network or server error instead of failing
 // silently, (2) GOV.UK's error-summary links, which bring the question's legend or label into view with the field,
-// (3) the "Copy link" button on the continue-later page, and (4) follow-up questions shown only with the answer they
-// follow (the voicemail question with "By phone").
+// (3) the "Copy link" button on the continue-later page, (4) follow-up questions shown only with the answer they
+// follow (the voicemail question with "By phone") and (5) the "Print or save as PDF" button.
 (function () {
   function show(text) {
     var box = document.getElementById("page-error");
@@ -63,12 +63,13 @@
     var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
     if (link && errorSummaryLink(link)) { event.preventDefault(); return; }
     var button = event.target.closest && event.target.closest("button[data-copy]");
-    if (button) { copyLink(button); }
+    if (button) { copyLink(button); return; }
+    if (event.target.closest && event.target.closest("button[data-print]")) { window.print(); }
   });
 
-  // The Copy button needs this script, so it is hidden in the markup and shown here.
+  // The Copy and Print buttons need this script, so they are hidden in the markup and shown here.
   function reveal(root) {
-    var buttons = root && root.querySelectorAll ? root.querySelectorAll("button[data-copy][hidden]") : [];
+    var buttons = root && root.querySelectorAll ? root.querySelectorAll("button[data-copy][hidden], button[data-print][hidden]") : [];
     for (var i = 0; i < buttons.length; i++) { buttons[i].hidden = false; }
   }
   // A wrapper with data-shown-with="contact_by=phone" is shown only while that choice is checked in its form.

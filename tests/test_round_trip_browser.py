@@ -79,7 +79,6 @@ def test_with_javascript_change_from_the_summary_reload_and_continue_later_keep_
         submit_and_wait(page)
 
     # Change the operation from the summary: fusion opens the hardware question first (one response, URL pushed).
-    page.locator(".summary-answers summary").click()  # the answers wait in a disclosure
     page.locator("a[href^='/journey/surgery?return=summary']").click()
     page.wait_for_url(re.compile(r"/journey/surgery\?return=summary"))
     page.locator("input[name=surgery][value=fusion]").check()

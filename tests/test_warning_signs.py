@@ -217,7 +217,7 @@ def test_the_safety_screens_keep_not_sure_means_yes_and_show_988(client):
         assert html.count('value="none"') == 2 and html.count('type="checkbox"') >= 8
 
 
-def test_the_summary_and_the_confirmation_remind_of_the_emergency_signs(make_app):
+def test_the_summary_lists_every_warning_sign_and_the_confirmation_the_emergency_ones(make_app):
     app = make_app(CONTENT_DIR=str(CONTENT), WTF_CSRF_ENABLED=False, REQUEST_RATE_LIMIT="1000 per minute")
     client = app.test_client()
     summary = client.get(walk_to_summary(client, JOURNEY)).get_data(as_text=True)
@@ -227,7 +227,12 @@ def test_the_summary_and_the_confirmation_remind_of_the_emergency_signs(make_app
         assert "If any of these start, don't wait for us" in html and 'href="tel:911"' in html
         for sign in JOURNEY.emergency_signs():
             assert sign.label.replace("'", "&#39;") in html, sign.id
-        assert "Pain or swelling in one calf" not in html
+    # The summary (what a patient prints for their doctor) lists every sign under its tier; the confirmation,
+    # the emergency ones only.
+    for sign in JOURNEY.warning_signs.signs():
+        assert sign.label.replace("'", "&#39;") in summary, sign.id
+    assert "Pain or swelling in one calf" not in sent
+    assert "<details" not in summary.split('id="warning-reminder-title"')[1], "the signs are on the page, not folded"
 
 
 # --- in a browser: every sign alone, on a fresh journey, with JavaScript on and off -----------------------

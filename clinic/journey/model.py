@@ -176,6 +176,13 @@ class Journey:
         """The signs of the most urgent tier: the reminder on the summary and confirmation pages."""
         return self.warning_signs.most_urgent() if self.warning_signs else []
 
+    def signs_by_tier(self):
+        """[(tier, its signs)], most urgent first: every sign, listed on the summary (and so on its printout)."""
+        if not self.warning_signs:
+            return []
+        signs = self.warning_signs.signs()
+        return [(tier, [s for s in signs if s.tier.id == tier.id]) for tier in self.warning_signs.tiers]
+
     # --- answers ---------------------------------------------------------
     def question(self, question_id):
         for step in self.steps.values():

@@ -16,9 +16,9 @@ PATH_WORD_LIMIT = 1500
 PATHS_PER_ANSWER_OF = "surgery"  # the limit holds for the longest typical path of each answer to this question
 RESEARCH_SUMMARY = "What the research says"
 ALSO_HEADING = "Also on this page"
-# The summary template's own text (headings, the answers disclosure, the printing tip, the request section);
+# The summary template's own text (headings, the warning signs' lead-ins, the request section);
 # tests/test_reading_browser.py compares the whole path's count with what Chromium shows.
-SUMMARY_TEMPLATE_WORDS = 72
+SUMMARY_TEMPLATE_WORDS = 50
 READING_TIME_MARK = "{{reading_time}}"
 PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text loses Markdown marks such as _
 
@@ -78,9 +78,12 @@ def step_words(journey, step, answers):
 
 
 def _summary_words(journey, answers):
-    # The answers themselves wait in a closed "Check or change your answers" disclosure; the page's own
-    # headings and its request section are in the template.
+    # The page's own headings and its request section are in the template; each tier of warning signs is headed by
+    # its stop page's title. Not counted: the recap (class "recap"), the person's own answers and the warning signs
+    # they went through on the safety screens, listed again to check and to print, not new reading.
     count = SUMMARY_TEMPLATE_WORDS
+    if journey.warning_signs:
+        count += sum(words(journey.steps[tier.stop_step].title) for tier in journey.warning_signs.tiers)
     count += sum(words(block.heading) + words(owner.section) for owner, block in journey.highlights(answers))
     count += sum(words(text) for text in journey.doctor_questions(answers))
     return count
