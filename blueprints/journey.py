@@ -2,13 +2,13 @@
 import time
 
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
-from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse_many
 
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import insights
 from clinic.answer_store import AnswerStore
+from clinic.client_address import client_key
 from clinic.journey import REQUEST_TARGET, reading
 
 bp = Blueprint("journey", __name__)
@@ -70,7 +70,7 @@ def creation_rate_limited(limit_text):
     limiter = current_app.extensions.get("request_limiter")
     if limiter is None or not limit_text:
         return 0
-    address = get_remote_address()
+    address = client_key(request.remote_addr)  # an IPv6 client by its /64
     for limit in parse_many(limit_text):
         if not limiter.limiter.hit(limit, "journey-create", address):
             reset_at = limiter.limiter.get_window_stats(limit, "journey-create", address).reset_time

@@ -8,7 +8,6 @@ import click
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.cli import AppGroup
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadData, URLSafeSerializer
@@ -29,6 +28,7 @@ from wtforms.widgets import CheckboxInput
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
 from clinic import callback, triage
+from clinic.client_address import client_key
 from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
@@ -369,12 +369,17 @@ def retry_failed_command():
     click.echo(f"outbox: {count} failed message(s) queued again")
 
 
+def client_address():
+    """The key every per-client limit counts under: the address, or an IPv6 client's /64 (clinic/client_address.py)."""
+    return client_key(request.remote_addr)
+
+
 # --- Wiring --------------------------------------------------------------------------------------------
 def init_app(app):
     app.register_blueprint(bp)
     # One limiter per app (tests build many apps): only posts to this blueprint, per client address.
     # Call after CSRFProtect.init_app so a post without a valid token is answered before it counts.
-    limiter = Limiter(get_remote_address)
+    limiter = Limiter(client_address)
     limiter.limit(lambda: current_app.config["REQUEST_RATE_LIMIT"], methods=["POST"])(bp)
     limiter.init_app(app)
     app.extensions["request_limiter"] = limiter

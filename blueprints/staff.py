@@ -28,6 +28,7 @@ from wtforms.validators import InputRequired, Length
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import audit, callback, inbox, local_time
 from clinic import staff as staff_store
+from clinic.client_address import client_key
 from clinic.db import connect, transaction
 from clinic.private_files import private_file_for_writing
 from clinic.requests import format_phone, is_reference, phone_uri
@@ -189,7 +190,7 @@ def sign_in():
     problem, wait = None, 0
     if form.validate_on_submit():
         db = get_db()
-        outcome, member, wait = staff_store.sign_in(db, form.email.data, form.password.data, request.remote_addr,
+        outcome, member, wait = staff_store.sign_in(db, form.email.data, form.password.data, client_key(request.remote_addr),
                                                     hasher(), now(), throttle())
         if outcome == "ok":
             return start_staff_session(member, safe_next(form.next.data))

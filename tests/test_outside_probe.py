@@ -16,8 +16,8 @@ from blueprints.requests import mail_settings
 from clinic.db import connect
 from clinic.outbox import Sender, send_pending
 from scripts.loopback import LoopbackClient, free_port
-from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked
-from tests.helpers import PATIENT, form_fields
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked, route_to_summary
+from tests.helpers import PATIENT, form_fields, submit_request
 from tests.test_staff import FAST_ARGON2, Clock, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -215,3 +215,43 @@ def test_a_short_database_lock_in_the_outbox_sender_is_one_warning_line_and_the_
     complaints = [r for r in caplog.records if r.name == "clinic.outbox" and r.levelno >= logging.WARNING]
     assert len(complaints) == 1 and complaints[0].levelno == logging.WARNING and complaints[0].exc_info is None
     assert "\n" not in complaints[0].getMessage() and "locked" in complaints[0].getMessage()
+
+
+# --- M1: per-address limits count an IPv6 home by its /64 -----------------------------------
+@pytest.mark.parametrize("first, same_home, elsewhere", [
+    ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:3::1"),
+    ("127.0.1.2", "::ffff:127.0.1.2", "127.0.1.3"),
+])
+def test_request_limits_count_an_ipv6_home_by_its_64(make_app, first, same_home, elsewhere):
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    for address, expected in ((first, 303), (same_home, 303), (same_home, 429), (elsewhere, 303)):
+        client.environ_base["REMOTE_ADDR"] = address
+        assert submit_request(client).status_code == expected, address
+
+
+def test_new_journeys_are_limited_per_64_too(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, JOURNEY_CREATE_RATE_LIMIT="1 per minute")
+    route = route_to_summary(app.extensions["journey"])
+    to_first_answer = route[:next(i for i, (_, form) in enumerate(route) if form) + 1]
+    statuses = []
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:3::1"):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        for step, form in to_first_answer:  # the first answer makes the journey's row
+            status = client.post(f"/journey/{step.id}", data=form).status_code
+        statuses.append(status)
+    assert statuses == [303, 429, 303]
+
+
+def test_sign_in_failures_count_an_ipv6_home_by_its_64(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2,
+                   STAFF_SIGNIN_IP_MAX_FAILURES=3)
+    client = app.test_client()
+    for number in range(3):
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:1:2::{number + 1}"
+        assert sign_in(client, email=f"guess{number}@clinic.test", password="wrong guess").status_code == 200
+    client.environ_base["REMOTE_ADDR"] = "2001:db8:1:2:abcd::9"
+    assert sign_in(client, email="another@clinic.test", password="wrong guess").status_code == 429
+    client.environ_base["REMOTE_ADDR"] = "2001:db8:1:3::1"
+    assert sign_in(client, email="another@clinic.test", password="wrong guess").status_code == 200
