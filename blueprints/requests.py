@@ -301,7 +301,11 @@ def sent():
     reference = session.get(SESSION_REFERENCE)
     if not isinstance(reference, str):
         return redirect(url_for("requests.new"))
-    return render("requests/sent.html", title="Request sent", reference=reference)
+    try:
+        flagged = RequestStore(get_db()).is_flagged(reference)
+    except DatabaseBusy:
+        flagged = True  # cannot tell: asking the patient to call today is the safe side
+    return render("requests/sent.html", title="Request sent", reference=reference, flagged=flagged)
 
 
 @bp.errorhandler(CSRFError)

@@ -272,7 +272,7 @@ def show_detail(reference, status_form=None, note_form=None, record_view=True):
     errors = [(field.id, field.errors[0]) for field in (status_form.status, note_form.body) if field.errors]
     return render("staff/detail.html", title=("Error: " if errors else "") + f"Request {reference}",
                   found=found, status_form=status_form, note_form=note_form, errors=errors,
-                  banner=current_app.extensions["triage"].banner)
+                  banner=current_app.extensions["triage"].banner_for(found["flag_concepts"]))
 
 
 def after_change(reference):

@@ -79,6 +79,7 @@ def get_request(conn, reference):
     found["call_times"] = callback.read_call_times(row["call_times"])
     consent = conn.execute("SELECT text FROM consent_texts WHERE version = ?", (row["consent_version"],)).fetchone()
     found["consent_text"] = consent["text"] if consent else None
+    found["flag_concepts"] = triage.read_concepts(row["flag_words"])  # a concept may have a banner of its own
     found["notes"] = conn.execute(
         "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
         (row["id"],),

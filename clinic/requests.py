@@ -128,7 +128,7 @@ class NewRequest:
     description: str
     journey_answers: list | None = None
     spam_reason: str | None = None
-    flag: Flag = Flag()  # warning signs and listed phrases (clinic/triage.py), worked out before saving
+    flag: Flag = Flag()  # warning signs and concepts in the description (clinic/triage.py), worked out before saving
     call_back: CallBack = CallBack()  # when to call, voicemail, language (clinic/callback.py)
     consent_text: str | None = None  # the exact words the patient ticked; stored once under its fingerprint
 
@@ -195,6 +195,11 @@ class RequestStore:
                 continue
             return reference, cursor.lastrowid
         raise ReferenceSpaceFull(f"{REFERENCE_ATTEMPTS} references in a row were taken")
+
+    def is_flagged(self, reference):
+        """Whether the request was flagged when saved (its confirmation page then asks the patient to call today)."""
+        row = self.conn.execute("SELECT flagged FROM requests WHERE reference = ?", (reference,)).fetchone()
+        return bool(row and row["flagged"])
 
     def reference_exists(self, reference):
         return self.conn.execute("SELECT 1 FROM requests WHERE reference = ?", (reference,)).fetchone() is not None

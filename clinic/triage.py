@@ -1,8 +1,8 @@
-"""Flagged requests: warning signs in the journey answers and worrying phrases in the description. No Flask here.
+"""Flagged requests: warning signs in the journey answers and worrying words in the description. No Flask here.
 
 A request is flagged when the answers it carries include a warning sign (content/warning_signs.yaml, the
-data that also sends the patient to a stop page), or when its description contains a phrase from
-content/triage.yaml.
+data that also sends the patient to a stop page), or when its description mentions a concept of
+content/triage.yaml (self-harm, weakness, bladder and bowel, ...), each found by its own small patterns.
 The flag is worked out once, when the request is saved, and stored with it (clinic/requests.py).
 """
 import json
@@ -10,14 +10,19 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from clinic.journey import ContentError, conditions_hold
 from clinic.journey.loader import read_yaml
+from clinic.journey.schema import ContentModel, Text, validate
 
 TRIAGE_FILE = "triage.yaml"
 BANNER_KEYS = ("heading", "action", "signs_intro", "words_intro")
-# Typographic apostrophes and look-alikes that phones put in place of '.
-APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032]")
+# Typographic apostrophes and look-alikes that phones put in place of '; all are taken out before matching.
+APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032")
+MATCHED_MAX = 80  # characters of the patient's words kept with a flag: enough to read, never the whole text
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,21 @@ class WarningSign:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A concept the description mentions, and the words that matched, as the patient wrote them."""
+
+    concept: str  # its id in content/triage.yaml ("self_harm")
+    label: str  # its label when the request was saved ("self-harm")
+    matched: str  # "thinking of killing myself"
+
+    def __str__(self):
+        return f"{self.label} ({self.matched})"
+
+
+@dataclass(frozen=True)
 class Flag:
     signs: tuple = ()  # WarningSign, in journey order
-    words: tuple = ()  # phrases from the list, in the order the description first uses them
+    words: tuple = ()  # Mention, most urgent concept first (or, in tests, plain words)
 
     @property
     def flagged(self):
@@ -39,7 +56,12 @@ class Flag:
         return json.dumps([{"label": s.label, "tier": s.tier} for s in self.signs], ensure_ascii=False) if self.signs else None
 
     def words_json(self):
-        return json.dumps(list(self.words), ensure_ascii=False) if self.words else None
+        """The mentions as stored: the concept's id and label, and what matched. The label is kept so that a
+        request still reads the same after the concept is renamed or dropped from the content."""
+        if not self.words:
+            return None
+        return json.dumps([{"concept": w.concept, "label": w.label, "matched": w.matched} if isinstance(w, Mention)
+                           else str(w) for w in self.words], ensure_ascii=False)
 
 
 def _stored_list(raw):
@@ -57,8 +79,27 @@ def read_signs(raw):
                  if isinstance(i, dict) and i.get("label"))
 
 
+def read_mentions(raw):
+    """The stored flag words: Mention for each concept found, or the bare phrase of a request saved with the
+    phrase list of before (a string), so those requests still show what flagged them."""
+    found = []
+    for item in _stored_list(raw):
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict) and item.get("label") and item.get("matched"):
+            found.append(Mention(str(item.get("concept") or ""), str(item["label"]), str(item["matched"])))
+    return tuple(found)
+
+
 def read_words(raw):
-    return tuple(str(i) for i in _stored_list(raw) if isinstance(i, str))
+    """What flagged a request's description, as staff read it: "self-harm (thinking of killing myself)"; an
+    older request's phrase as it was ("numb")."""
+    return tuple(str(item) for item in read_mentions(raw))
+
+
+def read_concepts(raw):
+    """The ids of the concepts a stored request mentions (none for requests saved with the phrase list)."""
+    return tuple(item.concept for item in read_mentions(raw) if isinstance(item, Mention) and item.concept)
 
 
 # --- warning signs in the answers ------------------------------------------------------------------------
@@ -99,70 +140,171 @@ def signs_from_routing(journey, answers, seen):
     return found
 
 
-# --- phrases in the description -----------------------------------------------------------------------
-def normalise(text):
-    """Case, compatibility forms (full-width letters) and apostrophes folded, so 'Can’t' reads as "can't"."""
-    return APOSTROPHES.sub("'", unicodedata.normalize("NFKC", text or "")).casefold()
+# --- concepts in the description ------------------------------------------------------------------------
+def plain(text):
+    """The description as patterns read it, and for each of its characters the index it came from.
+
+    Compatibility forms folded (full-width letters), lower case, apostrophes taken out ("Can’t" reads "cant"),
+    every run of spaces and line breaks one space. Character by character, so a match can be shown in the
+    patient's own words."""
+    out, origin = [], []
+    for index, char in enumerate(text or ""):
+        if char in APOSTROPHES:
+            continue
+        if char.isspace():
+            if out and out[-1] != " ":
+                out.append(" ")
+                origin.append(index)
+            continue
+        for folded in unicodedata.normalize("NFKC", char).casefold():
+            if folded in APOSTROPHES:
+                continue
+            if folded.isspace():
+                folded = " "
+            out.append(folded)
+            origin.append(index)
+    return "".join(out), origin
 
 
-def phrase_pattern(phrase):
-    """Whole words; any run of whitespace between words; an apostrophe that may be left out."""
-    words = normalise(phrase).split()
-    parts = [re.escape(word).replace("'", "'?") for word in words]
-    return re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)")
+def compile_pattern(source):
+    """A concept's pattern as a whole-words regular expression; ValueError saying what is wrong with it."""
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("is empty")
+    try:
+        re.compile(source)  # first alone, so an error's position is the editor's own
+        pattern = re.compile(r"(?<!\w)(?:" + source + r")(?!\w)")
+    except re.error as error:
+        raise ValueError(f"is not a valid pattern: {error}") from None
+    letters = re.sub(r"\\.", "", source)  # \S, \W, \b are not capitals
+    if re.search(r"[A-Z]", letters):
+        raise ValueError("has capital letters, but descriptions are read in lower case")
+    if any(char in APOSTROPHES for char in source):
+        raise ValueError("has an apostrophe, but apostrophes are taken out of descriptions (write cant, not can't)")
+    if "  " in source or source != source.strip():
+        raise ValueError("has two spaces in a row or spaces at an end, but descriptions are read with single spaces")
+    if pattern.fullmatch("") or re.compile(source).fullmatch(""):
+        raise ValueError("matches an empty text, so it would flag every request")
+    return pattern
 
 
-class PhraseList:
-    def __init__(self, phrases):
-        self.phrases = tuple(phrases)
-        self.patterns = tuple((phrase, phrase_pattern(phrase)) for phrase in self.phrases)
+def _pattern(source):
+    compile_pattern(source)
+    return source
+
+
+class ConceptBanner(ContentModel):
+    heading: Text
+    action: Text
+
+
+class ConceptEntry(ContentModel):
+    id: Annotated[Text, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    label: Text
+    patterns: Annotated[list[Annotated[Text, AfterValidator(_pattern)]], Field(min_length=1)]
+    examples: Annotated[list[Text], Field(min_length=1)]  # how patients write it; each must be found as this concept
+    banner: ConceptBanner | None = None
+
+
+class GeneralBanner(ContentModel):
+    heading: Text
+    action: Text
+    signs_intro: Text
+    words_intro: Text
+
+
+class TriageFile(ContentModel):
+    """content/triage.yaml."""
+
+    concepts: Annotated[list[ConceptEntry], Field(min_length=1)]
+    banner: GeneralBanner
+
+
+@dataclass(frozen=True)
+class Concept:
+    id: str
+    label: str
+    patterns: tuple  # (source text, compiled), in the file's order
+    examples: tuple
+    banner: dict | None  # its own heading and action, replacing the general ones
+
+
+class Matcher:
+    """Finds the concepts a description mentions. Concepts are tried most urgent first; the words one concept
+    matched are not used again by a later one ("numb between my legs" is the saddle area, not numbness too)."""
+
+    def __init__(self, concepts):
+        self.concepts = tuple(concepts)
 
     def find(self, text):
-        """The listed phrases `text` contains, in the order it first uses them."""
-        folded = normalise(text)
-        hits = []
-        for phrase, pattern in self.patterns:
-            match = pattern.search(folded)
-            if match:
-                hits.append((match.start(), phrase))
-        return [phrase for _, phrase in sorted(hits, key=lambda hit: hit[0])]
+        """A Mention for each concept the text mentions (its first match), most urgent concept first."""
+        folded, origin = plain(text)
+        taken = []
+        found = []
+        for concept in self.concepts:
+            spans = []
+            for _source, pattern in concept.patterns:
+                spans += [m.span() for m in pattern.finditer(folded) if m.end() > m.start()]
+            first = None
+            for start, end in sorted(spans):
+                if any(start < t_end and t_start < end for t_start, t_end in taken):
+                    continue
+                taken.append((start, end))
+                first = first or (start, end)
+            if first:
+                found.append(Mention(concept.id, concept.label, _as_written(text, origin, *first)))
+        return found
+
+
+def _as_written(text, origin, start, end):
+    words = " ".join(text[origin[start]:origin[end - 1] + 1].split())
+    return words if len(words) <= MATCHED_MAX else words[:MATCHED_MAX - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
 class Triage:
-    phrases: PhraseList
+    matcher: Matcher
     banner: dict  # BANNER_KEYS -> text shown to staff
 
+    @property
+    def concepts(self):
+        return self.matcher.concepts
+
     def assess(self, signs, description):
-        return Flag(signs=tuple(signs), words=tuple(self.phrases.find(description)))
+        return Flag(signs=tuple(signs), words=tuple(self.matcher.find(description)))
+
+    def banner_for(self, concept_ids):
+        """The banner for a request that mentions these concepts: the first (most urgent) concept with a banner
+        of its own gives the heading and action; otherwise the general ones."""
+        banner = dict(self.banner)
+        for concept in self.concepts:
+            if concept.id in concept_ids and concept.banner:
+                banner.update(concept.banner, concept=concept.id)
+                break
+        return banner
 
 
 def load_triage(content_dir):
-    """Read content/triage.yaml; ContentError naming the file and the field when it is wrong."""
+    """Read content/triage.yaml; ContentError naming the file and the field when it is wrong (an unknown key, a
+    pattern that does not compile, an id used twice, an example its concept does not find)."""
     path = Path(content_dir) / TRIAGE_FILE
     data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ContentError(path, "file", "must be a mapping with 'phrases' and 'banner'")
-    unknown = set(data) - {"phrases", "banner"}
-    if unknown:
-        raise ContentError(path, sorted(unknown)[0], "unknown key")
-    phrases = data.get("phrases")
-    if not isinstance(phrases, list) or not phrases:
-        raise ContentError(path, "phrases", "must be a list of words or phrases")
-    for index, phrase in enumerate(phrases):
-        if not isinstance(phrase, str) or not re.search(r"\w", phrase):
-            raise ContentError(path, f"phrases[{index}]", "must be a word or phrase")
-    folded = [" ".join(normalise(p).split()) for p in phrases]
-    for index, phrase in enumerate(folded):
-        if phrase in folded[:index]:
-            raise ContentError(path, f"phrases[{index}]", f"'{phrases[index]}' is listed twice")
-    banner = data.get("banner")
-    if not isinstance(banner, dict):
-        raise ContentError(path, "banner", f"must be a mapping with {', '.join(BANNER_KEYS)}")
-    for key in BANNER_KEYS:
-        if not isinstance(banner.get(key), str) or not banner[key].strip():
-            raise ContentError(path, f"banner.{key}", "is missing")
-    unknown = set(banner) - set(BANNER_KEYS)
-    if unknown:
-        raise ContentError(path, f"banner.{sorted(unknown)[0]}", "unknown key")
-    return Triage(phrases=PhraseList(p.strip() for p in phrases), banner={k: banner[k].strip() for k in BANNER_KEYS})
+    if isinstance(data, dict) and "phrases" in data:
+        raise ContentError(path, "phrases", "the phrase list is now `concepts`, each with its own patterns and examples "
+                                            "(README, 'Flagged requests')")
+    data = validate(TriageFile, data, path)
+    concepts = []
+    for index, entry in enumerate(data.concepts):
+        if any(entry.id == c.id for c in concepts):
+            raise ContentError(path, f"concepts[{index}].id", f"'{entry.id}' is used twice")
+        concepts.append(Concept(
+            id=entry.id, label=entry.label.strip(), examples=tuple(entry.examples),
+            patterns=tuple((source, compile_pattern(source)) for source in entry.patterns),
+            banner={"heading": entry.banner.heading.strip(), "action": entry.banner.action.strip()} if entry.banner else None))
+    matcher = Matcher(concepts)
+    for index, concept in enumerate(concepts):
+        for number, example in enumerate(concept.examples):
+            if concept.id not in [m.concept for m in matcher.find(example)]:
+                raise ContentError(path, f"concepts[{index}].examples[{number}]",
+                                   f"'{example}' is not found as {concept.label}: change a pattern or the example")
+    banner = data.banner
+    return Triage(matcher=matcher, banner={key: getattr(banner, key).strip() for key in BANNER_KEYS})

@@ -1,7 +1,9 @@
-"""Flagged requests: a warning sign in the journey answers or a listed phrase in the description puts a request
-first in the staff list, with a banner on its page and a column in the CSV; the staff email stays free of why."""
+"""Flagged requests: a warning sign in the journey answers or a concept in the description (self-harm, weakness, ...)
+puts a request first in the staff list, with a banner on its page and a column in the CSV; the patient is asked to
+call today instead of being promised a reply in 2 working days; the staff email stays free of why."""
 import csv
 import io
+import json
 import re
 import shutil
 from email import message_from_bytes
@@ -14,68 +16,235 @@ from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
 from tests.test_html_valid import html_problems
 from tests.test_requests import deliver, rows
-from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, sign_in
+from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 
 
-# --- phrases in the description -------------------------------------------------------------------------
+# --- concepts in the description -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def phrases():
-    return triage.load_triage(ROOT / "content").phrases
+def real_triage():
+    return triage.load_triage(ROOT / "content")
 
 
-@pytest.mark.parametrize("text, found", [
-    ("I can't feel my legs since yesterday", ["can't feel my legs"]),
-    ("I can\u2019t feel my legs since yesterday", ["can't feel my legs"]),  # a phone's curly apostrophe
-    ("I CANT FEEL MY LEGS", ["can't feel my legs"]),  # apostrophe left out, shouting
-    ("i can't\n   feel my\tlegs", ["can't feel my legs"]),  # line breaks and runs of spaces
-    ("My legs are numb and my bladder leaks.", ["numb", "bladder"]),  # in the order the patient wrote them
-    ("Numbness in my foot, and now a Fever.", ["numbness", "fever"]),
-    ("I want to kill myself", ["kill myself"]),
-    ("Some days I think about suicide.", ["suicide"]),
-    ("Sharp chest pain when I walk.", ["chest pain"]),
-])
-def test_listed_phrases_are_found_whatever_the_case_apostrophe_or_spacing(phrases, text, found):
-    assert phrases.find(text) == found
+def concepts_in(found):
+    return [mention.concept for mention in found]
 
 
-@pytest.mark.parametrize("text", [
-    "I counted the numbers of pills.",  # numb inside another word
-    "They took out my gallbladder in 2019.",  # bladder inside another word
-    "Feverfew tea did not help.",
+# How patients really write it: no apostrophes, typos, run-on sentences, shouting. Each must flag its concept.
+PATIENT_PHRASINGS = [
+    # self-harm
+    ("im thinking of killing myself", "self_harm"),
+    ("I have been thinking of killing myself", "self_harm"),
+    ("i want to hurt myself", "self_harm"),
+    ("I feel like ending it all", "self_harm"),
+    ("some days i just want to end my life", "self_harm"),
+    ("i dont want to live like this anymore", "self_harm"),
+    ("honestly my family would be better off without me", "self_harm"),
+    ("ive had sucidal thoughts", "self_harm"),
+    ("Thinking about suicide a lot lately", "self_harm"),
+    ("I took too many pills last night", "self_harm"),
+    ("i might overdose on my oxy", "self_harm"),
+    ("I wish i was dead", "self_harm"),
+    ("i cant go on like this", "self_harm"),
+    ("thinking of harming my self", "self_harm"),
+    # weakness
+    ("my legs are getting weaker", "weakness"),
+    ("my foot is dragging", "weakness"),
+    ("my left leg keeps giving out on me", "weakness"),
+    ("i cant lift my foot up", "weakness"),
+    ("Weakness in my right leg since last week", "weakness"),
+    ("knee buckled twice today", "weakness"),
+    ("i have foot drop now", "weakness"),
+    # bladder and bowel
+    ("i cant pee", "bladder_bowel"),
+    ("I can\u2019t urinate since the weekend", "bladder_bowel"),
+    ("I wet myself at work", "bladder_bowel"),
+    ("i been leaking urine", "bladder_bowel"),
+    ("lost control of my bowels", "bladder_bowel"),
+    ("trouble peeing and it burns", "bladder_bowel"),
+    # saddle area
+    ("numb between my legs", "saddle"),
+    ("my groin feels numb", "saddle"),
+    ("no feeling in my butt cheeks and inner thighs", "saddle"),
+    # chest and breathing
+    ("I get chest pains", "chest_breathing"),
+    ("i cant breathe properly", "chest_breathing"),
+    ("cant breath when i lie down", "chest_breathing"),
+    ("very short of breath walking to the car", "chest_breathing"),
+    ("tightness in my chest", "chest_breathing"),
+    # numbness
+    ("I CANT FEEL MY LEGS", "numbness"),
+    ("my left foot went numb", "numbness"),
+    # infection
+    ("I have a fever of 101", "infection"),
+    ("running a temp since yesterday", "infection"),
+    ("chills and shaking at night", "infection"),
+    ("my neck is stiff and i feel confused", "infection"),
+    # wound
+    ("my incision is red and hot", "wound"),
+    ("there is pus coming out of the cut", "wound"),
+    ("the scar is weeping", "wound"),
+    ("clear fluid is leaking from my back", "wound"),
+    # device
+    ("the skin around my stimulator is swollen and red", "device"),
+    ("my pain pump alarm keeps going off", "device"),
+    # calf
+    ("my calf is swollen and hurts", "calf"),
+    ("pain in my left calf when i walk", "calf"),
+    # falls
+    ("I fell in the shower on monday", "falls"),
+    ("after a fall down the stairs the pain is worse", "falls"),
+    ("keep loosing my balance", "falls"),
+    # severe pain
+    ("severe pain in my lower back", "severe_pain"),
+    ("the pain is unbearable", "severe_pain"),
+    ("sudden sharp pain shooting down my leg", "severe_pain"),
+    ("my pain is 10/10 today", "severe_pain"),
+    # headache when upright, very sleepy
+    ("bad headache every time i sit up", "headache_upright"),
+    ("my husband is so drowsy on his meds and hard to wake", "very_sleepy"),
+]
+
+
+def test_at_least_40_phrasings_8_of_them_self_harm():
+    assert len(PATIENT_PHRASINGS) >= 40
+    assert sum(concept == "self_harm" for _, concept in PATIENT_PHRASINGS) >= 8
+
+
+@pytest.mark.parametrize("text, concept", PATIENT_PHRASINGS, ids=[t for t, _ in PATIENT_PHRASINGS])
+def test_how_patients_write_a_warning_sign_is_flagged_with_its_concept(real_triage, text, concept):
+    found = real_triage.assess([], text)
+    assert found.flagged and concept in concepts_in(found.words), [str(m) for m in found.words]
+
+
+# Ordinary descriptions: what people write about pain that has come back, with nothing that needs a call today.
+ORDINARY = [
     "My leg pain came back a year after my fusion.",
+    "my legs feel tired after walking",
+    "I had a laminectomy in 2019 and the pain is back",
+    "Back pain most days, worse in the evening, better when I lie down.",
+    "I cant walk far without resting and I cant stand for long",
+    "I hurt myself lifting a box two years ago and then had surgery",
+    "Physical therapy helped a little but the ache is still there",
+    "I would like to know if prolotherapy could help me",
+    "I take ibuprofen and it helps a bit",
+    "I have trouble falling asleep because of the pain",
+    "I am confused about which treatment to try next",
+    "The surgeon said the fusion looks solid on the x-ray",
+    "I had my surgery last fall and felt better for a few months",
+    "My wife says I should ask for a second opinion",
+    "Sitting at my desk all day makes my back stiff",
+    "I work part time and want to get back to full time",
+    "Can you tell me what a stimulator trial involves?",
+    "They took out my gallbladder in 2019.",  # bladder inside another word
+    "I counted the numbers of pills.",  # numb inside another word
+    "Feverfew tea did not help.",
+    "At the end it was the same pain as before",
     "",
+]
+
+
+def test_at_least_15_ordinary_descriptions():
+    assert len([t for t in ORDINARY if t]) >= 15
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_an_ordinary_description_is_not_flagged(real_triage, text):
+    found = real_triage.assess([], text)
+    assert not found.flagged, [str(m) for m in found.words]
+
+
+def test_the_flag_names_the_concept_and_the_words_as_the_patient_wrote_them(real_triage):
+    found = real_triage.assess([], "I have been thinking of killing myself")
+    assert [str(m) for m in found.words] == ["self-harm (thinking of killing myself)"]
+    # A phone's curly apostrophe and the patient's capitals and line breaks are kept in what staff read, with
+    # every run of spaces one space.
+    found = real_triage.assess([], "I CAN\u2019T\n  feel my legs")
+    assert [str(m) for m in found.words] == ["numbness (CAN\u2019T feel my legs)"]
+
+
+def test_concepts_are_listed_most_urgent_first_each_once_and_words_count_for_one_concept(real_triage):
+    text = "My foot is numb. I fell last week and now I cant pee, and sometimes I think about suicide. Numb again."
+    found = real_triage.assess([], text)
+    assert [str(m) for m in found.words] == ["self-harm (suicide)", "bladder and bowel (cant pee)",
+                                             "numbness (numb)", "falls (fell)"]
+    # "numb between my legs" is the saddle area; the same words do not also count as numbness.
+    assert concepts_in(real_triage.assess([], "numb between my legs").words) == ["saddle"]
+
+
+def test_a_self_harm_mention_gets_its_own_banner_and_action_from_content(real_triage):
+    general = real_triage.banner
+    own = real_triage.banner_for(("numbness", "self_harm"))
+    assert own["heading"] != general["heading"] and own["action"] != general["action"]
+    assert "988" in own["action"] and "911" in own["action"] and "today" in own["action"]
+    assert own["words_intro"] == general["words_intro"]
+    assert real_triage.banner_for(("numbness",)) == general
+    assert real_triage.banner_for(()) == general
+
+
+def test_every_concept_finds_its_own_examples_from_content(real_triage):
+    for concept in real_triage.concepts:
+        assert concept.examples, concept.id
+        for example in concept.examples:
+            assert concept.id in concepts_in(real_triage.matcher.find(example)), (concept.id, example)
+
+
+GOOD_CONCEPT = "  - id: numbness\n    label: numbness\n    patterns: ['numb\\w*']\n    examples: [numb]\n"
+GOOD_BANNER = "banner: {heading: a, action: b, signs_intro: c, words_intro: d}\n"
+
+
+@pytest.mark.parametrize("name, text, field, problem", [
+    ("missing", None, "file", "does not exist"),
+    ("no-concepts", "concepts: []\n" + GOOD_BANNER, "concepts", "at least one"),
+    ("bad-pattern", "concepts:\n  - id: weakness\n    label: weakness\n    patterns: ['weak(er']\n"
+     "    examples: [weak]\n" + GOOD_BANNER, "concepts[0].patterns[0]", "not a valid pattern"),
+    ("second-bad", "concepts:\n" + GOOD_CONCEPT + "  - id: weakness\n    label: weakness\n    patterns: [weak, '[a-']\n"
+     "    examples: [weak]\n" + GOOD_BANNER, "concepts[1].patterns[1]", "not a valid pattern"),
+    ("capitals", "concepts:\n  - id: fever\n    label: fever\n    patterns: [Fever]\n    examples: [fever]\n"
+     + GOOD_BANNER, "concepts[0].patterns[0]", "capital"),
+    ("apostrophe", "concepts:\n  - id: pee\n    label: pee\n    patterns: [\"can't pee\"]\n    examples: [i cant pee]\n"
+     + GOOD_BANNER, "concepts[0].patterns[0]", "apostrophe"),
+    ("matches-nothing", "concepts:\n  - id: any\n    label: any\n    patterns: ['x?']\n    examples: [x]\n"
+     + GOOD_BANNER, "concepts[0].patterns[0]", "empty"),
+    ("twice", "concepts:\n" + GOOD_CONCEPT + GOOD_CONCEPT + GOOD_BANNER, "concepts[1].id", "used twice"),
+    ("example-missed", "concepts:\n  - id: fever\n    label: fever\n    patterns: [fever]\n    examples: [a high temp]\n"
+     + GOOD_BANNER, "concepts[0].examples[0]", "not found"),
+    ("no-examples", "concepts:\n  - id: fever\n    label: fever\n    patterns: [fever]\n    examples: []\n" + GOOD_BANNER,
+     "concepts[0].examples", "at least one"),
+    ("unknown-key", "concepts:\n" + GOOD_CONCEPT + "    pattern: [x]\n" + GOOD_BANNER, "concepts[0].pattern",
+     "not a known field"),
+    ("no-banner", "concepts:\n" + GOOD_CONCEPT, "banner", "missing"),
+    ("no-action", "concepts:\n" + GOOD_CONCEPT + "banner: {heading: a, signs_intro: c, words_intro: d}\n",
+     "banner.action", "missing"),
+    ("concept-banner", "concepts:\n" + GOOD_CONCEPT + "    banner: {heading: Call today}\n" + GOOD_BANNER,
+     "concepts[0].banner.action", "missing"),
+    ("old-phrases", "phrases: [numb]\n" + GOOD_BANNER, "phrases", "now `concepts`"),
 ])
-def test_words_that_only_contain_a_phrase_do_not_match(phrases, text):
-    assert phrases.find(text) == []
+def test_the_concept_file_is_checked_at_start_up_naming_the_file_and_field(tmp_path, name, text, field, problem):
+    if text is not None:
+        (tmp_path / "triage.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        triage.load_triage(tmp_path)
+    assert caught.value.field_name == field and "triage.yaml" in str(caught.value), str(caught.value)
+    assert problem in str(caught.value)
 
 
-def test_a_phrase_list_in_content_is_checked_at_start_up(tmp_path):
-    for name, text, field in [
-        ("missing", None, "file"),
-        ("empty", "phrases: []\nbanner: {}\n", "phrases"),
-        ("twice", "phrases: [numb, Numb]\n", "phrases[1]"),
-        ("blank", "phrases: [numb, '  ']\n", "phrases[1]"),
-        ("no-banner", "phrases: [numb]\n", "banner"),
-        ("no-action", "phrases: [numb]\nbanner: {heading: a, signs_intro: b, words_intro: c}\n", "banner.action"),
-        ("unknown", "phrases: [numb]\nphrase: [x]\n", "phrase"),
-    ]:
-        folder = tmp_path / name
-        folder.mkdir()
-        if text is not None:
-            (folder / "triage.yaml").write_text(text, encoding="utf-8")
-        with pytest.raises(ContentError) as caught:
-            triage.load_triage(folder)
-        assert caught.value.field_name == field and "triage.yaml" in str(caught.value), name
-
-
-def test_the_app_refuses_to_start_with_a_broken_phrase_list(make_app, tmp_path):
+def test_the_app_refuses_to_start_with_a_bad_pattern(make_app, tmp_path):
     content = tmp_path / "content"
     shutil.copytree(FIXTURE_CONTENT, content)
-    (content / "triage.yaml").write_text("phrases: numb\n", encoding="utf-8")
-    with pytest.raises(ContentError, match="phrases"):
+    meta = content / "triage.yaml"
+    meta.write_text(meta.read_text().replace("'numb(?:ness)?'", "'numb(?:ness'"), encoding="utf-8")
+    with pytest.raises(ContentError, match=r"triage\.yaml: field 'concepts\[0\]\.patterns\[0\]': is not a valid pattern"):
         make_app(CONTENT_DIR=str(content))
+
+
+def test_a_request_saved_with_the_phrase_list_of_before_keeps_its_words():
+    assert triage.read_words('["numb", "bladder"]') == ("numb", "bladder")
+    assert triage.read_concepts('["numb", "bladder"]') == ()
+    new = triage.Flag(words=(triage.Mention("self_harm", "self-harm", "kill myself"),)).words_json()
+    assert triage.read_words(new) == ("self-harm (kill myself)",) and triage.read_concepts(new) == ("self_harm",)
+    assert triage.read_words("not json") == () and triage.read_words('[{"label": 1}]') == ()
 
 
 # --- warning signs from the journey's routing ------------------------------------------------------------
@@ -176,20 +345,62 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     assert exported[newer]["flagged"] == "no" and exported[newer]["warning_signs"] == ""
 
 
-def test_a_description_saying_i_cant_feel_my_legs_is_flagged_with_the_words_it_used(clinic):
+def banner_of(staff, reference):
+    detail = staff.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    found = re.search(r'<section class="flag-banner".*?</section>', detail, re.S)
+    return found.group(0) if found else None
+
+
+def test_a_description_about_self_harm_is_flagged_with_its_own_banner_and_the_patient_is_asked_to_call_today(clinic):
     app, staff = clinic
-    description = "I can\u2019t feel my legs since yesterday, and they are numb."
-    assert submit_request(app.test_client(), description=description).status_code == 303
+    patient = app.test_client()
+    description = "I have been thinking of killing myself, the pain never stops"
+    assert submit_request(patient, description=description).status_code == 303
+    confirmation = patient.get("/request/sent").get_data(as_text=True)
+    assert "Please call us today" in confirmation and app.extensions["journey"].clinic_phone in confirmation
+    assert "2 working days" not in confirmation and "working day" not in confirmation
+    assert 'href="tel:911"' in confirmation and 'href="tel:988"' in confirmation and 'href="sms:988"' in confirmation
+
     reference = reference_of(app, description)
     stored = rows(app, "SELECT flagged, warning_signs, flag_words FROM requests")[0]
     assert stored["flagged"] == 1 and stored["warning_signs"] is None
+    assert json.loads(stored["flag_words"]) == [
+        {"concept": "self_harm", "label": "self-harm", "matched": "thinking of killing myself"}]
+    assert list_items(staff.get("/staff").get_data(as_text=True)) == [(reference, True)]
 
-    page = staff.get("/staff").get_data(as_text=True)
-    assert list_items(page) == [(reference, True)]
-    detail = staff.get(f"/staff/requests/{reference}").get_data(as_text=True)
-    assert "The description mentions: <strong>can&#39;t feel my legs, numb</strong>" in detail
-    assert "In the guide they reported" not in detail
-    assert csv_rows(staff)[reference]["flag_words"] == "can't feel my legs, numb"
+    own = app.extensions["triage"].banner_for(("self_harm",))
+    banner = banner_of(staff, reference)
+    assert own["heading"] in banner and own["action"] in banner
+    assert "The description mentions: <strong>self-harm (thinking of killing myself)</strong>" in banner
+    assert app.extensions["triage"].banner["action"] not in banner
+    assert csv_rows(staff)[reference]["flag_words"] == "self-harm (thinking of killing myself)"
+
+
+def test_a_description_saying_i_cant_feel_my_legs_is_flagged_with_the_concept_and_the_words_it_used(clinic):
+    app, staff = clinic
+    description = "I can\u2019t feel my legs since yesterday, and they are numb."
+    patient = app.test_client()
+    assert submit_request(patient, description=description).status_code == 303
+    assert "2 working days" not in patient.get("/request/sent").get_data(as_text=True)
+    reference = reference_of(app, description)
+    banner = banner_of(staff, reference)
+    assert "The description mentions: <strong>numbness (can\u2019t feel my legs)</strong>" in banner
+    assert app.extensions["triage"].banner["heading"] in banner and "In the guide they reported" not in banner
+    assert csv_rows(staff)[reference]["flag_words"] == "numbness (can\u2019t feel my legs)"
+
+
+def test_a_request_flagged_with_the_phrase_list_of_before_still_shows_its_words(clinic):
+    app, staff = clinic
+    reference = add_request(app, name="Saved Before")
+    conn = db(app)
+    conn.execute("UPDATE requests SET flagged = 1, flag_words = ? WHERE reference = ?", ('["numb", "bladder"]', reference))
+    conn.commit()
+    conn.close()
+    assert list_items(staff.get("/staff").get_data(as_text=True)) == [(reference, True)]
+    banner = banner_of(staff, reference)
+    assert "The description mentions: <strong>numb, bladder</strong>" in banner
+    assert app.extensions["triage"].banner["action"] in banner
+    assert csv_rows(staff)[reference]["flag_words"] == "numb, bladder"
 
 
 def test_an_ordinary_request_is_not_flagged(clinic):
@@ -203,6 +414,7 @@ def test_an_ordinary_request_is_not_flagged(clinic):
     assert "flag-marker" not in page and "flagged" not in page.lower().replace("not flagged", "")
     assert "flag-banner" not in staff.get(f"/staff/requests/{stored['reference']}").get_data(as_text=True)
     assert csv_rows(staff)[stored["reference"]]["flagged"] == "no"
+    assert "usually within 2 working days" in patient.get("/request/sent").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("tier_rank", [0, 1], ids=["most-urgent-tier", "next-tier"])
@@ -250,7 +462,7 @@ def test_the_staff_email_of_a_flagged_request_says_priority_and_carries_no_healt
     assert subjects == ["New second-opinion request", "New second-opinion request (priority)"]
     flagged = next(m for m in mails if "(priority)" in m["Subject"])
     whole = flagged.as_string().lower()
-    health_words = set(app.extensions["triage"].phrases.phrases) | {"legs", "leaks", "warning", "urgent"}
+    health_words = {c.label for c in app.extensions["triage"].concepts} | {"legs", "leaks", "warning", "urgent"}
     for label in signs:
         health_words |= {w for w in re.findall(r"[a-z]{4,}", label.lower())}
     health_words -= {"your", "this", "that", "with", "have", "from", "new"}  # words any email may hold

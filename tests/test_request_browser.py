@@ -113,3 +113,66 @@ def test_privacy_and_too_many_pages_have_no_accessibility_violations(make_app, p
         assert "Please wait a moment" in page.title()
         assert app.extensions["journey"].clinic_phone in page.content()
         assert_no_axe_violations(page)
+
+
+def box(locator):
+    found = locator.bounding_box()
+    assert found, "not rendered"
+    return found
+
+
+def assert_crisis_links_tall_enough(page):
+    """tel:911, tel:988 and sms:988, each visible and at least 44 px tall (measured in Chromium); their boxes."""
+    boxes = {}
+    for href in ("tel:911", "tel:988", "sms:988"):
+        link = page.locator(f".crisis-line a[href='{href}']")
+        assert link.count() == 1 and link.is_visible(), href
+        boxes[href] = box(link)
+        assert boxes[href]["height"] >= 44, (href, boxes[href])
+    return boxes
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js-on", "js-off"])
+def test_the_911_and_988_links_sit_just_above_the_description_box_each_44px_tall(app, live_server, phone, js):
+    page = phone(js=js, bypass_csp=js).new_page()
+    assert page.viewport_size == {"width": 390, "height": 844}
+    page.goto(live_server.url + "/request")
+    line = page.locator(".crisis-line")
+    assert " ".join(line.inner_text().split()) == (
+        "Warning signs now? Call 911. Thinking about harming yourself? Call or text 988.")
+    boxes = assert_crisis_links_tall_enough(page)
+    description = box(page.locator("#description"))
+    label = box(page.locator("label[for='description']"))
+    assert all(b["y"] + b["height"] <= label["y"] <= description["y"] for b in boxes.values())
+    # Just above it: nothing of the form between the line and the description's own label and hint.
+    between = page.evaluate("""() => {
+        const line = document.querySelector('.crisis-line');
+        const field = document.querySelector('#description');
+        return [...document.querySelectorAll('.request-form input:not([type=hidden]), .request-form textarea,'
+                                          + ' .request-form select, .request-form fieldset')]
+            .filter(e => (line.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING)
+                         && (e.compareDocumentPosition(field) & Node.DOCUMENT_POSITION_FOLLOWING)).length;
+    }""")
+    assert between == 0
+    assert page.locator(".crisis-line a[href='tel:988']").get_attribute("aria-label") == "Call 988"
+    if js:
+        assert_no_axe_violations(page)
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js-on", "js-off"])
+def test_a_flagged_request_is_asked_to_call_today_and_is_not_promised_2_working_days(app, live_server, phone, js):
+    page = phone(js=js, bypass_csp=js).new_page()
+    page.goto(live_server.url + "/request")
+    page.fill("#name", "Alex Example")
+    page.fill("#email", "alex@example.com")
+    page.check("#contact_by-0")
+    page.fill("#description", "my legs are getting weaker and i cant pee")
+    page.check("#consent")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/request/sent$"))
+    text = page.locator("main").inner_text()
+    assert "Please call us today" in text and app.extensions["journey"].clinic_phone in text
+    assert "working day" not in text
+    assert_crisis_links_tall_enough(page)
+    if js:
+        assert_no_axe_violations(page)
