@@ -122,13 +122,13 @@ def box(locator):
 
 
 def assert_crisis_links_tall_enough(page):
-    """tel:911, tel:988 and sms:988, each visible and at least 44 px tall (measured in Chromium); their boxes."""
+    """tel:911, tel:988 and sms:988, each visible and at least 44x44 px (measured in Chromium); their boxes."""
     boxes = {}
     for href in ("tel:911", "tel:988", "sms:988"):
         link = page.locator(f".crisis-line a[href='{href}']")
         assert link.count() == 1 and link.is_visible(), href
         boxes[href] = box(link)
-        assert boxes[href]["height"] >= 44, (href, boxes[href])
+        assert boxes[href]["height"] >= 44 and boxes[href]["width"] >= 44, (href, boxes[href])
     return boxes
 
 
