@@ -470,6 +470,22 @@ def test_the_staff_email_of_a_flagged_request_says_priority_and_carries_no_healt
         assert not re.search(rf"(?<![a-z]){re.escape(word.lower())}(?![a-z])", whole), word
 
 
+def test_the_patients_receipt_email_is_the_same_flagged_or_not_and_promises_no_2_working_days(clinic, smtp_server):
+    # The confirmation page asks a flagged patient to call today; an email promising a reply in 2 working days
+    # would contradict it, and an email that differed would tell whoever reads the inbox that it was flagged.
+    app, _ = clinic
+    app.config["PATIENT_RECEIPT"] = True
+    assert submit_request(app.test_client(), description="im thinking of killing myself").status_code == 303
+    assert submit_request(app.test_client(), description="My leg pain came back a year after my fusion.").status_code == 303
+    assert deliver(app)["sent"] == 4
+    receipts = [m for m in map(message_from_bytes, (raw for _, _, raw in smtp_server.messages))
+                if m["To"] == "alex@example.com"]
+    bodies = {re.sub(r"FBS-[0-9A-Z]{4}", "FBS-XXXX", m.get_payload(decode=True).decode()) for m in receipts}
+    assert len(receipts) == 2 and len(bodies) == 1
+    [body] = bodies
+    assert "working day" not in body and app.extensions["journey"].clinic_phone in body
+
+
 def test_staff_pages_with_a_flagged_request_are_valid_html(clinic, tmp_path):
     app, staff = clinic
     flagged = add_request(app, flag=triage.Flag(signs=(triage.WarningSign("New numbness in the saddle area", "Emergency"),),
