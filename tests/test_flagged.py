@@ -48,6 +48,7 @@ PATIENT_PHRASINGS = [
     ("I wish i was dead", "self_harm"),
     ("i cant go on like this", "self_harm"),
     ("thinking of harming my self", "self_harm"),
+    ("sometimes i think everyone would be better off if i was gone", "self_harm"),
     # weakness
     ("my legs are getting weaker", "weakness"),
     ("my foot is dragging", "weakness"),
@@ -56,6 +57,8 @@ PATIENT_PHRASINGS = [
     ("Weakness in my right leg since last week", "weakness"),
     ("knee buckled twice today", "weakness"),
     ("i have foot drop now", "weakness"),
+    ("my legs keep collapsing under me", "weakness"),
+    ("my toes wont lift when i walk", "weakness"),
     # bladder and bowel
     ("i cant pee", "bladder_bowel"),
     ("I can\u2019t urinate since the weekend", "bladder_bowel"),
@@ -79,12 +82,14 @@ PATIENT_PHRASINGS = [
     # infection
     ("I have a fever of 101", "infection"),
     ("running a temp since yesterday", "infection"),
+    ("temp 38.9 this morning", "infection"),
     ("chills and shaking at night", "infection"),
     ("my neck is stiff and i feel confused", "infection"),
     # wound
     ("my incision is red and hot", "wound"),
     ("there is pus coming out of the cut", "wound"),
     ("the scar is weeping", "wound"),
+    ("two stitches came apart", "wound"),
     ("clear fluid is leaking from my back", "wound"),
     # device
     ("the skin around my stimulator is swollen and red", "device"),
@@ -101,6 +106,12 @@ PATIENT_PHRASINGS = [
     ("the pain is unbearable", "severe_pain"),
     ("sudden sharp pain shooting down my leg", "severe_pain"),
     ("my pain is 10/10 today", "severe_pain"),
+    ("the pain is a 10 today", "severe_pain"),
+    # new signs (issue 17 B): fainting; after neck surgery, swallowing and neck swelling
+    ("i fainted in the bathroom", "fainting"),
+    ("I passed out this morning", "fainting"),
+    ("trouble swallowing since my neck surgery", "neck_swallowing"),
+    ("my neck is all swollen after the op", "neck_swallowing"),
     # headache when upright, very sleepy
     ("bad headache every time i sit up", "headache_upright"),
     ("my husband is so drowsy on his meds and hard to wake", "very_sleepy"),
@@ -141,6 +152,11 @@ ORDINARY = [
     "I counted the numbers of pills.",  # numb inside another word
     "Feverfew tea did not help.",
     "At the end it was the same pain as before",
+    "pain shoots down my right leg to my knee",
+    "my pain has been getting worse over the years",
+    "I tried a stimulator but it did not help",
+    "my pain is about a 6 out of 10",
+    "the surgeon said the screws are loose",
     "",
 ]
 
