@@ -56,6 +56,14 @@ def compare():
     return render("pages/compare.html", title=comparison.title, comparison=comparison)
 
 
+@bp.get("/about")
+def about():
+    """Who wrote the article, how the guide was made and reviewed, and how to report a mistake."""
+    page = journey_content().pages.get("about") or abort(404)
+    title, html = page
+    return render("pages/about.html", title=title, body=html)
+
+
 @bp.get("/privacy")
 def privacy():
     return content_page("privacy")

@@ -13,7 +13,8 @@ JOURNEY = load_journey(CONTENT)
 FOUR = ["What it is", "What is known", "Its limits and risks", "Our clinic's view"]
 # The option blocks of the two treatment pages (the other blocks there are notes, not options).
 OPTIONS = {
-    "conventional": ["another_operation", "opioids", "stimulator", "drug_pump", "injections", "mind_therapy", "exercise"],
+    "conventional": ["another_operation", "opioids", "stimulator", "drug_pump", "injections", "mind_therapy", "exercise",
+                     "keep_going"],
     "regenerative": ["prolotherapy", "prp"],
 }
 
@@ -88,7 +89,7 @@ def test_new_weakness_gets_tell_your_surgeon_first_not_prp():
 def test_the_comparison_covers_every_option_with_the_same_four_points():
     rows = {row.id: row for row in JOURNEY.comparison.rows}
     assert set(rows) == {"another_operation", "opioids", "stimulator", "drug_pump", "injections", "mind_therapy",
-                         "exercise", "prolotherapy", "prp"}
+                         "exercise", "keep_going", "prolotherapy", "prp"}
     for row in rows.values():
         for point in (row.involves, row.known, row.risks, row.who):
             assert len(str(point).split()) >= 2, row.id
@@ -127,8 +128,8 @@ def test_every_patient_page_has_the_source_line_and_the_conflict_of_interest_lin
 
 def test_the_comparison_page_is_a_real_list_of_options_with_terms_and_answers(client):
     html = client.get("/compare").get_data(as_text=True)
-    assert html.count('<li class="compare-option"') == 9
-    assert html.count("<dt>Main risks</dt>") == 9 and html.count("<dt>Who offers it</dt>") == 9
+    assert html.count('<li class="compare-option"') == 10
+    assert html.count("<dt>Main risks</dt>") == 10 and html.count("<dt>Who offers it</dt>") == 10
     assert 'href="/references#ref-28"' in html
     for step_id in ("conventional", "regenerative"):
         assert 'href="/compare"' in str(JOURNEY.steps[step_id].intro_html)
@@ -142,7 +143,7 @@ def test_the_comparison_reflows_at_320_pixels_and_axe_finds_nothing(live_server,
         page.goto(live_server.url + "/compare")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"/compare scrolls sideways by {overflow}px at 320 px"
-        assert page.get_by_role("list").first.get_by_role("listitem").count() == 9
+        assert page.get_by_role("list").first.get_by_role("listitem").count() == 10
         assert page.get_by_role("heading", level=2, name="Prolotherapy (dextrose shots)").is_visible()
         assert_no_axe_violations(page)
         page.goto(live_server.url + "/journey/regenerative")  # not reached yet: sent to the start, still fits

@@ -53,7 +53,7 @@ def test_steps_come_in_journey_order_with_questions_rules_blocks_and_doctor_ques
                 assert condition_text(JOURNEY, block.first_when) in pack
         for item in step.doctor_questions:
             assert item.text in pack
-    assert "What would another operation fix" in pack and "Tried or offered: Another operation was suggested to me." in pack
+    assert "What would another operation fix" in pack and "Tried or offered: Another operation was suggested." in pack
 
 
 def test_the_pack_has_the_sign_off_box_and_the_review_date_and_role_on_its_first_page(pack):

@@ -18,8 +18,10 @@ from clinic.journey.model import (
     Block,
     Comparison,
     ComparisonRow,
+    Decision,
     Diagram,
     DoctorQuestion,
+    Figure,
     Journey,
     Option,
     Question,
@@ -80,6 +82,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         clinic_name=meta.clinic_name, clinic_phone=meta.clinic_phone,
         clinic_address=meta.clinic_address or "", clinic_insurance=meta.clinic_insurance or "",
         article_by=meta.article_by or meta.clinic_name,
+        article_title=meta.article_title or "", article_authors=meta.article_authors or "", next_review=meta.next_review,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),
@@ -89,6 +92,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         comparison=_load_comparison(content_dir / "comparison.yaml", renderer, steps),
     )
     check_graph(journey)
+    journey.decision = _load_decision(content_dir / "decision.yaml", renderer, journey)
     for question_id in journey.report_questions:
         question = journey.question(question_id)
         if question is None or question.type != "single":
@@ -111,13 +115,53 @@ def _load_comparison(path, renderer, steps):
         if any(row.id == raw.id for row in rows):
             raise ContentError(path, f"{name}.id", f"option '{raw.id}' appears twice")
         points = {key: getattr(raw, key) for key in ("involves", "known", "risks", "who")}
+        figure = _figure(raw.figure, f"ia-compare-{raw.id}", renderer, path, f"{name}.figure")
         rows.append(ComparisonRow(
             id=raw.id, name=raw.name, page=raw.page,
             **{key: _inline(renderer.html(text, path, f"{name}.{key}")) for key, text in points.items()},
-            text="\n".join([raw.name] + [renderer.plain(text) for text in points.values()]),
+            text="\n".join([raw.name] + [renderer.plain(text) for text in points.values()]
+                           + ([figure.caveat] if figure else [])),
+            figure=figure,
         ))
     return Comparison(title=data.title, intro_html=renderer.html(data.intro, path, "intro"),
                       intro_text=renderer.plain(data.intro), rows=tuple(rows))
+
+
+def _load_decision(path, renderer, journey):
+    """content/decision.yaml, or None without it (the small test journey). Its questions must exist and fit."""
+    if not path.exists():
+        return None
+    data = schema.validate(schema.DecisionFile, read_yaml(path), path)
+    question = journey.question(data.values_question)
+    if question is None or question.type != "multiple":
+        raise ContentError(path, "values_question", f"'{data.values_question}' is not a check-all-that-apply question")
+    needed = {o.value for o in question.options} - {question.exclusive}
+    if set(data.lines) != needed:
+        missing, unknown = sorted(needed - set(data.lines)), sorted(set(data.lines) - needed)
+        raise ContentError(path, "lines", f"needs one line for each answer of '{question.id}' but its exclusive one"
+                           + (f"; missing {missing}" if missing else "") + (f"; not an answer {unknown}" if unknown else ""))
+    for index, question_id in enumerate(data.sure_questions):
+        sure = journey.question(question_id)
+        if sure is None or sure.type != "single" or {o.value for o in sure.options} != {"yes", "no"}:
+            raise ContentError(path, f"sure_questions[{index}]", f"'{question_id}' is not a yes/no question")
+    lines = {value: _inline(renderer.html(text, path, f"lines.{value}", origin="summary"))
+             for value, text in data.lines.items()}
+    return Decision(
+        values_question=question.id, values_heading=data.values_heading, lines=lines,
+        lines_text={value: renderer.plain(text) for value, text in data.lines.items()},
+        sure_questions=tuple(data.sure_questions), sure_heading=data.sure_heading,
+        unsure_heading=data.unsure_heading, unsure_html=renderer.html(data.unsure_body, path, "unsure_body"),
+        unsure_text=renderer.plain(data.unsure_body),
+    )
+
+
+def _figure(raw, figure_id, renderer, path, field_name, origin=None):
+    """A `figure:` of icon arrays, with its reference marker rendered like any other (a footnote in place)."""
+    if raw is None:
+        return None
+    marker = _inline(renderer.html(f"[ref:{raw.ref}]", path, f"{field_name}.ref", origin=origin))
+    return Figure(id=figure_id, what=raw.what, caveat=raw.caveat, ref=raw.ref, marker=marker,
+                  arrays=tuple((array.shaded, array.label or "") for array in raw.arrays), in_research=raw.in_research)
 
 
 def _inline(html):
@@ -214,7 +258,11 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
             research_text=renderer.plain(raw.research),
             first_when=_conditions(raw.first_when),
             diagram=_block_diagram(raw.diagram, diagrams or {}, path, f"{name}.diagram"),
+            figure=_figure(raw.figure, f"ia-{step_id}-{raw.id}", renderer, path, f"{name}.figure", origin=step_id),
         ))
+    for index, block in enumerate(blocks):
+        if block.figure and block.figure.in_research and not block.research_html:
+            raise ContentError(path, f"blocks[{index}].figure.in_research", "the block has no research text to put it in")
     shown = [b.diagram.name for b in blocks if b.diagram]
     if len(shown) != len(set(shown)):
         raise ContentError(path, "blocks", "a diagram can be shown only once on a step (its ids must be unique)")
@@ -231,6 +279,7 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
         questions=questions, rules=rules, blocks=tuple(blocks),
         doctor_questions=doctor_questions, source=str(path),
         calls=tuple((call.number, call.label, call.main) for call in data.calls),
+        figure=_figure(data.figure, f"ia-{step_id}", renderer, path, "figure", origin=step_id),
     )
 
 
@@ -251,9 +300,26 @@ def _load_question(raw, path, name, renderer):
     values = [option.value for option in raw.options]
     if len(set(values)) != len(values):
         raise ContentError(path, f"{name}.options", "two options share a value")
+    if raw.type == "text":
+        if values:
+            raise ContentError(path, f"{name}.options", "a text question has no options")
+        if raw.max_length is None:
+            raise ContentError(path, f"{name}.max_length", "a text question needs its most characters")
+    elif not values:
+        raise ContentError(path, f"{name}.options", "needs at least one entry")
+    elif raw.max_length is not None:
+        raise ContentError(path, f"{name}.max_length", "only a text question has a length")
+    exclusive_errors = ()
+    if raw.exclusive is not None:
+        if raw.type != "multiple" or raw.exclusive not in values:
+            raise ContentError(path, f"{name}.exclusive", "must be one of the options of a check-all-that-apply question")
+        alone = next(o.label for o in raw.options if o.value == raw.exclusive)
+        exclusive_errors = (f"{raw.label} Check at least one, or check \u201c{alone}\u201d",
+                            f"You checked \u201c{alone}\u201d and another answer. Uncheck one of them")
     for text_field in ("label", "hint"):
         renderer.check_refs(getattr(raw, text_field) or "", path, f"{name}.{text_field}")
     return Question(
         id=raw.id, type=raw.type, label=raw.label, summary_label=raw.summary_label or raw.label, hint=raw.hint or "",
         optional=raw.optional, options=tuple(Option(value=o.value, label=o.label) for o in raw.options),
+        exclusive=raw.exclusive or "", max_length=raw.max_length or 0, exclusive_errors=exclusive_errors,
     )

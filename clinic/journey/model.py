@@ -2,12 +2,13 @@
 
 No Flask and no file reading here: the loader builds these objects, the blueprint asks them where to go next.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
 REQUEST_TARGET = "@request"
 KINDS = ("question", "info", "stop", "summary")
-QUESTION_TYPES = ("single", "multiple")
+QUESTION_TYPES = ("single", "multiple", "text")
 # Fixed pages under /journey/ (blueprints/journey.py): a step with one of these ids would be shadowed by the page
 # (`save`) or set it off (`restart` wipes the journey). tests/test_journey_content.py checks this against the routes.
 RESERVED_STEP_IDS = ("continue", "restart", "save")
@@ -29,12 +30,23 @@ class Question:
     optional: bool
     options: tuple
     exclusive: str = ""  # an option that must be checked alone ("None of these" on the warning signs)
+    max_length: int = 0  # `text` questions: at most this many characters
+    # For an exclusive option outside the warning signs (their wording below speaks of signs): the errors for
+    # nothing checked and for the exclusive option checked with another.
+    exclusive_errors: tuple = ()
 
     def label_for(self, value):
         for option in self.options:
             if option.value == value:
                 return option.label
         return value
+
+    def answer_labels(self, answer):
+        """The words for a stored answer: option labels, or the typed text; [] when skipped or left empty."""
+        if self.type == "text":
+            return [answer] if answer else []
+        values = answer if isinstance(answer, list) else [answer]
+        return [self.label_for(v) for v in values if v]
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,30 @@ class Diagram:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A study's figure as icon arrays (templates/_icon_array.html draws them), with its caveat and reference."""
+    id: str  # unique on the page it is shown on: the arrays' title and description ids start with it
+    what: str
+    caveat: str
+    ref: int
+    marker: str  # the rendered reference marker
+    arrays: tuple  # (shaded, label) pairs, side by side
+    in_research: bool = False  # shown inside the block's "What the research says"
+
+    def text(self):
+        """The words a person sees under and above the pictures (their title and description are the alternative)."""
+        labels = " ".join(f"{label or ''} {shaded}" for shaded, label in self.arrays)
+        return f"{labels} {FIGURE_CAPTION} {self.caveat}"
+
+    def description(self, shaded, label):
+        when = f"{label}, " if label else ""
+        return f"{when}{shaded} out of 100 people {self.what}. {100 - shaded} out of 100 did not."
+
+
+FIGURE_CAPTION = "out of 100 people like those in the study"
+
+
+@dataclass(frozen=True)
 class Block:
     id: str
     heading: str
@@ -64,6 +100,7 @@ class Block:
     research_text: str
     first_when: dict
     diagram: Diagram | None = None
+    figure: Figure | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +120,7 @@ class ComparisonRow:
     risks: str
     who: str
     text: str  # all of it as plain text, for the reading-level and own-words checks
+    figure: Figure | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +145,7 @@ class Step:
     doctor_questions: tuple
     source: str
     calls: tuple = ()  # stop pages: (phone number, label, main): `main` is the big button at the top, the rest lines below
+    figure: Figure | None = None
 
     def main_text(self):
         """The text a patient reads first: measured against the reading-level target."""
@@ -115,10 +154,51 @@ class Step:
             parts += [question.label, question.hint] + [o.label for o in question.options]
         for block in self.blocks:
             parts += [block.heading, block.body_text, block.diagram.caption if block.diagram else ""]
+            parts += [block.figure.caveat] if block.figure else []
+        parts += [self.figure.caveat] if self.figure else []
         return "\n".join(p for p in parts if p)
 
     def research_text(self):
         return "\n".join(b.research_text for b in self.blocks if b.research_text)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the summary says back about the values question and the SURE questions (content/decision.yaml)."""
+    values_question: str
+    values_heading: str
+    lines: dict  # option value -> rendered line tying the value to what the guide said
+    lines_text: dict  # the same as plain text
+    sure_questions: tuple
+    sure_heading: str
+    unsure_heading: str
+    unsure_html: str
+    unsure_text: str
+
+    def questions(self, journey):
+        """The question ids the summary shows in these sections rather than in the list of answers: the values
+        question with the typed "something else" asked beside it, and the SURE questions."""
+        beside = [q.id for q in journey.step_of(self.values_question).questions if q.type == "text"]
+        return {self.values_question, *beside, *self.sure_questions}
+
+    def values_typed(self, journey, answers):
+        """What the person typed on the values step ("something else"), or ""."""
+        return " ".join(answers.get(q.id) or "" for q in journey.step_of(self.values_question).questions
+                        if q.type == "text").strip()
+
+    def values_chosen(self, journey, answers):
+        """(label, line) for each value chosen, in the question's order; no line for "I am not sure yet"."""
+        question = journey.question(self.values_question)
+        chosen = answers.get(self.values_question) or []
+        return [(question.label_for(v), self.lines.get(v, "")) for v in chosen]
+
+    def sure_answers(self, journey, answers):
+        """(question, answer value or "" when skipped) for the SURE questions, in order."""
+        return [(journey.question(q), answers.get(q) or "") for q in self.sure_questions]
+
+    def unsure(self, answers):
+        """True when any SURE question was answered "no": the summary shows the next step, staff see it."""
+        return any(answers.get(q) == "no" for q in self.sure_questions)
 
 
 @dataclass
@@ -145,6 +225,10 @@ class Journey:
     clinic_address: str = ""
     clinic_insurance: str = ""  # the clinic's network status, in plain words
     article_by: str = ""  # who wrote the article, for the source line
+    article_title: str = ""
+    article_authors: str = ""
+    next_review: date | None = None
+    decision: Decision | None = None  # content/decision.yaml: the summary's "what matters to you" and SURE parts
 
     def review_status(self):
         """"reviewed" when the last sign-off approved the content served now; "changed" when the content changed
@@ -189,6 +273,13 @@ class Journey:
             for question in step.questions:
                 if question.id == question_id:
                     return question
+        return None
+
+    def step_of(self, question_id):
+        """The step that asks a question."""
+        for step in self.steps.values():
+            if any(question.id == question_id for question in step.questions):
+                return step
         return None
 
     def is_complete(self, step, answers, seen):
@@ -241,9 +332,12 @@ class Journey:
         """Readable (question, answer) text pairs for the person's path: sent to staff on request."""
         pairs = []
         for _step, question, answer in self.relevant_answers(answers, seen):
-            values = answer if isinstance(answer, list) else [answer]
-            text = "; ".join(question.label_for(v) for v in values) or "None of these"
-            pairs.append((question.label, text))
+            labels = question.answer_labels(answer)
+            if question.type == "text" and not labels:
+                continue  # an optional box left empty tells staff nothing
+            if question.type == "single" and not labels:
+                labels = ["Not answered"]
+            pairs.append((question.label, "; ".join(labels) or "None of these"))
         return pairs
 
     def read_answers(self, step, form):
@@ -255,9 +349,22 @@ class Journey:
         for question in step.questions:
             allowed = {o.value for o in question.options}
             raw = [v for v in form.get(question.id, []) if isinstance(v, str)]
-            if question.type == "single":
+            if question.type == "text":
+                text = one_line(raw[0]) if len(raw) == 1 else ""
+                if len(raw) > 1:
+                    errors[question.id] = f"{question.label}: send one answer"
+                elif question.max_length and len(text) > question.max_length:
+                    errors[question.id] = (f"{question.label} must be {question.max_length} characters or fewer "
+                                           f"(you wrote {len(text)})")
+                elif not text and not question.optional:
+                    errors[question.id] = f"Enter an answer: {question.label}"
+                else:
+                    answers[question.id] = text
+            elif question.type == "single":
                 chosen = raw[0] if len(raw) == 1 else None
-                if not raw:
+                if not raw and question.optional:
+                    answers[question.id] = ""  # skipped: answered, with nothing chosen
+                elif not raw:
                     errors[question.id] = f"Choose an answer: {question.label}"
                 elif chosen not in allowed:
                     errors[question.id] = "Choose one of the answers shown"
@@ -268,6 +375,10 @@ class Journey:
                 none_label = question.label_for(question.exclusive)
                 if any(v not in allowed for v in chosen):
                     errors[question.id] = "Choose only from the answers shown"
+                elif question.exclusive and question.exclusive_errors and not chosen:
+                    errors[question.id] = question.exclusive_errors[0]
+                elif question.exclusive_errors and question.exclusive in chosen and len(chosen) > 1:
+                    errors[question.id] = question.exclusive_errors[1]
                 elif question.exclusive and not chosen:
                     errors[question.id] = f"{question.label}: check each one you have, or check \u201c{none_label}\u201d"
                 elif question.exclusive in chosen and len(chosen) > 1:
@@ -300,6 +411,14 @@ class Journey:
                 if first:
                     found.append((step, block))
         return found
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text):
+    """Typed text as one line: line breaks and tabs become spaces, other control characters go."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def conditions_hold(when, answers):

@@ -12,6 +12,7 @@ WORDS_PER_MINUTE = 200
 # the button. tests/test_reading_browser.py holds the layout to that in Chromium.
 SHOWN_WORDS = 210
 DIAGRAM_WORDS = 70  # a diagram with its caption takes about the height of this many words on a phone
+FIGURE_WORDS = 60  # a row of icon arrays with its caption and caveat: about this many words' height
 PATH_WORD_LIMIT = 1500
 PATHS_PER_ANSWER_OF = "surgery"  # the limit holds for the longest typical path of each answer to this question
 RESEARCH_SUMMARY = "What the research says"
@@ -19,6 +20,10 @@ ALSO_HEADING = "Also on this page"
 # The summary template's own text (headings, the warning signs' lead-ins, the request section);
 # tests/test_reading_browser.py compares the whole path's count with what Chromium shows.
 SUMMARY_TEMPLATE_WORDS = 50
+# templates/journey/_decision.html's own words besides the content's ("Change" twice).
+DECISION_TEMPLATE_WORDS = 2  # and "You wrote:" before typed text, not on a typical path
+NOT_ANSWERED = "Not answered"
+OPTIONAL_MARK = "(optional)"  # after a text question's label (templates/macros/forms.html)
 READING_TIME_MARK = "{{reading_time}}"
 PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text loses Markdown marks such as _
 
@@ -56,19 +61,26 @@ def layout(step, answers):
 
 
 def block_cost(block):
-    """How much of the budget above Continue a block shown in full takes: its words, and a diagram's height."""
-    return words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
+    """How much of the budget above Continue a block shown in full takes: its words, and a picture's height."""
+    return words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0) + (FIGURE_WORDS if shows_figure(block) else 0)
+
+
+def shows_figure(block):
+    """True when a block's icon arrays are on the page, not inside its closed "What the research says"."""
+    return block.figure is not None and not block.figure.in_research
 
 
 def step_words(journey, step, answers):
     """Words a step shows with research and "Also on this page" closed (navigation and buttons aside)."""
-    count = words(step.title) + words(step.intro_text)
+    count = words(step.title) + words(step.intro_text) + (words(step.figure.text()) if step.figure else 0)
     for question in step.questions:
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
+        count += words(OPTIONAL_MARK) if question.type == "text" and question.optional else 0
     shown = layout(step, answers)
     for block, _fits in shown.shown:
         count += words(block.heading) + words(block.body_text)
         count += words(block.diagram.labels) + words(block.diagram.caption) if block.diagram else 0
+        count += words(block.figure.text()) if shows_figure(block) else 0
         count += words(RESEARCH_SUMMARY) if block.research_text else 0
     if shown.also:
         count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
@@ -86,6 +98,22 @@ def _summary_words(journey, answers):
         count += sum(words(journey.steps[tier.stop_step].title) for tier in journey.warning_signs.tiers)
     count += sum(words(block.heading) + words(owner.section) for owner, block in journey.highlights(answers))
     count += sum(words(text) for text in journey.doctor_questions(answers))
+    return count + _decision_words(journey, answers)
+
+
+def _decision_words(journey, answers):
+    """The summary's "What matters to you" and "Do you feel ready?" sections (templates/journey/_decision.html)."""
+    decision = journey.decision
+    if decision is None:
+        return 0
+    count = words(decision.values_heading) + words(decision.sure_heading) + DECISION_TEMPLATE_WORDS
+    for value in answers.get(decision.values_question) or []:
+        count += words(journey.question(decision.values_question).label_for(value))
+        count += words(decision.lines_text.get(value, ""))
+    for question, value in decision.sure_answers(journey, answers):
+        count += words(question.summary_label) + words(question.label_for(value) if value else NOT_ANSWERED)
+    if decision.unsure(answers):
+        count += words(decision.unsure_heading) + words(decision.unsure_text)
     return count
 
 
@@ -102,8 +130,10 @@ def complete_answers(journey, boxes="typical"):
 
     def choices(question):
         values = [o.value for o in question.options]
+        if question.type == "text":
+            return [""]  # typed text is the person's own: it adds no words of the guide's
         if question.type == "single":
-            return values
+            return values + ([""] if question.optional else [])
         nothing = [question.exclusive] if question.exclusive else []
         ticked = [v for v in values if v != question.exclusive]
         return [nothing, {"typical": ticked[:1], "all": ticked}[boxes]]
@@ -117,9 +147,18 @@ def complete_answers(journey, boxes="typical"):
         elif step.kind == "info":
             walk(journey.next_step(step, answers), answers)
         elif step.kind == "question":
-            for combo in itertools.product(*(choices(q) for q in step.questions)):  # a few hundred walks at most
+            for combo in combos(step):
                 given = {**answers, **{q.id: value for q, value in zip(step.questions, combo, strict=True)}}
                 walk(journey.next_step(step, given), given)
+
+    def combos(step):
+        """Every combination of answers (a few hundred walks at most); but a step of optional questions only (the
+        SURE questions) is tried with the same choice for all at once: all yes, all no, all skipped."""
+        lists = [choices(q) for q in step.questions]
+        if len(lists) > 1 and all(q.optional for q in step.questions):
+            longest = max(len(c) for c in lists)
+            return [tuple(c[min(i, len(c) - 1)] for c in lists) for i in range(longest)]
+        return itertools.product(*lists)
 
     walk(journey.first_step, {})
     return found

@@ -64,8 +64,10 @@ class Question(ContentModel):
     label: Text
     summary_label: OptionalText = None  # shorter label on the summary page; the label when absent
     hint: OptionalText = None
-    optional: bool = False  # only for `multiple`: ticking nothing is an answer
-    options: Annotated[list[Option], Field(min_length=1)]
+    optional: bool = False  # `multiple`: ticking nothing is an answer; `single`: it may be skipped; `text`: left empty
+    exclusive: OptionalText = None  # `multiple` only: the option that must be checked alone ("I am not sure yet")
+    max_length: Annotated[int, Field(ge=1, le=2000)] | None = None  # `text` only: at most this many characters
+    options: _list_of(Option) = []  # none for `text`, at least one for the others (loader.py)
 
 
 class NextRule(ContentModel):
@@ -79,6 +81,22 @@ class BlockDiagram(ContentModel):
     caption: Annotated[Text, Field(max_length=160)]
 
 
+class IconArray(ContentModel):
+    """One picture of 100 small people, `shaded` of them filled."""
+    shaded: Annotated[int, Field(ge=0, le=100)]
+    label: OptionalText = None  # above the picture when several stand side by side ("After 1 month")
+
+
+class Figure(ContentModel):
+    """`figure:` a study's figure as icon arrays (up to three side by side, for time points), with the words a
+    reader needs to weigh it. The caption "out of 100 people like those in the study" and the marker are added."""
+    what: Text  # what the shaded people had, after "N out of 100 people": "had pain that lasted"
+    caveat: Annotated[Text, Field(max_length=200)]  # who was in the study and what was measured, in words
+    ref: Annotated[int, Field(ge=1)]
+    arrays: Annotated[list[IconArray], Field(min_length=1, max_length=3)]
+    in_research: bool = False  # a block's figure inside "What the research says" instead of after its text
+
+
 class Block(ContentModel):
     id: Text
     heading: Text
@@ -86,6 +104,7 @@ class Block(ContentModel):
     research: OptionalText = None
     first_when: Conditions | None = None  # shown first, marked "Most relevant to you"
     diagram: BlockDiagram | None = None
+    figure: Figure | None = None  # icon arrays after the body
 
 
 class DoctorQuestion(ContentModel):
@@ -111,6 +130,7 @@ class StepFront(ContentModel):
     blocks: _list_of(Block) = []
     doctor_questions: _list_of(DoctorQuestion) = []
     calls: _list_of(Call) = []  # stop pages only
+    figure: Figure | None = None  # icon arrays after the step's text
 
 
 class PageFront(ContentModel):
@@ -135,6 +155,9 @@ class JourneyMeta(ContentModel):
     article_by: OptionalText = None  # who wrote the article (the source line); the clinic's name when left out
     disclaimer: Text
     article_updated: Annotated[date, Field(strict=False)]  # the article's own "last updated" date
+    article_title: OptionalText = None  # the About page names the article and its authors
+    article_authors: OptionalText = None
+    next_review: Annotated[date | None, Field(strict=False)] = None  # the next planned clinical review (About page)
     reviewed_by: Text  # the role of the person who reviews the content (the source line on every page)
     conflict_of_interest: Text  # one line on every page: the clinic offers some of the treatments described
     # The journey's parts in order, each a step `section`: progress reads "Part 2 of 5: Your surgery".
@@ -181,6 +204,7 @@ class ComparisonOption(ContentModel):
     known: Text
     risks: Text
     who: Text
+    figure: Figure | None = None  # icon arrays under "What is known"
 
 
 class ComparisonFile(ContentModel):
@@ -191,6 +215,20 @@ class ComparisonFile(ContentModel):
     options: Annotated[list[ComparisonOption], Field(min_length=1)]
 
 
+class DecisionFile(ContentModel):
+    """content/decision.yaml: what the summary says back about the values step and the SURE questions."""
+
+    values_question: Text  # the check-all-that-apply question "What matters to you?"
+    values_heading: Text
+    # Option value -> one line tying that value to what the guide said (never advice). Every option of the
+    # values question but the exclusive one needs a line.
+    lines: Annotated[dict[Text, Text], Field(min_length=1)]
+    sure_questions: Annotated[list[Text], Field(min_length=1)]  # yes/no questions; "no" is the unsure answer
+    sure_heading: Text
+    unsure_heading: Text  # shown with unsure_body when any of them is answered "no"
+    unsure_body: Text
+
+
 class Reference(ContentModel):
     """One entry of content/references.yaml."""
 
@@ -198,7 +236,8 @@ class Reference(ContentModel):
     text: Text
 
 
-MODELS = (Option, Question, NextRule, BlockDiagram, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
+MODELS = (Option, Question, NextRule, BlockDiagram, IconArray, Figure, DecisionFile,
+          Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
           WarningTier, WarningSign, WarningSignGroup, WarningSignsFile, ComparisonOption, ComparisonFile)
 KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
 
