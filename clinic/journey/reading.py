@@ -46,7 +46,9 @@ def layout(step, answers):
     fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
     general = [b for b in step.blocks if not b.first_when]
     shown, budget = [], SHOWN_WORDS - words(step.intro_text)
-    for block in fitting or general:
+    # Blocks written for these answers, as many as fit; when none is, only the first block for everyone (the rest
+    # wait under "Also on this page", so a page read by everyone stays short).
+    for block in fitting or general[:1]:
         cost = block_cost(block)
         if cost > budget:
             break
