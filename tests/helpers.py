@@ -1,9 +1,12 @@
 """Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token,
-signing staff in with a browser, submitting a journey step and waiting for the next."""
+signing staff in with a browser, submitting a journey step and waiting for the next, answering a journey by posts,
+and every combination of ticked boxes an info step can be reached with."""
+import itertools
 import re
 import time
 
 from blueprints.requests import sign_started
+from clinic.journey.reading import complete_answers
 from tests.test_staff import EMAIL, PASSWORD
 
 PATIENT = {
@@ -97,3 +100,29 @@ def post_answers(context, base, journey, answers, until="summary"):
                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert response.status == 303, (step_id, response.status)
     raise AssertionError(f"{until} is not on the route of {answers}")
+
+
+def box_combinations(question):
+    """Every set of ticked boxes a person can send for a question: none, or any mix of the other boxes."""
+    boxes = [o.value for o in question.options if o.value != question.exclusive]
+    combos = [list(c) for n in range(len(boxes) + 1) for c in itertools.combinations(boxes, n)]
+    return [[question.exclusive] if question.exclusive and not c else c for c in combos]
+
+
+def info_steps_with_every_box_combination(journey, question_ids=("told", "tried")):
+    """(step, answers) for every info step on one typical path per set of the other answers that a block's
+    `first_when` asks about (surgery, metal parts), with every combination of ticked boxes on the named questions
+    that the step's blocks ask about, all of them together (the others change nothing the step shows)."""
+    asked = {q for step in journey.steps.values() for b in step.blocks for q in b.first_when} - set(question_ids)
+    typical = {tuple(sorted((k, str(v)) for k, v in a.items() if k in asked)): a
+               for a in complete_answers(journey, "typical")}
+    for answers in typical.values():
+        for step_id in journey.expected_route(answers):
+            step = journey.steps[step_id]
+            if step.kind != "info":
+                continue
+            boxes = [q for q in question_ids if any(q in b.first_when for b in step.blocks)]
+            for combo in itertools.product(*(box_combinations(journey.question(q)) for q in boxes)):
+                given = {**answers, **dict(zip(boxes, combo, strict=True))}
+                assert step_id in journey.expected_route(given)  # the boxes do not change the route here
+                yield step, given

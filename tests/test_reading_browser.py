@@ -6,8 +6,9 @@ import re
 import pytest
 
 from clinic.journey import reading
-from tests.conftest import ROOT, assert_no_axe_violations
-from tests.helpers import submit_and_wait
+from clinic.journey.model import conditions_hold
+from tests.conftest import ROOT, LiveServer, assert_no_axe_violations
+from tests.helpers import info_steps_with_every_box_combination, post_answers, submit_and_wait
 from tests.test_journey_browser import answer_step, step_id
 
 pytestmark = pytest.mark.browser
@@ -120,6 +121,46 @@ def test_continue_is_within_two_screens_whichever_blocks_a_typical_path_shows_in
     for plan in plans_showing_every_info_step_layout(journey):
         far.update(far_down(walk_measuring(page, live_server.url, journey, plan)))
     assert not far, f"Continue's bottom, more than two screens ({2 * SCREEN} px) down: {far}"
+
+
+FIRST_FIT_ABOVE_CONTINUE = """(blockId) => {
+  const button = document.querySelector('form.step-form button[type=submit]').getBoundingClientRect();
+  const block = document.getElementById('block-' + blockId);
+  const first = block && block.tagName === 'SECTION' && block.querySelector('.prose > *');
+  return {continueBottom: button.bottom + window.scrollY, shown: Boolean(first && first.getClientRects().length),
+          textBottom: first ? first.getBoundingClientRect().bottom : null, continueTop: button.top};
+}"""
+
+
+def test_every_box_combination_on_tried_and_after_surgery_keeps_a_fitting_block_above_continue_near_the_top(
+        make_app, phone):
+    """For each surgery answer (and metal-parts answer), every combination of ticked boxes on `after-surgery` and
+    `tried`: on each info step the text of the first block that fits is above Continue, and Continue is within two
+    screens. A step's page depends only on which blocks it shows (reading.layout), so each distinct layout is opened
+    once, straight from posted answers, in one browser context."""
+    app = make_app(CONTENT_DIR=str(ROOT / "content"), WTF_CSRF_ENABLED=False, JOURNEY_CREATE_RATE_LIMIT="10000 per minute")
+    journey = app.extensions["journey"]
+    layouts = {}
+    for step, answers in info_steps_with_every_box_combination(journey):
+        shown = reading.layout(step, answers)
+        fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
+        key = (step.id, tuple(b.id for b, _fits in shown.shown), shown.lead and shown.lead.id, bool(shown.also))
+        layouts.setdefault(key, (answers, fitting[0].id if fitting else None))
+    assert any(lead for _step, _shown, lead, _also in layouts), "the stimulator case of the issue is among them"
+    context = phone(js=True)
+    page = context.new_page()
+    problems = []
+    with LiveServer(app) as server:
+        for (step_id, _shown, _lead, _also), (answers, first_fit) in sorted(layouts.items(), key=str):
+            context.clear_cookies()
+            page.goto(post_answers(context, server.url, journey, answers, until=step_id))
+            found = page.evaluate(FIRST_FIT_ABOVE_CONTINUE, first_fit)
+            if found["continueBottom"] > 2 * SCREEN:
+                problems.append(f"{step_id} {answers}: Continue's bottom at {found['continueBottom']:.0f} px")
+            if first_fit and not (found["shown"] and found["textBottom"] <= found["continueTop"]):
+                problems.append(f"{step_id} {answers}: the text of '{first_fit}' is not above Continue: {found}")
+    assert not problems, "\n".join(problems)
+    print(f"{len(layouts)} layouts opened")
 
 
 def test_research_disclosures_are_named_by_their_block_for_screen_readers(live_server, phone, app):

@@ -250,10 +250,14 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
     blocks = []
     for index, raw in enumerate(data.blocks):
         name = f"blocks[{index}]"
+        lead, more = split_lead(raw.body)
         blocks.append(Block(
             id=raw.id, heading=raw.heading,
             body_html=renderer.html(raw.body, path, f"{name}.body", origin=step_id),
             body_text=renderer.plain(raw.body),
+            lead_html=renderer.html(lead, path, f"{name}.body", origin=step_id) if more else "",
+            lead_text=renderer.plain(lead) if more else "",
+            more_html=renderer.html(more, path, f"{name}.body", origin=step_id) if more else "",
             research_html=renderer.html(raw.research, path, f"{name}.research", origin=step_id) if raw.research else "",
             research_text=renderer.plain(raw.research),
             first_when=_conditions(raw.first_when),
@@ -323,3 +327,13 @@ def _load_question(raw, path, name, renderer):
         optional=raw.optional, options=tuple(Option(value=o.value, label=o.label) for o in raw.options),
         exclusive=raw.exclusive or "", max_length=raw.max_length or 0, exclusive_errors=exclusive_errors,
     )
+
+
+def split_lead(body):
+    """(first paragraph, the rest) of a block's Markdown: paragraphs are separated by blank lines, and headings
+    before the first paragraph belong to it ("### What it is" and its paragraph). The rest is "" for one paragraph."""
+    chunks = [c for c in re.split(r"\n[ \t]*\n", str(body or "").strip()) if c.strip()]
+    for index, chunk in enumerate(chunks):
+        if not chunk.lstrip().startswith("#"):
+            return "\n\n".join(chunks[:index + 1]), "\n\n".join(chunks[index + 1:])
+    return "\n\n".join(chunks), ""

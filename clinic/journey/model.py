@@ -101,6 +101,11 @@ class Block:
     first_when: dict
     diagram: Diagram | None = None
     figure: Figure | None = None
+    # Its first paragraph (with a heading before it) and the rest, for a block shown above Continue in part, with
+    # "Read more" (reading.layout); empty when the body is one paragraph.
+    lead_html: str = ""
+    lead_text: str = ""
+    more_html: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ WORDS_PER_MINUTE = 200
 SHOWN_WORDS = 210
 DIAGRAM_WORDS = 70  # a diagram with its caption takes about the height of this many words on a phone
 FIGURE_WORDS = 60  # a row of icon arrays with its caption and caveat: about this many words' height
+# A block's heading with its tag, its "What the research says" line, its margins and its line under "On this page"
+# take about this many words' height: two blocks that each fit went past two screens without it.
+BLOCK_OVERHEAD_WORDS = 25
 PATH_WORD_LIMIT = 1500
 PATHS_PER_ANSWER_OF = "surgery"  # the limit holds for the longest typical path of each answer to this question
 RESEARCH_SUMMARY = "What the research says"
@@ -28,10 +31,14 @@ READING_TIME_MARK = "{{reading_time}}"
 PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text loses Markdown marks such as _
 
 
+READ_MORE = "Read more"
+
+
 @dataclass(frozen=True)
 class Layout:
     shown: tuple  # (block, fits the answers) shown in full, in this order
     also: tuple  # (block, fits the answers) listed under "Also on this page" as closed disclosures
+    lead: object = None  # a block that fits the answers but not the budget: its first paragraph, then "Read more"
 
 
 def words(text):
@@ -40,31 +47,39 @@ def words(text):
 
 def layout(step, answers):
     """The blocks that fit the answers, in full until the next one would pass the word budget; only when none
-    fits, the ones for everyone instead. Everything else goes under "Also on this page" (the ones that fit the
-    answers first and marked), one tap away. The budget wins even over a block that fits: Continue stays near
-    the top."""
+    fits, the ones for everyone instead. Something that fits the answers is always above Continue: when the first
+    block that fits is too long for the budget, its first paragraph is shown with "Read more" (the lead). Everything
+    else goes under "Also on this page" (the ones that fit the answers first and marked), one tap away."""
     fitting = [b for b in step.blocks if b.first_when and conditions_hold(b.first_when, answers)]
     general = [b for b in step.blocks if not b.first_when]
-    shown, budget = [], SHOWN_WORDS - words(step.intro_text)
+    shown, budget, lead = [], SHOWN_WORDS - words(step.intro_text), None
     # Blocks written for these answers, as many as fit; when none is, only the first block for everyone (the rest
     # wait under "Also on this page", so a page read by everyone stays short).
     for block in fitting or general[:1]:
         cost = block_cost(block)
         if cost > budget:
+            if fitting and not shown:
+                lead = block if block.lead_html else None
+                shown = [] if lead else [block]  # one paragraph only: shown whole, it is all there is
             break
         shown.append(block)
         budget -= cost
-    also = [b for b in step.blocks if b not in shown]
-    also.sort(key=lambda b: b not in fitting)  # the ones that fit the answers first; stable otherwise
+    # Blocks compared by id: comparing the dataclasses would compare all their HTML.
+    fits, above = {b.id for b in fitting}, {b.id for b in shown} | ({lead.id} if lead else set())
+    also = [b for b in step.blocks if b.id not in above]
+    also.sort(key=lambda b: b.id not in fits)  # the ones that fit the answers first; stable otherwise
     return Layout(
-        shown=tuple((b, b in fitting) for b in shown),
-        also=tuple((b, b in fitting) for b in also),
+        shown=tuple((b, b.id in fits) for b in shown),
+        also=tuple((b, b.id in fits) for b in also),
+        lead=lead,
     )
 
 
 def block_cost(block):
-    """How much of the budget above Continue a block shown in full takes: its words, and a picture's height."""
-    return words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0) + (FIGURE_WORDS if shows_figure(block) else 0)
+    """How much of the budget above Continue a block shown in full takes: its words, its heading and research
+    line, and a picture's height."""
+    return (BLOCK_OVERHEAD_WORDS + words(block.body_text) + (DIAGRAM_WORDS if block.diagram else 0)
+            + (FIGURE_WORDS if shows_figure(block) else 0))
 
 
 def shows_figure(block):
@@ -84,6 +99,8 @@ def step_words(journey, step, answers):
         count += words(block.diagram.labels) + words(block.diagram.caption) if block.diagram else 0
         count += words(block.figure.text()) if shows_figure(block) else 0
         count += words(RESEARCH_SUMMARY) if block.research_text else 0
+    if shown.lead:
+        count += words(shown.lead.heading) + words(shown.lead.lead_text) + words(READ_MORE)
     if shown.also:
         count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
     if step.kind == "summary":
