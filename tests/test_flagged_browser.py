@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from clinic.triage import Flag, WarningSign
+from clinic.triage import Flag, Mention, WarningSign
 from tests.conftest import LiveServer, content_dir
 from tests.helpers import sign_in
 from tests.test_staff import FAST_ARGON2, add_request, create_staff
@@ -35,6 +35,9 @@ def test_staff_pages_with_flagged_requests_are_axe_clean_at_390px(phone, staff_s
     flagged = add_request(app, name="Flagged Patient", flag=Flag(
         signs=(WarningSign("New loss of bladder or bowel control", "urgent"),), words=("numb", "bladder")))
     ordinary = add_request(app, name="Ordinary Patient")
+    at_risk = add_request(app, name="At Risk Patient", created_at=1_700_000_000, flag=Flag(words=(
+        Mention("self_harm", "self-harm", "thinking of killing myself"),
+        Mention("bladder_bowel", "bladder and bowel", "cant pee"))))
     add_request(app, status="spam", spam_reason="too_fast", name="Trapped Patient", flag=Flag(words=("fever",)))
     page = phone(bypass_csp=True).new_page()
     if not js:
@@ -49,13 +52,20 @@ def test_staff_pages_with_flagged_requests_are_axe_clean_at_390px(phone, staff_s
     page.wait_for_url(re.compile(r"/staff$"))
     items = page.locator(".staff-requests li")
     assert items.first.locator(".flag-marker").is_visible() and flagged in items.first.inner_text()
-    assert page.get_by_role("link", name=re.compile("^New")).inner_text().endswith("(2, 1 flagged)")
+    assert page.get_by_role("link", name=re.compile("^New")).inner_text().endswith("(3, 2 flagged)")
     assert_accessible(page)
     page.goto(f"{staff_server.url}/staff?status=spam")
     assert_accessible(page)
     page.goto(f"{staff_server.url}/staff/requests/{flagged}")
     banner = page.get_by_role("region", name=re.compile("Contact this person today"))
     assert banner.is_visible() and "The description mentions: numb, bladder" in banner.inner_text()
+    assert_accessible(page)
+    page.goto(f"{staff_server.url}/staff/requests/{at_risk}")
+    own = app.extensions["triage"].banner_for(("self_harm",))
+    banner = page.get_by_role("region", name=re.compile("they may be thinking of harming themselves"))
+    assert banner.is_visible() and own["action"] in " ".join(banner.inner_text().split())
+    assert ("The description mentions: self-harm (thinking of killing myself), bladder and bowel (cant pee)"
+            in banner.inner_text())
     assert_accessible(page)
     page.goto(f"{staff_server.url}/staff/requests/{ordinary}")
     assert page.locator(".flag-banner").count() == 0
