@@ -80,9 +80,21 @@ def content_page(slug):
 def review_pack_command(out):
     """Write the medical reviewer's pack: one printable HTML file made from the content the site serves."""
     journey = journey_content()
+    today = date.today()
+    triage = current_app.extensions.get("triage")
+    stop_pages = [journey.steps[tier.stop_step] for tier in journey.warning_signs.tiers] if journey.warning_signs else []
+    added = review_pack.added_claims(journey)
     html = render_template(
         "review/pack.html",
-        made_on=date.today(),
+        made_on=today,
+        next_review_if_signed_today=journey.next_review_by(today),
+        added=added,
+        template_text=review_pack.template_sentences(Path(current_app.root_path) / current_app.template_folder,
+                                                    review_pack.template_values(journey)),
+        flag_concepts=review_pack.flag_concepts(triage) if triage else [],
+        flag_banner=review_pack.flag_banner(triage) if triage else {},
+        stop_pages=[(stop, [(journey.clinic_phone if number == "clinic" else number, label, main)
+                            for number, label, main in stop.calls]) for stop in stop_pages],
         # Our own stylesheet, inlined so the file stands alone (diagrams take their colours from it).
         site_css=Markup((STATIC_DIR / "site.css").read_text(encoding="utf-8")),  # noqa: S704  # nosec B704
         steps=[journey.steps[step_id] for step_id in review_pack.step_order(journey)],
@@ -96,4 +108,4 @@ def review_pack_command(out):
     html = re.sub(r'href="/references[^"#]*#ref-', 'href="#ref-', html).replace('href="/compare"', 'href="#comparison"')
     out.write_text(html, encoding="utf-8")
     click.echo(f"review pack: {out} ({len(journey.steps)} steps, {len(review_pack.sign_table(journey))} warning signs, "
-               f"{len(journey.references)} references)")
+               f"{len(journey.references)} references, {len(added)} added claims)")

@@ -112,3 +112,94 @@ def test_a_production_start_with_unsigned_content_says_so_in_the_log(make_app, f
     sign_off(fixture_content, version)
     make_app(CONTENT_DIR=str(fixture_content), PRODUCTION=True)
     assert "sign-off" not in caplog.text
+
+
+# --- provenance (issue 17 D): every block, sign and comparison option says where it comes from --------------
+CONTENT = ROOT / "content"
+
+
+def real_content(tmp_path):
+    import shutil
+
+    target = tmp_path / "content"
+    shutil.copytree(CONTENT, target)
+    return target
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("    source: article\n", "", "is missing"),
+    ("    source: article\n", "    source: clinic\n", "must be 'article' or 'added: <one-line reason>'"),
+    ("    source: article\n", "    source: \"added:\"\n", "must be 'article' or 'added: <one-line reason>'"),
+    ("    source: article\n", "    source: Article\n", "must be 'article' or 'added: <one-line reason>'"),
+])
+def test_the_loader_refuses_a_block_without_a_known_source(fixture_content, old, new, problem):
+    edit(fixture_content / "steps" / "causes.md", old, new)
+    with pytest.raises(ContentError, match=rf"causes.md: field 'blocks\[0\].source': {re.escape(problem)}"):
+        load_journey(fixture_content)
+
+
+@pytest.mark.parametrize("new", ["", "        source: reviewer\n", "        source: \"added:   \"\n"])
+def test_the_loader_refuses_a_warning_sign_without_a_known_source(tmp_path, new):
+    content = real_content(tmp_path)
+    signs = content / "warning_signs.yaml"
+    first = re.search(r"        source: \"added: [^\n]*\n", signs.read_text(encoding="utf-8")).group(0)
+    edit(signs, first, new)
+    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[0\].signs\[0\].source'"):
+        load_journey(content)
+
+
+def test_the_loader_refuses_a_comparison_option_without_a_known_source(tmp_path):
+    content = real_content(tmp_path)
+    edit(content / "comparison.yaml", "conventional\n    source: article\n", "conventional\n    source: ours\n")
+    with pytest.raises(ContentError, match=r"comparison.yaml: field 'options\[0\].source': must be 'article'"):
+        load_journey(content)
+
+
+def test_an_added_claim_must_be_in_the_text_it_marks(tmp_path):
+    """A reworded sentence left its marker behind: the pack would ask to approve words no one reads."""
+    content = real_content(tmp_path)
+    edit(content / "steps" / "conventional.md", '      - claim: "The usual risks of surgery."',
+         '      - claim: "The usual risks of any surgery."')
+    with pytest.raises(ContentError, match=r"conventional.md: field 'blocks\[0\].added\[0\].claim': .* is not in the text"):
+        load_journey(content)
+
+
+def test_a_block_that_is_all_added_lists_no_single_claims(fixture_content):
+    edit(fixture_content / "steps" / "causes.md", '    source: "added: a test block"\n',
+         '    source: "added: a test block"\n    added:\n      - {claim: "Levels above", reason: "x"}\n')
+    with pytest.raises(ContentError, match=r"causes.md: field 'blocks\[1\].added': everything here is added already"):
+        load_journey(fixture_content)
+
+
+def test_every_sign_and_every_block_of_the_real_content_has_a_known_source():
+    journey = load_journey(CONTENT)
+    assert all(sign.provenance.startswith("added: ") for sign in journey.warning_signs.signs())
+    for step in journey.steps.values():
+        assert step.provenance, step.id
+        for block in step.blocks:
+            assert block.provenance == "article" or block.provenance.startswith("added: "), block.id
+    assert all(row.provenance for row in journey.comparison.rows)
+
+
+# --- the next review date -----------------------------------------------------------------------------------
+def test_signed_content_says_by_when_it_is_reviewed_next(make_app, fixture_content):
+    sign_off(fixture_content, content_version(fixture_content))
+    line = footer(make_app, fixture_content)
+    assert 'Next review by <time datetime="2027-11-20">November 20, 2027</time>.' in line  # 12 months by default
+
+
+def test_review_every_months_sets_the_next_review_date(fixture_content):
+    meta = fixture_content / "journey.yaml"
+    meta.write_text(meta.read_text() + "review_every_months: 6\n")
+    sign_off(fixture_content, content_version(fixture_content), day="2026-08-31")
+    journey = load_journey(fixture_content)
+    from datetime import date
+
+    assert journey.next_review_by() == date(2027, 2, 28)  # August 31 + 6 months: the last day of February
+    meta.write_text(meta.read_text().replace("review_every_months: 6", "review_every_months: 0"))
+    with pytest.raises(ContentError, match="review_every_months"):
+        load_journey(fixture_content)
+
+
+def test_the_real_content_reviews_every_12_months():
+    assert load_journey(CONTENT).review_every_months == 12

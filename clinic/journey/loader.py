@@ -83,6 +83,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         clinic_address=meta.clinic_address or "", clinic_insurance=meta.clinic_insurance or "",
         article_by=meta.article_by or meta.clinic_name,
         article_title=meta.article_title or "", article_authors=meta.article_authors or "", next_review=meta.next_review,
+        review_every_months=meta.review_every_months,
         disclaimer=meta.disclaimer, steps=steps, references=references, pages=pages,
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),
@@ -116,12 +117,13 @@ def _load_comparison(path, renderer, steps):
             raise ContentError(path, f"{name}.id", f"option '{raw.id}' appears twice")
         points = {key: getattr(raw, key) for key in ("involves", "known", "risks", "who")}
         figure = _figure(raw.figure, f"ia-compare-{raw.id}", renderer, path, f"{name}.figure")
+        added = _added_claims(raw.source, raw.added, list(points.values()), path, name)
         rows.append(ComparisonRow(
             id=raw.id, name=raw.name, page=raw.page,
             **{key: _inline(renderer.html(text, path, f"{name}.{key}")) for key, text in points.items()},
             text="\n".join([raw.name] + [renderer.plain(text) for text in points.values()]
                            + ([figure.caveat] if figure else [])),
-            figure=figure,
+            figure=figure, provenance=raw.source, added=added,
         ))
     return Comparison(title=data.title, intro_html=renderer.html(data.intro, path, "intro"),
                       intro_text=renderer.plain(data.intro), rows=tuple(rows))
@@ -162,6 +164,19 @@ def _figure(raw, figure_id, renderer, path, field_name, origin=None):
     marker = _inline(renderer.html(f"[ref:{raw.ref}]", path, f"{field_name}.ref", origin=origin))
     return Figure(id=figure_id, what=raw.what, caveat=raw.caveat, ref=raw.ref, marker=marker,
                   arrays=tuple((array.shaded, array.label or "") for array in raw.arrays), in_research=raw.in_research)
+def _added_claims(source, claims, texts, path, name):
+    """((claim, reason), ...) after checking that each claim is in the text it is about, word for word.
+
+    A claim that drifted from the text (someone reworded the sentence) stops start-up, so the review pack never
+    asks the reviewer to approve words the site no longer shows."""
+    if claims and source != schema.SOURCE_ARTICLE:
+        raise ContentError(path, f"{name}.added", "everything here is added already (source: added: ...); "
+                           "list single claims only in text from the article")
+    haystack = " ".join(" ".join((text or "").split()) for text in texts)
+    for index, item in enumerate(claims):
+        if " ".join(item.claim.split()) not in haystack:
+            raise ContentError(path, f"{name}.added[{index}].claim", f"'{item.claim}' is not in the text")
+    return tuple((item.claim, item.reason) for item in claims)
 
 
 def _inline(html):
@@ -251,6 +266,7 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
     for index, raw in enumerate(data.blocks):
         name = f"blocks[{index}]"
         lead, more = split_lead(raw.body)
+        added = _added_claims(raw.source, raw.added, [raw.body, raw.research], path, name)
         blocks.append(Block(
             id=raw.id, heading=raw.heading,
             body_html=renderer.html(raw.body, path, f"{name}.body", origin=step_id),
@@ -263,6 +279,7 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
             first_when=_conditions(raw.first_when),
             diagram=_block_diagram(raw.diagram, diagrams or {}, path, f"{name}.diagram"),
             figure=_figure(raw.figure, f"ia-{step_id}-{raw.id}", renderer, path, f"{name}.figure", origin=step_id),
+            provenance=raw.source, added=added,
         ))
     for index, block in enumerate(blocks):
         if block.figure and block.figure.in_research and not block.research_html:
@@ -284,6 +301,7 @@ def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
         doctor_questions=doctor_questions, source=str(path),
         calls=tuple((call.number, call.label, call.main) for call in data.calls),
         figure=_figure(data.figure, f"ia-{step_id}", renderer, path, "figure", origin=step_id),
+        provenance=data.source, added=_added_claims(data.source or schema.SOURCE_ARTICLE, data.added, [body], path, "body"),
     )
 
 

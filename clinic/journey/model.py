@@ -2,6 +2,7 @@
 
 No Flask and no file reading here: the loader builds these objects, the blueprint asks them where to go next.
 """
+import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -106,6 +107,8 @@ class Block:
     lead_html: str = ""
     lead_text: str = ""
     more_html: str = ""
+    provenance: str = "article"  # `article`, or `added: <reason>` (schema.Source)
+    added: tuple = ()  # (claim, reason): claims in an `article` block that the article does not make
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class ComparisonRow:
     who: str
     text: str  # all of it as plain text, for the reading-level and own-words checks
     figure: Figure | None = None
+    provenance: str = "article"
+    added: tuple = ()  # (claim, reason)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,8 @@ class Step:
     source: str
     calls: tuple = ()  # stop pages: (phone number, label, main): `main` is the big button at the top, the rest lines below
     figure: Figure | None = None
+    provenance: str | None = None  # of the step's own text: `article`, `added: <reason>`, or None (not stated)
+    added: tuple = ()  # (claim, reason) in the step's own text
 
     def main_text(self):
         """The text a patient reads first: measured against the reading-level target."""
@@ -234,6 +241,18 @@ class Journey:
     article_authors: str = ""
     next_review: date | None = None
     decision: Decision | None = None  # content/decision.yaml: the summary's "what matters to you" and SURE parts
+    review_every_months: int = 12  # a sign-off holds this long: "Next review by" on every page and in the pack
+
+    def next_review_by(self, signed_on=None):
+        """The date the content must be reviewed again by: `review_every_months` after the sign-off (or after
+        `signed_on`, for the pack's "if signed today"); before any sign-off, the planned `next_review` (or None)."""
+        start = signed_on or self.reviewed
+        if start is None:
+            return self.next_review
+        months = start.month - 1 + self.review_every_months
+        year, month = start.year + months // 12, months % 12 + 1
+        # January 31 plus one month is the last day of February.
+        return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
     def review_status(self):
         """"reviewed" when the last sign-off approved the content served now; "changed" when the content changed

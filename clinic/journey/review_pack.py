@@ -2,11 +2,14 @@
 
 Plain Python, no Flask: `flask content review-pack OUT.html` renders this into one printable file.
 """
+import html as html_lib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from clinic.journey.model import REQUEST_TARGET, all_paths
 from clinic.journey.render import REF_PATTERN
+from clinic.journey.schema import source_reason
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,123 @@ def cited_references(journey, content_dir):
                 if name not in cited[number]:
                     cited[number].append(name)
     return [CitedReference(number, journey.references[number], tuple(cited[number])) for number in sorted(cited)]
+
+
+# --- issue 17 D: what is not from the article, line by line -------------------------------------------------
+@dataclass(frozen=True)
+class AddedClaim:
+    where: str  # "Common treatments: what is known › Opioid pain pills", "Warning sign (Emergency)", ...
+    file: str  # the content file it lives in
+    claim: str  # the words, as the patient reads them (a whole block's text when all of it is added)
+    reason: str
+
+
+def added_claims(journey):
+    """Every claim in the content that the article does not make: whole steps, blocks, signs and comparison
+    options marked `source: added: ...`, and the single claims listed under `added:` in text from the article."""
+    found = []
+    for step_id in step_order(journey):
+        step = journey.steps[step_id]
+        file = Path(step.source).name
+        if source_reason(step.provenance):
+            found.append(AddedClaim(f"{step.title} (the page's own text)", file, step.intro_text,
+                                    source_reason(step.provenance)))
+        found += [AddedClaim(f"{step.title} (the page's own text)", file, claim, reason) for claim, reason in step.added]
+        for block in step.blocks:
+            where = f"{step.title} › {block.heading}"
+            if source_reason(block.provenance):
+                found.append(AddedClaim(where, file, block.body_text, source_reason(block.provenance)))
+            found += [AddedClaim(where, file, claim, reason) for claim, reason in block.added]
+    if journey.warning_signs:
+        for sign in journey.warning_signs.signs():
+            if source_reason(sign.provenance):
+                found.append(AddedClaim(f"Warning sign ({sign.tier.label})", "warning_signs.yaml", sign.label,
+                                        source_reason(sign.provenance)))
+    if journey.comparison:
+        for row in journey.comparison.rows:
+            where = f"Compare the options › {row.name}"
+            if source_reason(row.provenance):
+                found.append(AddedClaim(where, "comparison.yaml", row.text, source_reason(row.provenance)))
+            found += [AddedClaim(where, "comparison.yaml", claim, reason) for claim, reason in row.added]
+    return found
+
+
+# --- patient-facing sentences that live in templates, not in content/ -----------------------------------
+# The templates whose words a patient reads and that say something clinical: the reply promise, "free to ask",
+# the summary's headings, the reminders, the stop pages' frame, the footer's disclaimer and review line.
+PATIENT_TEMPLATES = (
+    "journey/_summary.html", "journey/_warning_reminder.html", "journey/_stop.html", "requests/_new.html",
+    "requests/_form.html", "requests/_sent.html", "requests/mail/patient_receipt.txt", "layout.html",
+    "_review_line.html",
+)
+_BLOCK_TAGS = r"p|li|h[1-6]|dt|dd|div|section|summary|legend|label|ol|ul|tr|td|th|br|footer|nav|details|article|fieldset|span"
+
+
+def template_values(journey):
+    """What a `{{ ... }}` in a patient template shows, for the sentences read from the templates."""
+    return {"site.clinic_phone": journey.clinic_phone, "clinic_phone": journey.clinic_phone,
+            "site.clinic_name": journey.clinic_name, "clinic_name": journey.clinic_name,
+            "site.disclaimer": journey.disclaimer, "site.reviewed_by": journey.reviewed_by,
+            "site.article_by": journey.article_by, "site.conflict_of_interest": journey.conflict_of_interest}
+
+
+def template_sentences(template_dir, values, names=PATIENT_TEMPLATES):
+    """[(template name, [sentence, ...])]: the visible text of each template, line by line, with `{{ ... }}` shown as
+    the value it takes (`values`: expression -> text) or "…". Read from the files when the pack is made, so the pack
+    follows every change to the templates."""
+    found = []
+    for name in names:
+        path = Path(template_dir) / name
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
+        text = re.sub(r"\{%.*?%\}", "\n", text, flags=re.S)
+        text = re.sub(r"\{\{(.*?)\}\}", lambda m: values.get(m.group(1).split("|")[0].strip(), "…"), text, flags=re.S)
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
+        text = re.sub(rf"</?({_BLOCK_TAGS})\b[^>]*>", "\n", text)
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+        lines = []
+        for line in (" ".join(raw.split()) for raw in text.split("\n")):
+            if len(re.findall(r"[A-Za-z]{2,}", line)) >= 3 and line not in lines:
+                lines.append(line)
+        if lines:
+            found.append((name, lines))
+    return found
+
+
+# --- the staff flag, as clinic/triage.py's loader reads it -------------------------------------------------
+def _shown(value):
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_shown(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(_shown(item) for item in value)
+    return str(value)
+
+
+def flag_concepts(triage):
+    """[(name, [(field, text)])] for each concept the staff flag looks for in a description, as the loader gives
+    them (every field of each concept: its patterns, its banner). Content with a flat phrase list shows it as one
+    entry. Nothing here knows the triage file's layout: the pack shows what the matcher uses."""
+    concepts = getattr(triage, "concepts", None)
+    if concepts is None:
+        phrases = getattr(triage, "phrases", None)
+        items = getattr(phrases, "phrases", phrases) or ()
+        return [("Phrases (one list, no concepts)", [("phrases", _shown(items))])]
+    if isinstance(concepts, dict):
+        concepts = list(concepts.values())
+    shown = []
+    for concept in concepts:
+        fields = vars(concept) if hasattr(concept, "__dict__") else {
+            name: getattr(concept, name) for name in getattr(concept, "__dataclass_fields__", {})}
+        name = str(fields.get("label") or fields.get("name") or fields.get("id") or concept)
+        shown.append((name, [(key, _shown(value)) for key, value in fields.items() if value not in (None, "", (), [])]))
+    return shown
+
+
+def flag_banner(triage):
+    """The banner texts staff see on a flagged request, as {key: text}."""
+    banner = getattr(triage, "banner", None) or {}
+    return {key: _shown(value) for key, value in (banner.items() if isinstance(banner, dict) else vars(banner).items())}

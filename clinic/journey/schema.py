@@ -37,6 +37,38 @@ def _question_id(value):
 
 Text = Annotated[StrictStr, Field(min_length=1)]
 OptionalText = StrictStr | None
+
+# Provenance (issue 17 D): where a block, sign, step text or comparison option comes from. `article` means from
+# the clinic's article (claims that are not are listed under `added`); `added: <one-line reason>` means none of it
+# is. The review pack lists every added claim for the medical reviewer to approve or change.
+SOURCE_ARTICLE = "article"
+SOURCE_ADDED = "added:"
+
+
+def _source(value):
+    if value == SOURCE_ARTICLE:
+        return value
+    if value.startswith(SOURCE_ADDED) and value[len(SOURCE_ADDED):].strip() and "\n" not in value.strip():
+        return value
+    raise ValueError(f"must be '{SOURCE_ARTICLE}' or '{SOURCE_ADDED} <one-line reason>' (what is not from the "
+                     f"article, and why it is here), not '{value}'")
+
+
+Source = Annotated[StrictStr, AfterValidator(_source)]
+
+
+def source_reason(value):
+    """The reason of `added: <reason>`, or "" for `article`."""
+    return value[len(SOURCE_ADDED):].strip() if value and value.startswith(SOURCE_ADDED) else ""
+
+
+def _one_line(value):
+    if "\n" in value.strip():
+        raise ValueError("must be one line")
+    return value.strip()
+
+
+OneLine = Annotated[Text, AfterValidator(_one_line)]
 # `when: {surgery: [fusion, other]}`; a single answer may be written without the list.
 Conditions = Annotated[
     dict[Text, Annotated[list[Text], BeforeValidator(_one_as_list), Field(min_length=1)]],
@@ -95,11 +127,17 @@ class Figure(ContentModel):
     ref: Annotated[int, Field(ge=1)]
     arrays: Annotated[list[IconArray], Field(min_length=1, max_length=3)]
     in_research: bool = False  # a block's figure inside "What the research says" instead of after its text
+class AddedClaim(ContentModel):
+    """A claim, inside text that is otherwise from the article, that the article does not make."""
+    claim: OneLine  # the words exactly as the text has them (the loader checks they are there)
+    reason: OneLine  # why it is here, for the medical reviewer
 
 
 class Block(ContentModel):
     id: Text
     heading: Text
+    source: Source  # required: `article`, or `added: <reason>`
+    added: _list_of(AddedClaim) = []  # claims in an `article` block that the article does not make
     body: Text
     research: OptionalText = None
     first_when: Conditions | None = None  # shown first, marked "Most relevant to you"
@@ -131,6 +169,8 @@ class StepFront(ContentModel):
     doctor_questions: _list_of(DoctorQuestion) = []
     calls: _list_of(Call) = []  # stop pages only
     figure: Figure | None = None  # icon arrays after the step's text
+    source: Source | None = None  # the step's own text (below the front matter); blocks carry their own
+    added: _list_of(AddedClaim) = []
 
 
 class PageFront(ContentModel):
@@ -152,6 +192,7 @@ class JourneyMeta(ContentModel):
     clinic_phone: Text  # a production start refuses a placeholder (clinic.production.clinic_phone_problem)
     clinic_address: OptionalText = None  # one line, shown on the request page
     clinic_insurance: OptionalText = None  # the clinic's network status in plain words, shown on the request page
+    review_every_months: Annotated[int, Field(ge=1, le=36)] = 12  # "Next review by": this long after a sign-off
     article_by: OptionalText = None  # who wrote the article (the source line); the clinic's name when left out
     disclaimer: Text
     article_updated: Annotated[date, Field(strict=False)]  # the article's own "last updated" date
@@ -175,6 +216,13 @@ class WarningSign(ContentModel):
     id: Annotated[Text, AfterValidator(_question_id)]
     label: Text
     tier: Text  # exactly one tier id: a list is refused
+    source: Source  # required: the signs are the medical reviewer's, not the article's
+
+
+class LeftOutSign(ContentModel):
+    """A sign that was considered and left out, with why: the reviewer agrees or asks for it."""
+    label: Text
+    reason: OneLine
 
 
 class WarningSignGroup(ContentModel):
@@ -192,6 +240,7 @@ class WarningSignsFile(ContentModel):
     tiers: Annotated[list[WarningTier], Field(min_length=1)]
     none_label: Text
     groups: Annotated[list[WarningSignGroup], Field(min_length=1)]
+    left_out: _list_of(LeftOutSign) = []  # considered and left out (shown in the review pack only)
 
 
 class ComparisonOption(ContentModel):
@@ -200,6 +249,8 @@ class ComparisonOption(ContentModel):
     id: Text
     name: Text
     page: Text  # the step that tells more about it
+    source: Source  # required: `article`, or `added: <reason>`
+    added: _list_of(AddedClaim) = []  # claims in the cells that the article does not make
     involves: Text
     known: Text
     risks: Text
@@ -239,6 +290,9 @@ class Reference(ContentModel):
 MODELS = (Option, Question, NextRule, BlockDiagram, IconArray, Figure, DecisionFile,
           Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
           WarningTier, WarningSign, WarningSignGroup, WarningSignsFile, ComparisonOption, ComparisonFile)
+MODELS = (Option, Question, NextRule, BlockDiagram, Block, DoctorQuestion, Call, StepFront, PageFront, JourneyMeta, Reference,
+          WarningTier, WarningSign, WarningSignGroup, WarningSignsFile, ComparisonOption, ComparisonFile, AddedClaim,
+          LeftOutSign)
 KNOWN_FIELDS = sorted({name for model in MODELS for name in model.model_fields})
 
 _PROBLEMS = {

@@ -25,6 +25,7 @@ class WarningSign:
     label: str
     tier: Tier
     group: str
+    provenance: str = ""  # `added: <reason>` for every sign today (schema.Source)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class WarningSigns:
     tiers: tuple  # most urgent first
     groups: tuple
     none_label: str
+    left_out: tuple = ()  # (label, reason): signs considered and left out, for the review pack
 
     def signs(self):
         return [sign for group in self.groups for sign in group.signs]
@@ -137,7 +139,8 @@ def build_warning_signs(data, source):
             seen_signs[raw_sign.id] = sign_name
             if raw_sign.tier not in tier_by_id:
                 raise ContentError(source, f"{sign_name}.tier", f"must be exactly one of {', '.join(tier_by_id)}")
-            signs.append(WarningSign(id=raw_sign.id, label=raw_sign.label, tier=tier_by_id[raw_sign.tier], group=raw.id))
+            signs.append(WarningSign(id=raw_sign.id, label=raw_sign.label, tier=tier_by_id[raw_sign.tier], group=raw.id,
+                                     provenance=raw_sign.source))
         groups.append(SignGroup(
             id=raw.id, step=raw.step, label=raw.label, summary_label=raw.summary_label or raw.label,
             hint=raw.hint or "", signs=tuple(signs),
@@ -152,7 +155,8 @@ def build_warning_signs(data, source):
     for index, tier in enumerate(tiers):
         if tier.id not in used:
             raise ContentError(source, f"tiers[{index}]", f"no sign sends people to tier '{tier.id}'")
-    return WarningSigns(tiers=tuple(tiers), groups=tuple(groups), none_label=data.none_label)
+    return WarningSigns(tiers=tuple(tiers), groups=tuple(groups), none_label=data.none_label,
+                        left_out=tuple((item.label, item.reason) for item in data.left_out))
 
 
 def attach_to_steps(steps, signs, source):
