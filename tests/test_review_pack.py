@@ -189,7 +189,7 @@ def test_the_first_page_has_the_next_review_date_and_the_contents(pack):
     assert re.search(r"if signed on \w+ \d+, \d{4},\s+<strong>\w+ \d+, \d{4}</strong>", first_page)
     contents = first_page.split('id="contents-title"')[1]
     parts = re.findall(r'<section class="part" id="([a-z-]+)"', pack)
-    assert re.findall(r'<li><a href="#([a-z-]+)">', contents) == parts and len(parts) == 10
+    assert re.findall(r'<li><a href="#([a-z-]+)">', contents) == parts and len(parts) >= 10
 
 
 def _pages(pdf):
