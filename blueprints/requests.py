@@ -301,10 +301,14 @@ def sent():
     reference = session.get(SESSION_REFERENCE)
     if not isinstance(reference, str):
         return redirect(url_for("requests.new"))
+    # When the database cannot tell, asking the patient to call today is the safe side; the request is stored.
     try:
         flagged = RequestStore(get_db()).is_flagged(reference)
     except DatabaseBusy:
-        flagged = True  # cannot tell: asking the patient to call today is the safe side
+        flagged = True
+    except sqlite3.Error:
+        current_app.logger.exception("could not read whether a request is flagged; its confirmation asks for a call")
+        flagged = True
     return render("requests/sent.html", title="Request sent", reference=reference, flagged=flagged)
 
 

@@ -6,12 +6,17 @@ import io
 import json
 import re
 import shutil
+import sqlite3
+import subprocess
+import sys
 from email import message_from_bytes
 
 import pytest
 
 from clinic import triage
+from clinic.db import DatabaseBusy
 from clinic.journey import ContentError, conditions_hold, load_journey
+from clinic.requests import RequestStore
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
 from tests.test_html_valid import html_problems
@@ -255,6 +260,22 @@ def test_the_app_refuses_to_start_with_a_bad_pattern(make_app, tmp_path):
         make_app(CONTENT_DIR=str(content))
 
 
+def test_make_check_content_checks_the_flag_concepts_too(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, content)
+
+    def check():
+        return subprocess.run([sys.executable, "-m", "clinic.journey", str(content)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    ok = check()
+    assert ok.returncode == 0 and "4 flag concepts, 7 patterns, 4 examples: OK" in ok.stdout, ok.stderr
+    meta = content / "triage.yaml"
+    meta.write_text(meta.read_text().replace("'numb(?:ness)?'", "'numb(?:ness'"), encoding="utf-8")
+    broken = check()
+    assert broken.returncode != 0 and "triage.yaml: field 'concepts[0].patterns[0]'" in broken.stderr
+
+
 def test_a_request_saved_with_the_phrase_list_of_before_keeps_its_words():
     assert triage.read_words('["numb", "bladder"]') == ("numb", "bladder")
     assert triage.read_concepts('["numb", "bladder"]') == ()
@@ -390,6 +411,23 @@ def test_a_description_about_self_harm_is_flagged_with_its_own_banner_and_the_pa
     assert "The description mentions: <strong>self-harm (thinking of killing myself)</strong>" in banner
     assert app.extensions["triage"].banner["action"] not in banner
     assert csv_rows(staff)[reference]["flag_words"] == "self-harm (thinking of killing myself)"
+
+
+@pytest.mark.parametrize("error", [DatabaseBusy("database is locked"), sqlite3.DatabaseError("file is not a database")])
+def test_when_the_database_cannot_say_whether_it_was_flagged_the_confirmation_asks_for_a_call_today(clinic, monkeypatch,
+                                                                                                    error):
+    # WAL lets readers through any lock another connection holds, so the failed read is made to happen.
+    app, _ = clinic
+    patient = app.test_client()
+    assert submit_request(patient).status_code == 303  # an ordinary request
+    def cannot_read(self, reference):
+        raise error
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RequestStore, "is_flagged", cannot_read)
+        page = patient.get("/request/sent")
+    assert page.status_code == 200 and "Please call us today" in page.get_data(as_text=True)
+    assert "usually within 2 working days" in patient.get("/request/sent").get_data(as_text=True)
 
 
 def test_a_description_saying_i_cant_feel_my_legs_is_flagged_with_the_concept_and_the_words_it_used(clinic):
