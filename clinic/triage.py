@@ -46,7 +46,7 @@ class Mention:
 @dataclass(frozen=True)
 class Flag:
     signs: tuple = ()  # WarningSign, in journey order
-    words: tuple = ()  # Mention, most urgent concept first (or, in tests, plain words)
+    words: tuple = ()  # Mention, most urgent concept first; a plain string is a phrase of the list of before
 
     @property
     def flagged(self):
