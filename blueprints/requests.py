@@ -271,7 +271,8 @@ def create():
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
             spam_reason=reason, flag=flag_for(form, found), call_back=form.call_back(),
-            consent_text=form.consent.label.text), patient_receipt=config["PATIENT_RECEIPT"])
+            consent_text=form.consent.label.text), patient_receipt=config["PATIENT_RECEIPT"],
+            hourly_ceiling=config["REQUEST_HOURLY_CEILING"])
     except DatabaseBusy as error:
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed. Any other database

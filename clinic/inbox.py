@@ -26,7 +26,7 @@ def list_requests(conn, status):
     """Requests with `status`, flagged ones first, then newest first (only what the list shows: no description
     or answers, and no reason for a flag)."""
     return conn.execute(
-        "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged FROM requests "
+        "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged, past_ceiling FROM requests "
         "WHERE status = ? ORDER BY flagged DESC, created_at DESC, id DESC",
         (status,),
     ).fetchall()

@@ -14,6 +14,7 @@ MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "request
 STAFF_SUBJECT = "New second-opinion request"
 PRIORITY_MARK = " (priority)"  # flagged requests: the subject says so, the email never says why
 RECEIPT_SUBJECT = "We have received your request"
+DIGEST_SUBJECT = "Many second-opinion requests this hour: one email for all of them"
 
 # Plain text mail (.txt): no HTML escaping there; StrictUndefined so a missing value fails loudly in tests.
 _templates = Environment(loader=FileSystemLoader(MAIL_TEMPLATES), autoescape=select_autoescape(["html"]),
@@ -25,14 +26,17 @@ def staff_link(base_url, reference):
 
 
 def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipients, base_url,
-                  clinic_name, clinic_phone, priority=False):
+                  clinic_name, clinic_phone, priority=False, held=0):
     """An EmailMessage for one outbox row. `recipients`: staff addresses, or the patient's own for a receipt.
 
     `priority`: the request is flagged (clinic/triage.py). Only the staff subject says so, never why.
+    A staff digest (no reference) says how many requests (`held`) arrived past the hourly ceiling, and links to the inbox.
     """
-    context = {"reference": reference, "link": staff_link(base_url, reference), "clinic_name": clinic_name,
-               "clinic_phone": clinic_phone}
-    if kind == "staff_notification":
+    context = {"reference": reference, "clinic_name": clinic_name, "clinic_phone": clinic_phone, "held": held,
+               "link": staff_link(base_url, reference) if reference else f"{base_url.rstrip('/')}/staff"}
+    if kind == "staff_digest":
+        subject, template = DIGEST_SUBJECT, "staff_digest.txt"
+    elif kind == "staff_notification":
         subject, template = STAFF_SUBJECT + (PRIORITY_MARK if priority else ""), "staff_notification.txt"
     elif kind == "patient_receipt":
         subject, template = RECEIPT_SUBJECT, "patient_receipt.txt"

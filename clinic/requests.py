@@ -22,6 +22,8 @@ REFERENCE_PATTERN = re.compile(re.escape(REFERENCE_PREFIX) + f"[{REFERENCE_ALPHA
 SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SPAM_REASONS = ("honeypot", "too_fast", "too_old", "bad_timestamp")
 STAFF_NOTIFICATION = "staff_notification"
+STAFF_DIGEST = "staff_digest"  # one email an hour about every request stored past the hourly ceiling
+CEILING_SECONDS = 3600
 PATIENT_RECEIPT = "patient_receipt"
 
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
@@ -139,12 +141,15 @@ class RequestStore:
         self.clock = clock
         self.make_reference = make_reference
 
-    def submit(self, new, *, patient_receipt=False):
+    def submit(self, new, *, patient_receipt=False, hourly_ceiling=None):
         """Store `new` and its outbox rows in one transaction. Returns (reference, created).
 
         The same submission id again (a double click, a retry, Back and resend) returns the
         first request's reference and writes nothing. Suspected spam is stored with status
-        'spam' and gets no outbox row, so nobody is notified about it.
+        'spam' and gets no outbox row, so nobody is notified about it. With `hourly_ceiling`
+        requests already stored (not spam) in the last hour, this one is still stored but marked
+        past the ceiling, with no email of its own and no receipt: staff get one digest an hour.
+        The count is taken under the write lock, so every worker sees every other's requests.
         """
         if new.spam_reason is not None and new.spam_reason not in SPAM_REASONS:
             raise ValueError(f"unknown spam reason {new.spam_reason!r}")
@@ -160,12 +165,28 @@ class RequestStore:
             reference, request_id = self._insert(new, now)
             if new.spam_reason is None:
                 insights.record(self.conn, [insights.event("request_sent")], None, now)
+                if hourly_ceiling is not None and self._past_ceiling(request_id, now, hourly_ceiling):
+                    return reference, True
                 kinds = [STAFF_NOTIFICATION] + ([PATIENT_RECEIPT] if patient_receipt else [])
                 self.conn.executemany(
                     "INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
                     [(request_id, kind, now, now) for kind in kinds],
                 )
             return reference, True
+
+    def _past_ceiling(self, request_id, now, ceiling):
+        """Mark the request just stored when `ceiling` others arrived in the last hour, and queue the hour's digest
+        unless one is queued already. True when it was past the ceiling."""
+        since = now - CEILING_SECONDS
+        earlier = self.conn.execute("SELECT COUNT(*) FROM requests WHERE created_at > ? AND spam_reason IS NULL"
+                                    " AND id != ?", (since, request_id)).fetchone()[0]
+        if earlier < ceiling:
+            return False
+        self.conn.execute("UPDATE requests SET past_ceiling = 1 WHERE id = ?", (request_id,))
+        if self.conn.execute("SELECT 1 FROM outbox WHERE kind = ? AND created_at > ?", (STAFF_DIGEST, since)).fetchone() is None:
+            self.conn.execute("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (NULL, ?, ?, ?)",
+                              (STAFF_DIGEST, now, now))
+        return True
 
     def _insert(self, new, now):
         consent = consent_version(new.consent_text) if new.consent_text else None

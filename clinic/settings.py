@@ -176,6 +176,9 @@ class Settings(BaseModel):
     OUTBOX_LEASE_SECONDS: Whole(1, 86_400) = setting(300)
     REQUEST_MIN_SECONDS: Whole(0, 3600) = setting(3)
     REQUEST_MAX_AGE_SECONDS: Whole(60, 30 * 86_400) = setting(86_400)
+    # From everyone together in the last hour; past it requests are still stored, marked for review, and staff get
+    # one digest email an hour instead of one each (clinic/requests.py).
+    REQUEST_HOURLY_CEILING: Whole(1, 1_000_000) = setting(30)
     REQUEST_RATE_LIMIT: Annotated[StrictStr, AfterValidator(_rate_limit)] = setting("5 per minute;30 per hour")
     RATELIMIT_STORAGE_URI: StrictStr = setting("memory://")
 

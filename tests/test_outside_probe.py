@@ -1,5 +1,7 @@
 """What the outside probe found (issue 22 part C): each finding as the behaviour that must hold, with real parts
 (the SQLite file, aiosmtpd, gunicorn) where the finding is about them. Each of these tests failed before its fix."""
+import email
+import email.policy
 import http.client
 import logging
 import os
@@ -217,7 +219,70 @@ def test_a_short_database_lock_in_the_outbox_sender_is_one_warning_line_and_the_
     assert "\n" not in complaints[0].getMessage() and "locked" in complaints[0].getMessage()
 
 
-# --- M1: per-address limits count an IPv6 home by its /64 -----------------------------------
+# --- M1: a ceiling on requests from everyone together, and limits per /64 -----------------------------------
+def stored_requests(app):
+    conn = connect(app.config["DATABASE"])
+    try:
+        return [dict(r) for r in conn.execute("SELECT reference, status, past_ceiling FROM requests ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def test_past_the_hourly_ceiling_requests_are_kept_for_review_and_staff_get_one_digest(make_app, smtp_server):
+    """The probe: from 8 loopback addresses, 8 posts each in 17 s, 58 stored and 58 staff emails queued."""
+    now = {"t": 1_800_000_000.0}
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_HOURLY_CEILING=3, REQUEST_CLOCK=lambda: now["t"],
+                   PATIENT_RECEIPT=True, STAFF_ARGON2=FAST_ARGON2, **smtp_server.config())
+    client = app.test_client()
+    for number in range(8):
+        client.environ_base["REMOTE_ADDR"] = f"127.0.{number}.2"
+        assert submit_request(client, email=f"person{number}@example.com").status_code == 303
+        now["t"] += 2
+    def deliver():
+        return send_pending(app.config["DATABASE"], mail_settings(app), clock=lambda: now["t"])
+
+    stored = stored_requests(app)
+    assert len(stored) == 8 and {r["status"] for r in stored} == {"new"}  # never lost, never spam
+    assert [r["past_ceiling"] for r in stored] == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert deliver() == {"sent": 7, "retry": 0, "failed": 0}
+    to_staff = [email.message_from_bytes(raw, policy=email.policy.default) for _, recipients, raw in smtp_server.messages
+                if "staff@clinic.test" in recipients]
+    to_patients = [recipients for _, recipients, _ in smtp_server.messages if "staff@clinic.test" not in recipients]
+    assert len(to_staff) == 4 and len(to_patients) == 3  # no receipts to addresses a flood typed in either
+    [digest] = [m for m in to_staff if not m["Subject"].startswith("New second-opinion request")]
+    text = digest.get_content()
+    assert "5 requests" in text and "http://clinic.test/staff" in text
+    assert not any(r["reference"] in text for r in stored) and "example.com" not in text
+
+    # More of the same hour: still kept, still no email each, and no second digest.
+    client.environ_base["REMOTE_ADDR"] = "127.0.9.2"
+    assert submit_request(client).status_code == 303
+    assert deliver()["sent"] == 0
+    # An hour later the site is quiet again: a request gets its own email (and its receipt).
+    now["t"] += 3601
+    assert submit_request(client).status_code == 303
+    assert stored_requests(app)[-1]["past_ceiling"] == 0
+    assert deliver()["sent"] == 2
+
+    create_staff(app)
+    staff = app.test_client()
+    assert sign_in(staff, csrf_token=csrf_of(staff, "/staff/sign-in")).status_code == 303
+    inbox = staff.get("/staff").get_data(as_text=True)
+    assert inbox.count("For review") == 6
+    held = stored[-1]["reference"]
+    assert "For review" in staff.get(f"/staff/requests/{held}").get_data(as_text=True)
+    assert "For review" not in staff.get(f"/staff/requests/{stored[0]['reference']}").get_data(as_text=True)
+
+
+def csrf_of(client, path):
+    return form_fields(client.get(path).get_data(as_text=True))["csrf_token"]
+
+
+def test_the_ceiling_is_a_setting_with_its_row_in_readme(make_app):
+    assert make_app().config["REQUEST_HOURLY_CEILING"] == 30
+    assert "| `FLASK_REQUEST_HOURLY_CEILING` | `30` |" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("first, same_home, elsewhere", [
     ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:3::1"),
     ("127.0.1.2", "::ffff:127.0.1.2", "127.0.1.3"),
