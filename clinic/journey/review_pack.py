@@ -166,7 +166,10 @@ def _shown(value):
     if isinstance(value, dict):
         return "; ".join(f"{key}: {_shown(item)}" for key, item in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
-        return ", ".join(_shown(item) for item in value)
+        # (the text as written, its compiled form): the reviewer reads the text once
+        if any(isinstance(item, re.Pattern) for item in value) and any(isinstance(item, str) for item in value):
+            return next(item for item in value if isinstance(item, str))
+        return "  |  ".join(_shown(item) for item in value)
     return str(value)
 
 
