@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput
 
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
-from clinic import callback, triage
+from clinic import callback, request_answers, triage
 from clinic.client_address import client_key
 from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
@@ -216,13 +216,26 @@ def journey_answers():
     return None if journey_id is None else (answers, seen)
 
 
+# An answer with nothing in it, by question type: a single choice skipped, tick boxes left empty.
+EMPTY_ANSWER = {"single": "Not answered", "multiple": "None of these"}
+
+
+def stored_answers(found):
+    """What the request stores of the guide (clinic/request_answers.py): ids of the answers in `found`
+    ((answers, seen), or None when none are sent), the content version and the language."""
+    return request_answers.from_journey(journey_content(), *(found or (None, ())),
+                                        language=request_answers.DEFAULT_LANGUAGE)
+
+
 def journey_answer_pairs():
-    """The readable answers this person gave in the guide (what 'Include my answers' sends), and where Back goes."""
+    """(question, answer) as this person reads them, exactly the answers 'Include my answers' sends, and where Back goes."""
     found = journey_answers()
     if found is None:
         return [], url_for("journey.start")
     content = journey_content()
-    return content.answer_pairs(*found), step_url(content.path(*found)[-1])
+    stored = stored_answers(found)
+    rows = request_answers.answer_rows(content, stored.values, stored.free_text)
+    return [(row.question, row.text or EMPTY_ANSWER.get(row.kind, "")) for row in rows], step_url(content.path(*found)[-1])
 
 
 def flag_for(form, found):
@@ -265,11 +278,10 @@ def create():
     config = current_app.config
     try:
         found = journey_answers() if form.include_answers.data else None
-        pairs = journey_content().answer_pairs(*found) if found else []
         reference, created = RequestStore(get_db(), clock=now).submit(NewRequest(
             submission_id=submission_id, name=form.name.data, email=form.email.data,
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
-            description=form.description.data, journey_answers=[list(p) for p in pairs] or None,
+            description=form.description.data, answers=stored_answers(found),
             spam_reason=reason, flag=flag_for(form, found), call_back=form.call_back(),
             consent_text=form.consent.label.text), patient_receipt=config["PATIENT_RECEIPT"],
             hourly_ceiling=config["REQUEST_HOURLY_CEILING"])

@@ -36,6 +36,8 @@ from clinic.requests import format_phone, is_reference, phone_uri
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
 STATUS_LABELS = {"new": "New", "contacted": "Contacted", "closed": "Closed", "spam": "Suspected spam"}
+# A stored answer with nothing in it, by question type (the request page words it the same way).
+EMPTY_ANSWER = {"single": "Not answered", "multiple": "None of these"}
 
 
 class SignInForm(FlaskForm):
@@ -264,7 +266,7 @@ def detail(reference):
 
 def show_detail(reference, status_form=None, note_form=None, record_view=True):
     db = get_db()
-    found = inbox.get_request(db, reference) or abort(404)
+    found = inbox.get_request(db, reference, journey_content()) or abort(404)
     if record_view:
         audited("viewed", reference=reference)
     status_form = status_form or StatusForm(formdata=None, status=found["status"])
@@ -313,7 +315,7 @@ def add_note(reference):
 @bp.route("/requests/<reference>/erase", methods=["GET", "POST"])
 def erase(reference):
     db = get_db()
-    found = inbox.get_request(db, reference) or abort(404)
+    found = inbox.get_request(db, reference, journey_content()) or abort(404)
     if request.method == "POST":
         inbox.erase(db, g.staff, reference, now())
         flash(reference, "erased")
@@ -327,8 +329,8 @@ def export():
     """A form post (CSRF token, same-site only): a link or a script on another site cannot start a download."""
     status = request.form.get("status")
     reader = connect(current_app.config["DATABASE"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
-    _, chunks = inbox.export_csv(reader, get_db(), g.staff, now(), zone=clinic_zone(),
-                                 status=status if status in inbox.STATUSES else None)
+    _, chunks = inbox.export_csv(reader, get_db(), g.staff, now(), zone=clinic_zone(), journey=journey_content(),
+                                 empty_answer=EMPTY_ANSWER, status=status if status in inbox.STATUSES else None)
     stamp = local_time.local(now(), clinic_zone()).strftime("%Y%m%d-%H%M")
     # Streamed as it is read, so memory stays flat however many requests there are.
     response = current_app.response_class(itertools.chain(["\ufeff"], chunks), mimetype="text/csv")  # BOM: UTF-8 to spreadsheets
@@ -392,7 +394,8 @@ def requests_export_command(status, output):
     """Write every request as CSV to --output FILE, or to standard output (audited)."""
     reader = connect(current_app.config["DATABASE"])
     try:
-        _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), status=status)
+        _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), journey=journey_content(),
+                                     empty_answer=EMPTY_ANSWER, status=status)
         if output is None:
             for chunk in chunks:
                 click.echo(chunk, nl=False)

@@ -4,20 +4,22 @@ Every function that acts on a request writes its audit row in the same transacti
 """
 import csv
 import io
-import json
 import logging
 from datetime import UTC, datetime
 
-from clinic import audit, callback, local_time, triage
+from clinic import audit, callback, local_time, request_answers, triage
 from clinic.db import transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
 NOTE_MAX_LENGTH = 2000
 # Spreadsheets treat a cell starting with one of these as a formula (tab and CR hide one behind whitespace).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# journey_answers and warning_signs are labels (rendered from the stored ids with the loaded content, or the text
+# a request saved before ids stored); answer_ids, warning_sign_ids, content_version and language are what is stored.
 CSV_COLUMNS = ("reference", "received", "received_utc", "status", "flagged", "warning_signs", "flag_words",
                "spam_reason", "name", "email", "phone", "contact_by", "call_times", "voicemail", "language",
-               "interpreter", "description", "journey_answers", "notes", "consent_version", "consent_utc")
+               "interpreter", "description", "journey_answers", "notes", "consent_version", "consent_utc",
+               "answer_ids", "warning_sign_ids", "content_version", "answers_language")
 DAY = 86400
 log = logging.getLogger(__name__)
 
@@ -49,32 +51,17 @@ def failed_notifications(conn):
     return conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
 
 
-def parse_answers(raw):
-    """The stored JSON list of [question, answer] pairs as a list of (question, answer) text tuples."""
-    try:
-        pairs = json.loads(raw) if raw else []
-    except (TypeError, ValueError):
-        return []
-    if not isinstance(pairs, list):
-        return []
-    readable = []
-    for pair in pairs:
-        if isinstance(pair, list | tuple) and len(pair) == 2:
-            question, answer = pair
-            if isinstance(answer, list):
-                answer = ", ".join(str(a) for a in answer)
-            readable.append((str(question), str(answer)))
-    return readable
-
-
-def get_request(conn, reference):
-    """Everything the patient sent, the journey answers as pairs and the staff notes; None if unknown."""
+def get_request(conn, reference, journey=None):
+    """Everything the patient sent and the staff notes; None if unknown. `guide` is the journey answers and
+    warning signs labelled from `journey`, the loaded content (clinic/request_answers.RequestAnswers);
+    `answers` and `warning_signs` are its rows and signs."""
     row = conn.execute("SELECT * FROM requests WHERE reference = ?", (reference,)).fetchone()
     if row is None:
         return None
     found = dict(row)
-    found["answers"] = parse_answers(row["journey_answers"])
-    found["warning_signs"] = triage.read_signs(row["warning_signs"])
+    found["guide"] = request_answers.read(journey, row)
+    found["answers"] = found["guide"].rows
+    found["warning_signs"] = found["guide"].signs
     found["flag_words"] = triage.read_words(row["flag_words"])
     found["call_times"] = callback.read_call_times(row["call_times"])
     consent = conn.execute("SELECT text FROM consent_texts WHERE version = ?", (row["consent_version"],)).fetchone()
@@ -130,8 +117,11 @@ def neutralise(value):
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def export_csv(reader, writer, actor, now, *, zone, status=None, chunk_chars=64 * 1024):
+def export_csv(reader, writer, actor, now, *, zone, journey=None, empty_answer=None, status=None, chunk_chars=64 * 1024):
     """Every request (or those with `status`), oldest first, formulas neutralised, as CSV text in chunks.
+
+    Answers and signs are labelled from `journey` (the loaded content); `empty_answer` ({question type: words})
+    stands for an answer with nothing in it (a skipped single choice, tick boxes left empty).
 
     Returns (count, chunks). `reader` is a connection of its own that this export takes over: the rows come
     from one read snapshot on it (WAL: no write lock, so patients' posts go on meanwhile), one at a time, and
@@ -147,14 +137,14 @@ def export_csv(reader, writer, actor, now, *, zone, status=None, chunk_chars=64 
     except BaseException:
         reader.close()
         raise
-    return count, _csv_chunks(reader, zone, status, chunk_chars)
+    return count, _csv_chunks(reader, zone, status, chunk_chars, journey, empty_answer or {})
 
 
 def _utc(seconds):
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M") if seconds is not None else ""
 
 
-def _csv_chunks(reader, zone, status, chunk_chars):
+def _csv_chunks(reader, zone, status, chunk_chars, journey, empty_answer):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -164,13 +154,14 @@ def _csv_chunks(reader, zone, status, chunk_chars):
         for row in rows:
             notes = reader.execute("SELECT staff_email, body FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
                                    (row["id"],)).fetchall()
+            guide = request_answers.read(journey, row)
             writer.writerow([neutralise(cell) for cell in (
                 row["reference"],
                 local_time.csv_time(row["created_at"], zone),
                 _utc(row["created_at"]),
                 row["status"],
                 "yes" if row["flagged"] else "no",
-                "; ".join(sign.label for sign in triage.read_signs(row["warning_signs"])),
+                "; ".join(sign.label for sign in guide.signs),
                 ", ".join(triage.read_words(row["flag_words"])),
                 row["spam_reason"],
                 row["name"],
@@ -182,10 +173,14 @@ def _csv_chunks(reader, zone, status, chunk_chars):
                 callback.language_words(row["language"], row["language_other"]),
                 "yes" if row["interpreter"] else "no",
                 row["description"],
-                "\n".join(f"{q}: {a}" for q, a in parse_answers(row["journey_answers"])),
+                "\n".join(f"{answer.question}: {answer.text or empty_answer.get(answer.kind, '')}" for answer in guide.rows),
                 "\n".join(f"{n['staff_email']}: {n['body']}" for n in notes),
                 row["consent_version"],
                 _utc(row["consent_at"]),
+                "\n".join(f"{question_id}: {', '.join(values)}" for question_id, values in guide.values.items()),
+                ", ".join(sign.id for sign in guide.signs if sign.id),
+                row["content_version"],
+                row["answers_language"],
             )])
             if out.tell() >= chunk_chars:
                 yield out.getvalue()

@@ -1,5 +1,4 @@
 """Second-opinion requests: store one with its notification rows in one transaction, references, phone and email."""
-import json
 import re
 import secrets
 import sqlite3
@@ -8,9 +7,10 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from clinic import insights
+from clinic import insights, request_answers
 from clinic.callback import CallBack, consent_version
 from clinic.db import transaction
+from clinic.request_answers import StoredAnswers
 from clinic.triage import Flag
 
 # No 0/O, 1/I/L: a reference read out over the phone cannot be misheard as another.
@@ -120,7 +120,8 @@ def phone_uri(stored):
 
 @dataclass(frozen=True)
 class NewRequest:
-    """What a patient sent. journey_answers: list of (question, answer) text pairs, or None."""
+    """What a patient sent. `answers`: the guide's answers as ids, with the content version and language
+    (clinic/request_answers.py); never their wording."""
 
     submission_id: str
     name: str
@@ -128,7 +129,7 @@ class NewRequest:
     phone: str | None
     contact_by: str
     description: str
-    journey_answers: list | None = None
+    answers: StoredAnswers = StoredAnswers()
     spam_reason: str | None = None
     flag: Flag = Flag()  # warning signs and concepts in the description (clinic/triage.py), worked out before saving
     call_back: CallBack = CallBack()  # when to call, voicemail, language (clinic/callback.py)
@@ -194,21 +195,22 @@ class RequestStore:
             self.conn.execute("INSERT OR IGNORE INTO consent_texts (version, text, first_used) VALUES (?, ?, ?)",
                               (consent, new.consent_text, now))
         call_back = new.call_back
-        answers = json.dumps(new.journey_answers, ensure_ascii=False) if new.journey_answers is not None else None
+        columns = {"submission_id": new.submission_id, "created_at": now, "status": "spam" if new.spam_reason else "new",
+                   "spam_reason": new.spam_reason, "name": new.name, "email": new.email, "phone": new.phone,
+                   "contact_by": new.contact_by, "description": new.description, "flagged": int(new.flag.flagged),
+                   "flag_words": new.flag.words_json(),
+                   **request_answers.stored_columns(new.answers, new.flag.sign_ids()),
+                   "call_times": call_back.call_times_json(), "voicemail": call_back.voicemail,
+                   "language": call_back.language, "language_other": call_back.language_other,
+                   "interpreter": int(call_back.interpreter), "consent_version": consent,
+                   "consent_at": now if consent else None}
+        names = ", ".join(columns)
+        marks = ", ".join("?" * (len(columns) + 1))
         for _ in range(REFERENCE_ATTEMPTS):
             reference = self.make_reference()
             try:
-                cursor = self.conn.execute(
-                    "INSERT INTO requests (reference, submission_id, created_at, status, spam_reason, name, email,"
-                    " phone, contact_by, description, journey_answers, flagged, warning_signs, flag_words,"
-                    " call_times, voicemail, language, language_other, interpreter, consent_version, consent_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (reference, new.submission_id, now, "spam" if new.spam_reason else "new", new.spam_reason,
-                     new.name, new.email, new.phone, new.contact_by, new.description, answers,
-                     int(new.flag.flagged), new.flag.signs_json(), new.flag.words_json(),
-                     call_back.call_times_json(), call_back.voicemail, call_back.language,
-                     call_back.language_other, int(call_back.interpreter), consent, now if consent else None),
-                )
+                cursor = self.conn.execute(f"INSERT INTO requests (reference, {names}) VALUES ({marks})",  # noqa: S608  # nosec B608 - fixed column names
+                                           (reference, *columns.values()))
             except sqlite3.IntegrityError as error:
                 if "requests.reference" not in str(error):
                     raise

@@ -23,12 +23,15 @@ BANNER_KEYS = ("heading", "action", "signs_intro", "words_intro")
 # Typographic apostrophes and look-alikes that phones put in place of '; all are taken out before matching.
 APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032")
 MATCHED_MAX = 80  # characters of the patient's words kept with a flag: enough to read, never the whole text
+# A sign found through routing (content without warning_signs.yaml) is the answer itself: "question_id:value".
+ROUTED_SIGN_SEPARATOR = ":"
 
 
 @dataclass(frozen=True)
 class WarningSign:
     label: str
     tier: str  # its tier's label ("Emergency", "Same day"), or "" when the content has no tiers
+    id: str = ""  # what a request stores: the sign's id, or "question:value" for a sign found by routing
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,9 @@ class Flag:
     def flagged(self):
         return bool(self.signs or self.words)
 
-    def signs_json(self):
-        return json.dumps([{"label": s.label, "tier": s.tier} for s in self.signs], ensure_ascii=False) if self.signs else None
+    def sign_ids(self):
+        """What a request stores of its signs (clinic/request_answers.py renders their labels when read)."""
+        return [sign.id for sign in self.signs]
 
     def words_json(self):
         """The mentions as stored: the concept's id and label, and what matched. The label is kept so that a
@@ -74,7 +78,8 @@ def _stored_list(raw):
 
 
 def read_signs(raw):
-    """The stored JSON list of signs back as WarningSign tuples (anything unreadable is dropped)."""
+    """The JSON list of {label, tier} that requests saved before sign ids stored, as WarningSign tuples (anything
+    unreadable is dropped). Newer requests store ids: clinic/request_answers.py labels them."""
     return tuple(WarningSign(str(i["label"]), str(i.get("tier") or "")) for i in _stored_list(raw)
                  if isinstance(i, dict) and i.get("label"))
 
@@ -111,7 +116,7 @@ def warning_signs(journey, answers, seen):
     read through its routing instead (signs_from_routing)."""
     sent = {question.id: answer for _step, question, answer in journey.relevant_answers(answers, seen)}
     if getattr(journey, "warning_signs", None):
-        return [WarningSign(label=sign.label, tier=sign.tier.label) for sign in journey.warning_signs_in(sent)]
+        return [WarningSign(label=sign.label, tier=sign.tier.label, id=sign.id) for sign in journey.warning_signs_in(sent)]
     return signs_from_routing(journey, sent, seen)
 
 
@@ -130,11 +135,12 @@ def signs_from_routing(journey, answers, seen):
                 given = answers.get(question_id)
                 chosen = set(given) if isinstance(given, list) else {given}
                 if question.type == "multiple":
-                    labels = [o.label for o in question.options if o.value in chosen & values]
+                    labels = [(o.label, o.value) for o in question.options if o.value in chosen & values]
                 else:
-                    labels = [question.summary_label]
-                for label in labels:
-                    sign = WarningSign(label=label, tier="")  # no tiers without warning_signs.yaml
+                    labels = [(question.summary_label, given)]
+                for label, value in labels:
+                    # No tiers without warning_signs.yaml; the answer itself is the sign's id.
+                    sign = WarningSign(label=label, tier="", id=f"{question_id}{ROUTED_SIGN_SEPARATOR}{value}")
                     if sign not in found:
                         found.append(sign)
     return found

@@ -291,6 +291,11 @@ def test_an_answer_that_leads_to_a_stop_page_is_a_warning_sign_and_other_answers
     base = {"surgery": "fusion"} if journey.question("surgery") else {}
     signs = triage.warning_signs(journey, {**base, "bladder": "yes"}, walked)
     assert [(s.label, s.tier) for s in signs] == [("Bladder trouble?", "")]  # no tiers without warning_signs.yaml
+    assert [s.id for s in signs] == ["bladder:yes"]  # what a request stores: the answer itself
+    # Read back from that id, the loaded content gives the same label.
+    from clinic import request_answers
+
+    assert request_answers.sign_labels(journey, ["bladder:yes"]) == signs
     assert triage.warning_signs(journey, {**base, "bladder": "no"}, walked) == []
     assert triage.warning_signs(journey, {}, set()) == []
 
@@ -376,8 +381,18 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     assert detail.index("flag-banner") < detail.index("Contact details")  # the page opens with it
     assert "flag-banner" not in staff.get(f"/staff/requests/{newer}").get_data(as_text=True)
 
+    # Stored as ids (issue 20 A): the labels above were rendered from them with the loaded content.
+    stored = rows(app, "SELECT warning_sign_ids, warning_signs FROM requests WHERE reference = ?", (flagged,))[0]
+    sign_ids = json.loads(stored["warning_sign_ids"])
+    assert stored["warning_signs"] is None and len(sign_ids) == len(signs)
+    if journey.warning_signs:
+        assert [journey.warning_signs.sign(sign_id).label for sign_id in sign_ids] == signs
+    else:
+        assert all(triage.ROUTED_SIGN_SEPARATOR in sign_id for sign_id in sign_ids)
+
     exported = csv_rows(staff)
     assert exported[flagged]["flagged"] == "yes" and exported[flagged]["warning_signs"] == "; ".join(signs)
+    assert exported[flagged]["warning_sign_ids"] == ", ".join(sign_ids)
     assert exported[flagged]["flag_words"] == ""
     assert exported[newer]["flagged"] == "no" and exported[newer]["warning_signs"] == ""
 
@@ -462,8 +477,8 @@ def test_an_ordinary_request_is_not_flagged(clinic):
     patient = app.test_client()
     walk_to_summary(patient, app.extensions["journey"])  # a whole journey with no warning sign
     assert submit_request(patient, description="My leg pain came back a year after my fusion.").status_code == 303
-    stored = rows(app, "SELECT reference, flagged, warning_signs, flag_words, journey_answers FROM requests")[0]
-    assert stored["journey_answers"] and (stored["flagged"], stored["warning_signs"], stored["flag_words"]) == (0, None, None)
+    stored = rows(app, "SELECT reference, flagged, warning_sign_ids, flag_words, answer_values FROM requests")[0]
+    assert stored["answer_values"] and (stored["flagged"], stored["warning_sign_ids"], stored["flag_words"]) == (0, None, None)
     page = staff.get("/staff").get_data(as_text=True)
     assert "flag-marker" not in page and "flagged" not in page.lower().replace("not flagged", "")
     assert "flag-banner" not in staff.get(f"/staff/requests/{stored['reference']}").get_data(as_text=True)
@@ -496,8 +511,8 @@ def test_answers_the_patient_chose_not_to_send_do_not_flag_the_request(clinic):
     for step, form in route[:-1]:
         patient.post(f"/journey/{step.id}", data=form)
     assert submit_request(patient, include_answers=None).status_code == 303
-    stored = rows(app, "SELECT flagged, warning_signs, journey_answers FROM requests")[0]
-    assert stored == {"flagged": 0, "warning_signs": None, "journey_answers": None}
+    stored = rows(app, "SELECT flagged, warning_sign_ids, answer_values FROM requests")[0]
+    assert stored == {"flagged": 0, "warning_sign_ids": None, "answer_values": None}
 
 
 def test_the_staff_email_of_a_flagged_request_says_priority_and_carries_no_health_words(clinic, smtp_server):

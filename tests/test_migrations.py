@@ -364,3 +364,64 @@ def test_every_migration_keeps_the_audit_trail_append_only_and_the_checks(releas
 def test_the_runner_is_importable_without_flask():
     code = "import sys, clinic.migrate; assert 'flask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --- answers stored as ids (issue 20 A) ---------------------------------------------------------------------
+
+def test_a_request_made_by_the_released_code_keeps_its_stored_text_and_staff_are_told_it_predates_ids(released, make_app):
+    import csv
+    import io
+    import json
+
+    before = {row[1]: row for row in rows(released, "requests")}
+    migrate.upgrade(released)
+    conn = sqlite3.connect(released)
+    conn.row_factory = sqlite3.Row
+    stored = {row["reference"]: dict(row) for row in conn.execute("SELECT * FROM requests")}
+    conn.close()
+    with_answers = [ref for ref, row in stored.items() if row["journey_answers"]]
+    assert len(with_answers) == 1
+    reference = with_answers[0]
+    pairs = json.loads(stored[reference]["journey_answers"])
+    assert pairs == [["How long ago was your surgery?", "More than a year"], ["Where is the pain?", "Leg"]]
+    assert stored[reference]["journey_answers"] == before[reference][11]  # the text, byte for byte
+    for row in stored.values():  # nothing is guessed for them: no ids, no version, no language
+        assert (row["answer_values"], row["warning_sign_ids"], row["free_text"], row["content_version"],
+                row["answers_language"]) == (None, None, None, None, None)
+
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False,
+                   WTF_CSRF_ENABLED=False)
+    staff = app.test_client()
+    assert staff.post("/staff/sign-in", data={"email": "alice.staff@clinic.example",
+                                              "password": "correct horse battery staple"}).status_code == 303
+    page = staff.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    for question, answer in pairs:
+        assert f"<dt>{question}</dt><dd>{answer}</dd>" in page
+    assert "Saved before answers were stored as ids" in page
+    exported = {row["reference"]: row for row in csv.DictReader(io.StringIO(
+        staff.post("/staff/export.csv").get_data(as_text=True).lstrip("\ufeff")))}
+    assert exported[reference]["journey_answers"] == "How long ago was your surgery?: More than a year\nWhere is the pain?: Leg"
+    assert (exported[reference]["answer_ids"], exported[reference]["content_version"]) == ("", "")
+
+
+def test_after_the_upgrade_a_new_request_stores_ids_the_content_version_and_the_language(released, make_app):
+    import json
+
+    from tests.conftest import walk_to_summary
+    from tests.helpers import submit_request
+
+    migrate.upgrade(released)
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False,
+                   WTF_CSRF_ENABLED=False)
+    patient = app.test_client()
+    walk_to_summary(patient, app.extensions["journey"])
+    assert submit_request(patient, description="A request after the upgrade.").status_code == 303
+    conn = sqlite3.connect(released)
+    conn.row_factory = sqlite3.Row
+    new = dict(conn.execute("SELECT * FROM requests WHERE description = 'A request after the upgrade.'").fetchone())
+    conn.close()
+    values = json.loads(new["answer_values"])
+    journey = app.extensions["journey"]
+    assert values and all(journey.question(q) and set(v) <= {o.value for o in journey.question(q).options}
+                          for q, v in values.items())
+    assert new["content_version"] == journey.version and new["answers_language"] == "en" and new["journey_answers"] is None

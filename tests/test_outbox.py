@@ -10,6 +10,7 @@ import pytest
 from clinic import migrate
 from clinic.db import connect
 from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, retry_failed, scrub, send_pending
+from clinic.request_answers import StoredAnswers
 from clinic.requests import (
     REFERENCE_ALPHABET,
     NewRequest,
@@ -231,7 +232,8 @@ def test_no_staff_address_keeps_the_notification_waiting(database, conn, clock, 
 def test_the_message_holds_no_patient_data_in_body_or_headers(database, conn, clock, tmp_path, smtp_server):
     canary = "kq9canary"
     reference = add_request(conn, clock, name=f"N {canary}", email=f"{canary}@example.com", phone="+15550100999",
-                            contact_by="phone", description=f"D {canary}", journey_answers=[["Q", f"A {canary}"]])
+                            contact_by="phone", description=f"D {canary}",
+                            answers=StoredAnswers(free_text={"q": f"A {canary}"}))
     send_pending(database, settings(tmp_path, smtp_server), clock)
     [(_, recipients, raw)] = smtp_server.messages
     assert canary not in raw.decode() and "0100999" not in raw.decode()

@@ -91,14 +91,58 @@ def test_include_answers_box_is_ticked_and_shows_exactly_the_pairs_that_will_be_
 
         session["journey_id"] = _journey_id(client)
         _, answers, seen = current_journey()
-        pairs = app.extensions["journey"].answer_pairs(answers, seen)
-    assert pairs
-    for question, answer in pairs:
-        assert f"<dt>{_escape(question)}</dt><dd>{_escape(answer)}</dd>" in html
+    journey = app.extensions["journey"]
+    walked = journey.relevant_answers(answers, seen)
+    assert walked
+    for _step, question, answer in walked:
+        shown = "; ".join(question.label_for(v) for v in (answer if isinstance(answer, list) else [answer]))
+        assert f"<dt>{_escape(question.label)}</dt><dd>{_escape(shown)}</dd>" in html
 
     assert submit_request(client).status_code == 303
-    stored = rows(app, "SELECT journey_answers FROM requests")[0]["journey_answers"]
-    assert json.loads(stored) == [list(p) for p in pairs]
+    stored = rows(app, "SELECT answer_values FROM requests")[0]["answer_values"]
+    assert list(json.loads(stored)) == [question.id for _step, question, _answer in walked]  # those, in path order
+
+
+def test_a_new_request_stores_answer_ids_the_content_version_and_the_language_never_the_wording(make_app):
+    """Issue 20 A: what was chosen, not how it was worded; the words come from content/ when staff read it."""
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    journey = app.extensions["journey"]
+    walk_to_summary(client, journey)
+    with app.test_request_context():
+        from flask import session
+
+        from blueprints.journey import current_journey
+
+        session["journey_id"] = _journey_id(client)
+        _, answers, seen = current_journey()
+    assert submit_request(client).status_code == 303
+    [stored] = rows(app, "SELECT * FROM requests")
+    expected = {question.id: answer if isinstance(answer, list) else [answer]
+                for _step, question, answer in journey.relevant_answers(answers, seen)}
+    assert expected and json.loads(stored["answer_values"]) == expected
+    assert stored["content_version"] == journey.version and re.fullmatch(r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}",
+                                                                         stored["content_version"])
+    assert stored["answers_language"] == "en"
+    assert stored["free_text"] is None  # no question of today's guide asks for typed text
+    assert stored["warning_sign_ids"] is None and stored["flagged"] == 0  # a journey without warning signs
+    # No wording anywhere: not the old text pairs, not the signs' labels, not a single option label.
+    assert stored["journey_answers"] is None and stored["warning_signs"] is None
+    labels = {question.label for _s, question, _a in journey.relevant_answers(answers, seen)}
+    labels |= {o.label for _s, question, _a in journey.relevant_answers(answers, seen) for o in question.options}
+    for label in labels:
+        if len(label) > 3:
+            assert label not in stored["answer_values"], label
+
+
+def test_a_request_without_answers_still_stores_the_content_version_and_the_language(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    walk_to_summary(client, app.extensions["journey"])
+    assert submit_request(client, include_answers=None).status_code == 303
+    [stored] = rows(app, "SELECT answer_values, content_version, answers_language FROM requests")
+    assert stored == {"answer_values": None, "content_version": app.extensions["journey"].version,
+                      "answers_language": "en"}
 
 
 def test_unticking_include_answers_sends_no_journey_answers(make_app):
@@ -106,7 +150,8 @@ def test_unticking_include_answers_sends_no_journey_answers(make_app):
     client = app.test_client()
     walk_to_summary(client, app.extensions["journey"])
     assert submit_request(client, include_answers=None).status_code == 303
-    assert rows(app, "SELECT journey_answers FROM requests")[0]["journey_answers"] is None
+    assert rows(app, "SELECT answer_values, journey_answers FROM requests")[0] == {"answer_values": None,
+                                                                                 "journey_answers": None}
 
 
 def _journey_id(client):
@@ -139,7 +184,7 @@ def test_valid_request_is_stored_and_its_notification_carries_the_reference_but_
     [stored] = rows(app, "SELECT * FROM requests")
     assert stored["reference"] == reference and stored["status"] == "new"
     assert stored["name"] == CANARY_FIELDS["name"] and stored["phone"] == "+447700900123"
-    assert stored["contact_by"] == "phone" and stored["journey_answers"]
+    assert stored["contact_by"] == "phone" and stored["answer_values"]
     assert [r["kind"] for r in rows(app, "SELECT kind FROM outbox")] == ["staff_notification"]
 
     assert deliver(app) == {"sent": 1, "retry": 0, "failed": 0}
@@ -150,7 +195,10 @@ def test_valid_request_is_stored_and_its_notification_carries_the_reference_but_
     assert f"http://clinic.test/staff/requests/{reference}" in text
     assert message_from_bytes(raw)["Subject"] == "New second-opinion request"
     words = [CANARY, "7700", "900123", "Pat ", "fusion", "Back pain"]
-    words += [answer for _, answer in json.loads(stored["journey_answers"]) if len(answer) > 3]
+    journey = app.extensions["journey"]
+    for question_id, values in json.loads(stored["answer_values"]).items():
+        question = journey.question(question_id)
+        words += [question.label] + [question.label_for(v) for v in values if len(question.label_for(v)) > 3]
     for word in words:
         assert word not in text, f"{word!r} leaked into the notification"
     assert rows(app, "SELECT status, attempts FROM outbox") == [{"status": "sent", "attempts": 1}]
@@ -451,6 +499,6 @@ def test_sending_a_request_deletes_the_journey_so_erasing_the_request_erases_the
     assert conn.execute("SELECT count(*) FROM journeys").fetchone()[0] == 1
     submit_request(client)
     assert conn.execute("SELECT count(*) FROM journeys").fetchone()[0] == 0
-    assert conn.execute("SELECT journey_answers FROM requests").fetchone()[0]  # the copy went with the request
+    assert conn.execute("SELECT answer_values FROM requests").fetchone()[0]  # the copy went with the request
     conn.close()
     assert client.get("/journey/safety").headers["Location"] == "/"

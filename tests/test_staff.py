@@ -57,9 +57,15 @@ def create_staff(app, email=EMAIL, password=PASSWORD):
         conn.close()
 
 
-def add_request(app, created_at=None, status="new", **fields):
+LEGACY_ANSWERS = [["Which operation did you have?", "Spinal fusion"], ["Do you have new weakness?", "No"]]
+
+
+def add_request(app, created_at=None, status="new", journey_answers=LEGACY_ANSWERS, **fields):
     """Store a request through the request form's own store; returns its reference.
 
+    With `answers` (clinic.request_answers.StoredAnswers) it is a request of today: ids, version, language.
+    Without, it is a request as the code before ids saved it: `journey_answers` text pairs (a list or its JSON)
+    and no content version, which is what staff pages must still show as it was stored.
     `status` other than new/spam is set afterwards as staff would, but without an audit row.
     """
     values = {
@@ -69,11 +75,11 @@ def add_request(app, created_at=None, status="new", **fields):
         "phone": "+44 20 7946 0000",
         "contact_by": "email",
         "description": "Still have leg pain after my fusion.",
-        "journey_answers": [["Which operation did you have?", "Spinal fusion"], ["Do you have new weakness?", "No"]],
     }
     values.update(fields)
-    if isinstance(values["journey_answers"], str):
-        values["journey_answers"] = json.loads(values["journey_answers"])
+    legacy = "answers" not in fields
+    if isinstance(journey_answers, str):
+        journey_answers = json.loads(journey_answers)
     if status == "spam":
         values["spam_reason"] = values.get("spam_reason") or "honeypot"
     when = created_at if created_at is not None else time.time()
@@ -81,6 +87,13 @@ def add_request(app, created_at=None, status="new", **fields):
     try:
         reference, created = RequestStore(conn, clock=lambda: when).submit(NewRequest(**values))
         assert created
+        if legacy:
+            # What that code stored of a flag's signs: their label and tier.
+            signs = [{"label": sign.label, "tier": sign.tier} for sign in values["flag"].signs] if "flag" in values else []
+            conn.execute("UPDATE requests SET journey_answers = ?, warning_signs = ?, content_version = NULL,"
+                         " answers_language = NULL, warning_sign_ids = NULL WHERE reference = ?",
+                         (json.dumps(journey_answers) if journey_answers else None,
+                          json.dumps(signs) if signs else None, reference))
         if status not in ("new", "spam"):
             conn.execute("UPDATE requests SET status = ? WHERE reference = ?", (status, reference))
     finally:
@@ -765,3 +778,91 @@ def test_a_sent_notification_shows_as_sent_and_no_warning_is_given(staff_app, si
     assert "could not be sent" not in signed_in.get("/staff").get_data(as_text=True)
     detail_html = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
     assert re.search(r'Staff notification:\s*<span class="status">sent</span>', detail_html)
+
+
+# --- answers stored as ids, labels rendered when read (issue 20 A) -------------------------------------------
+def summary_walk(journey):
+    """(answers, seen) of a walk to the summary through `journey`, as a journey in progress holds them."""
+    from clinic.journey import REQUEST_TARGET
+    from tests.conftest import find_route
+
+    route, answers = find_route(journey, lambda step_id: step_id == REQUEST_TARGET
+                                or journey.steps[step_id].kind == "summary")
+    return answers, {step.id for step, _ in route if step.kind == "info"}
+
+
+def answers_shown(page):
+    """(question, answer) pairs of the Journey answers list on a staff request page."""
+    listing = re.search(r'<dl class="answer-list journey-answers">(.*?)</dl>', page, re.S).group(1)
+    return re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", listing)
+
+
+def test_staff_see_the_same_english_labels_for_the_same_answer_ids_whichever_language_the_patient_used(
+        staff_app, signed_in):
+    from markupsafe import escape
+
+    from clinic import request_answers
+
+    journey = staff_app.extensions["journey"]
+    answers, seen = summary_walk(journey)
+    english = add_request(staff_app, answers=request_answers.from_journey(journey, answers, seen, language="en"))
+    spanish = add_request(staff_app, answers=request_answers.from_journey(journey, answers, seen, language="es"))
+    expected = [(str(escape(question.label)),
+                 str(escape("; ".join(question.label_for(v) for v in (given if isinstance(given, list) else [given])))))
+                for _step, question, given in journey.relevant_answers(answers, seen)]
+    assert expected
+    pages = {ref: signed_in.get(f"/staff/requests/{ref}").get_data(as_text=True) for ref in (english, spanish)}
+    assert answers_shown(pages[english]) == answers_shown(pages[spanish]) == expected
+    for page in pages.values():
+        assert "Saved before answers were stored as ids" not in page and "The guide has changed" not in page
+
+    exported = {row["reference"]: row for row in csv.DictReader(io.StringIO(
+        signed_in.post("/staff/export.csv").get_data(as_text=True).lstrip("\ufeff")))}
+    assert exported[english]["journey_answers"] == exported[spanish]["journey_answers"]
+    assert exported[english]["journey_answers"].splitlines()[0] == "{}: {}".format(*map(str, (
+        journey.relevant_answers(answers, seen)[0][1].label, expected[0][1])))
+    assert (exported[english]["answers_language"], exported[spanish]["answers_language"]) == ("en", "es")
+    assert exported[english]["content_version"] == journey.version
+    first_id, first_value = next(iter(request_answers.from_journey(journey, answers, seen).values.items()))
+    assert exported[english]["answer_ids"].splitlines()[0] == f"{first_id}: {', '.join(first_value)}"
+
+
+def test_a_request_saved_before_ids_keeps_its_stored_words_and_the_page_says_so(staff_app, signed_in):
+    reference = add_request(staff_app, journey_answers=[["An old question?", "An old answer"]])
+    page = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    assert answers_shown(page) == [("An old question?", "An old answer")]
+    assert "Saved before answers were stored as ids" in page
+
+
+def test_a_wording_change_after_a_request_shows_the_new_words_for_its_ids_and_says_the_guide_changed(
+        make_app, fixture_content, clock):
+    from clinic import request_answers
+
+    app = make_app(CONTENT_DIR=str(fixture_content), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock)
+    journey = app.extensions["journey"]
+    answers, seen = summary_walk(journey)
+    stored = request_answers.from_journey(journey, answers, seen)
+    question_id, [value] = "surgery", stored.values["surgery"]  # the small test journey's surgery question
+    old_label = journey.question(question_id).label_for(value)
+    reference = add_request(app, answers=stored)
+
+    changed = 0
+    for path in (fixture_content / "steps").glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        option = f"{{value: {value}, label: {old_label}}}"
+        if option in text:
+            path.write_text(text.replace(option, f"{{value: {value}, label: Reworded for this test}}"), encoding="utf-8")
+            changed += 1
+    assert changed == 1
+    reworded = make_app(CONTENT_DIR=str(fixture_content), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2,
+                        STAFF_CLOCK=clock)
+    assert reworded.extensions["journey"].version != journey.version
+    create_staff(reworded)
+    client = reworded.test_client()
+    assert sign_in(client).status_code == 303
+    page = client.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    from markupsafe import escape
+
+    assert dict(answers_shown(page))[str(escape(journey.question(question_id).label))] == "Reworded for this test"
+    assert f"<dd>{old_label}</dd>" not in page
+    assert f"guide version {journey.version}, now {reworded.extensions['journey'].version}" in page

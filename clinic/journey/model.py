@@ -352,18 +352,6 @@ class Journey:
                     rows.append((self.steps[step_id], question, answers[question.id]))
         return rows
 
-    def answer_pairs(self, answers, seen):
-        """Readable (question, answer) text pairs for the person's path: sent to staff on request."""
-        pairs = []
-        for _step, question, answer in self.relevant_answers(answers, seen):
-            labels = question.answer_labels(answer)
-            if question.type == "text" and not labels:
-                continue  # an optional box left empty tells staff nothing
-            if question.type == "single" and not labels:
-                labels = ["Not answered"]
-            pairs.append((question.label, "; ".join(labels) or "None of these"))
-        return pairs
-
     def read_answers(self, step, form):
         """Check a posted step. `form` maps names to lists of strings (like a MultiDict).
 
