@@ -183,6 +183,17 @@ def test_the_patient_sentences_in_templates_the_disclaimer_and_the_privacy_page_
     assert title in text and html_lib.unescape(str(body)) in text
 
 
+def test_every_patient_template_that_gives_crisis_numbers_or_a_reply_promise_is_in_the_pack():
+    """A new template with 911, 988 or a reply time cannot stay out of the pack unnoticed."""
+    clinical = re.compile(r"\b(911|988)\b|working days|free to ask|emergency|warning sign")
+    for path in sorted((ROOT / "templates").rglob("*")):
+        name = path.relative_to(ROOT / "templates").as_posix()
+        if not path.is_file() or name.startswith(("staff/", "review/", "errors/")) or "staff_notification" in name:
+            continue
+        if clinical.search(path.read_text(encoding="utf-8")):
+            assert name in PATIENT_TEMPLATES or name.startswith("pages/_about"), name
+
+
 def test_the_first_page_has_the_next_review_date_and_the_contents(pack):
     first_page = pack.split('class="part"')[0]
     assert "Next review by: 12 months after the date reviewed" in first_page

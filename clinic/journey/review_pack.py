@@ -120,8 +120,8 @@ def added_claims(journey):
 # the summary's headings, the reminders, the stop pages' frame, the footer's disclaimer and review line.
 PATIENT_TEMPLATES = (
     "journey/_summary.html", "journey/_warning_reminder.html", "journey/_stop.html", "requests/_new.html",
-    "requests/_form.html", "requests/_sent.html", "requests/mail/patient_receipt.txt", "layout.html",
-    "_review_line.html",
+    "requests/_crisis_line.html", "requests/_form.html", "requests/_sent.html", "requests/_not_sent.html",
+    "requests/mail/patient_receipt.txt", "layout.html", "_review_line.html",
 )
 _BLOCK_TAGS = r"p|li|h[1-6]|dt|dd|div|section|summary|legend|label|ol|ul|tr|td|th|br|footer|nav|details|article|fieldset|span"
 
@@ -147,6 +147,7 @@ def template_sentences(template_dir, values, names=PATIENT_TEMPLATES):
         text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
         text = re.sub(r"\{%.*?%\}", "\n", text, flags=re.S)
         text = re.sub(r"\{\{(.*?)\}\}", lambda m: values.get(m.group(1).split("|")[0].strip(), "…"), text, flags=re.S)
+        text = re.sub(r'aria-label="([^"]*)"', r"> \1 <", text)  # a link's spoken name is part of its sentence
         text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
         text = re.sub(rf"</?({_BLOCK_TAGS})\b[^>]*>", "\n", text)
         text = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
