@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from clinic import triage
 
 DEFAULT_LANGUAGE = "en"
-# The request columns this module writes and reads (migration 0007); `stored_columns` gives their values.
+# The request columns this module writes and reads (migration 0008); `stored_columns` gives their values.
 COLUMNS = ("answer_values", "warning_sign_ids", "free_text", "content_version", "answers_language")
 
 
