@@ -5,7 +5,8 @@ Each value can be overridden by an environment variable named below, or on the c
 import os
 
 wsgi_app = "app:app"
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")  # nginx proxies to it; never bind publicly
+# nginx proxies to it; in production a public bind is refused (on_starting below) unless FLASK_ALLOW_PUBLIC_BIND=1
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
 # 2 processes x 4 threads: a request mostly waits on SQLite or the network, so threads keep a core
 # busy while the second process survives a crash of the first. More workers only add memory on 1-2 cores.
@@ -48,3 +49,17 @@ control_socket_disable = True
 SHARED_MEMORY = "/dev/shm"  # noqa: S108
 worker_tmp_dir = SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else None
 proc_name = "fbss-journey"
+
+
+def on_starting(server):
+    """In production gunicorn listens on loopback only (nginx in front), unless FLASK_ALLOW_PUBLIC_BIND=1."""
+    import sys
+
+    from clinic.production import public_bind_problem
+    from clinic.settings import Settings
+
+    settings = Settings.from_sources(os.environ)
+    problem = public_bind_problem(server.cfg.bind, production=settings.PRODUCTION,
+                                  allow_public=settings.ALLOW_PUBLIC_BIND)
+    if problem:
+        sys.exit(problem)

@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, request
 
+from clinic.production import PROXY_FIX_OFF, forwarded_without_proxy_fix
+
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Pages that show answers, contact details or staff data: browsers and proxies must not keep a copy.
 NO_STORE_BLUEPRINTS = frozenset({"journey", "requests", "staff"})
@@ -55,6 +57,17 @@ def init_app(app):
             SESSION_COOKIE_DOMAIN=None,
             STAFF_COOKIE_NAME="__Host-staff",  # the staff sign-in's own cookie, with the same attributes
         )
+
+    if app.config.get("PRODUCTION") and not app.config.get("PROXY_FIX"):
+        warned = []
+
+        @app.before_request
+        def warn_when_proxied_without_proxy_fix():
+            # Once per process: nginx forwards from loopback with X-Forwarded-For, which the app is not reading.
+            if not warned and forwarded_without_proxy_fix(request.remote_addr, request.headers):
+                warned.append(True)
+                app.logger.warning("Requests arrive from %s with X-Forwarded-For while %s", request.remote_addr,
+                                   PROXY_FIX_OFF)
 
     @app.before_request
     def refuse_oversized_bodies():

@@ -1,5 +1,6 @@
 """Production settings rules: refuse weak secret keys and a placeholder clinic phone, parse trusted hosts, set up log
 output. No Flask here."""
+import ipaddress
 import logging
 import re
 import sys
@@ -89,7 +90,46 @@ def production_warnings(config):
         warnings.append(f"FLASK_BASE_URL is {base_url!r}: links in emails should start with https:// and the site's name")
     if not config.get("TRUSTED_HOSTS"):
         warnings.append("FLASK_TRUSTED_HOSTS is not set: any Host header is accepted")
+    if not config.get("PROXY_FIX"):
+        warnings.append(PROXY_FIX_OFF)
     return warnings
+
+
+PROXY_FIX_OFF = ("FLASK_PROXY_FIX is off: behind nginx every client looks like 127.0.0.1, so all patients share one "
+                 "rate limit, guesses by anyone lock out all staff, and /healthz shows its figures to everyone. "
+                 "Set FLASK_PROXY_FIX=1 (README, 'Deployment')")
+
+
+def forwarded_without_proxy_fix(remote_addr, headers):
+    """True for a request a proxy on this machine forwarded (loopback, with X-Forwarded-For) to a site that does not
+    read the proxy's headers: the sign that FLASK_PROXY_FIX=1 is missing."""
+    try:
+        loopback = ipaddress.ip_address(remote_addr or "").is_loopback
+    except ValueError:
+        return False
+    return loopback and "X-Forwarded-For" in headers
+
+
+def public_bind_problem(binds, *, production, allow_public):
+    """Why gunicorn must not listen on `binds` ("host:port", "[::]:port", "unix:path"), or None.
+
+    In production gunicorn must sit behind nginx: its slow-header and body handling is nginx's job, so it listens
+    on loopback (or a unix socket) only, unless FLASK_ALLOW_PUBLIC_BIND=1 says a direct public bind is meant."""
+    if not production or allow_public:
+        return None
+    for bind in binds:
+        if bind.startswith(("unix:", "fd://")):
+            continue
+        host = bind.rpartition(":")[0].strip("[]") if ":" in bind else bind
+        try:
+            public = not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            public = host != "localhost"  # "" (every address) or a name that may resolve anywhere
+        if public:
+            return (f"Refusing to start: GUNICORN_BIND (or --bind) is {bind!r}, reachable from other machines. "
+                    "In production gunicorn must sit behind nginx (deploy/nginx-fbss-journey.conf) and listen on "
+                    "127.0.0.1 only. Set FLASK_ALLOW_PUBLIC_BIND=1 if a public bind is really meant.")
+    return None
 
 
 def configure_logging(level=logging.INFO):

@@ -151,6 +151,7 @@ class Settings(BaseModel):
     # --- serving (README "Deployment")
     PRODUCTION: Bool = setting(False)
     PROXY_FIX: Bool = setting(False)  # behind exactly one reverse proxy (nginx)
+    ALLOW_PUBLIC_BIND: Bool = setting(False)  # production gunicorn on a non-loopback address (gunicorn.conf.py)
     TRUSTED_HOSTS: Annotated[list[StrictStr] | None, BeforeValidator(_host_list)] = setting(None, readme="any")
     HEALTHZ_BUSY_TIMEOUT_MS: Whole(1, 60_000) = setting(1000)
     HEALTHZ_PROBE_SECONDS: Whole(0, 3600) = setting(10)  # /healthz writes to the database at most this often

@@ -426,5 +426,6 @@ def test_production_warns_about_a_plain_http_base_url_and_missing_trusted_hosts(
     caplog.clear()
     production_env.setenv("FLASK_BASE_URL", "https://clinic.example")
     production_env.setenv("FLASK_TRUSTED_HOSTS", "clinic.example")
+    production_env.setenv("FLASK_PROXY_FIX", "1")  # off is warned about too (issue 22 L4)
     create_app()
     assert not [r for r in caplog.records if r.name == "app" and r.levelno >= logging.WARNING]

@@ -320,3 +320,83 @@ def test_sign_in_failures_count_an_ipv6_home_by_its_64(make_app):
     assert sign_in(client, email="another@clinic.test", password="wrong guess").status_code == 429
     client.environ_base["REMOTE_ADDR"] = "2001:db8:1:3::1"
     assert sign_in(client, email="another@clinic.test", password="wrong guess").status_code == 200
+
+
+# --- L4: behind a proxy without ProxyFix every client is 127.0.0.1: say so -----------------------------------
+def production_app(make_app, **config):
+    return make_app(CONTENT_DIR=str(content_dir()), PRODUCTION=True, BASE_URL="https://clinic.example.org",
+                    TRUSTED_HOSTS="localhost", **config)
+
+
+def proxy_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "FLASK_PROXY_FIX" in r.getMessage()]
+
+
+def test_production_without_proxy_fix_warns_at_start_and_once_when_a_proxy_forwards_requests(make_app, caplog):
+    caplog.set_level(logging.INFO)
+    app = production_app(make_app)
+    assert len(proxy_warnings(caplog)) == 1, "start-up warns that FLASK_PROXY_FIX is off"
+    client = app.test_client()
+    client.get("/", headers={"X-Forwarded-For": "192.0.2.7"}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    client.get("/", headers={"X-Forwarded-For": "192.0.2.8"}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    [start, seen] = proxy_warnings(caplog)
+    assert "X-Forwarded-For" in seen and "127.0.0.1" in seen and "192.0.2" not in seen
+
+
+def test_with_proxy_fix_on_a_forwarded_request_is_not_warned_about(make_app, caplog):
+    caplog.set_level(logging.INFO)
+    app = production_app(make_app, PROXY_FIX=True)
+    app.test_client().get("/", headers={"X-Forwarded-For": "192.0.2.7"}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert not proxy_warnings(caplog)
+
+
+# --- L5: gunicorn is never reachable from outside by mistake ------------------------------------------------
+def gunicorn_start(app, bind, **environment):
+    """Start production gunicorn on `bind` (port from free_port): (None, stderr) once it answers /healthz on
+    loopback (then it is stopped), or (its exit status, stderr) when it refuses to start."""
+    env = dict(os.environ, FLASK_SECRET_KEY=TEST_SECRET, FLASK_DATABASE=app.config["DATABASE"],
+               FLASK_CONTENT_DIR=app.config["CONTENT_DIR"], FLASK_MAIL_DIR=app.config["MAIL_DIR"],
+               FLASK_PRODUCTION="1", FLASK_PROXY_FIX="1", FLASK_BASE_URL="https://clinic.example.org",
+               FLASK_TRUSTED_HOSTS="localhost", FLASK_OUTBOX_AUTOSEND="false", GUNICORN_BIND=bind,
+               GUNICORN_WORKERS="1", **environment)
+    env.pop("FLASK_DEBUG", None)
+    port = int(bind.rpartition(":")[2])
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--no-control-socket"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+    try:
+        while server.poll() is None:
+            try:
+                if LoopbackClient(port, timeout=2).fetch("GET", "/healthz", headers={"Host": "localhost"})[0] == 200:
+                    return None, ""
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn neither answered nor stopped"
+            time.sleep(0.1)
+        return server.returncode, server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.communicate(timeout=20)
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:{port}", "[::]:{port}", ":{port}"])
+def test_production_gunicorn_refuses_a_public_bind(make_app, bind):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    status, errors = gunicorn_start(app, bind.format(port=free_port()))
+    assert status not in (None, 0), errors
+    assert "GUNICORN_BIND" in errors and "FLASK_ALLOW_PUBLIC_BIND=1" in errors and "nginx" in errors
+
+
+def test_production_gunicorn_binds_publicly_only_when_allowed(make_app):
+    app = make_app(CONTENT_DIR=str(content_dir()))
+    port = free_port()
+    status, errors = gunicorn_start(app, f"0.0.0.0:{port}", FLASK_ALLOW_PUBLIC_BIND="1")
+    assert status is None, errors  # still running when stopped
+    status, errors = gunicorn_start(app, f"127.0.0.1:{port}")
+    assert status is None, errors
+
+
+def test_readme_says_gunicorn_must_sit_behind_nginx():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "gunicorn must sit behind nginx" in readme and "FLASK_ALLOW_PUBLIC_BIND" in readme
