@@ -7,10 +7,22 @@
 # gets: the HTTPS redirect, HTTP/2, gzip, static caching, HSTS through the proxy, 413 and 400 refusals, the security
 # headers on nginx's own answers (static files, 404, 413, 502) and no server version. Then it stops gunicorn, asks
 # for journey URLs with tokens and queries, and checks that no nginx log holds any of them.
+# --env FILE takes FLASK_PROXY_FIX from that settings file (on a server: /etc/fbss-journey.env) instead of the kit's
+# example, so the live check fails when the real settings would leave the app blind to nginx's X-Forwarded-For.
 set -euo pipefail
 LIVE=0
-[ "${1:-}" = "--live" ] && LIVE=1
+ENV_FILE=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --live) LIVE=1 ;;
+    --env) ENV_FILE=$2; shift ;;
+    *) echo "usage: $0 [--live] [--env FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$ENV_FILE" ] && [ "${ENV_FILE#/}" = "$ENV_FILE" ] && ENV_FILE="$(pwd)/$ENV_FILE"
 cd "$(dirname "$0")/.."
+ENV_FILE=${ENV_FILE:-deploy/fbss-journey.env.example}
 HERE=$(pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -19,7 +31,11 @@ status=0
 if command -v nginx >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=clinic.example.org" \
     -keyout "$WORK/privkey.pem" -out "$WORK/fullchain.pem" 2>/dev/null
+  # The site's log folder as deploy/fbss-journey-nginx.tmpfiles makes it (its mode), here under $WORK/logs.
+  LOG_DIR=$(awk '$1 == "d" && $2 ~ "^/var/log/nginx/" {print $2}' deploy/fbss-journey-nginx.tmpfiles)
+  LOG_MODE=$(awk '$1 == "d" && $2 ~ "^/var/log/nginx/" {print $3}' deploy/fbss-journey-nginx.tmpfiles)
   mkdir -p "$WORK/logs"
+  install -d -m "$LOG_MODE" "$WORK/logs/${LOG_DIR#/var/log/nginx/}"
   sed -e "s#/etc/letsencrypt/live/clinic.example.org#$WORK#g" -e "s#/srv/fbss-journey#$HERE#g" \
       -e "s#/var/log/nginx#$WORK/logs#g" deploy/nginx-fbss-journey.conf > "$WORK/site.conf"
   cat > "$WORK/nginx.conf" <<CONF
@@ -65,7 +81,8 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   sed -i -e "s#127.0.0.1:8000#127.0.0.1:$APP_PORT#" -e "s#listen 443 ssl http2;#listen 127.0.0.1:$TLS_PORT ssl http2;#" \
       -e "s#listen 80;#listen 127.0.0.1:$HTTP_PORT;#" -e '/listen \[::\]/d' "$WORK/site.conf"
   sed -i -e "1i user root;" -e "s#^events {}#events {}\ndaemon off;#" "$WORK/nginx.conf"
-  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_hex(32))') FLASK_PROXY_FIX=1 \
+  PROXY_FIX=$(sed -n 's/^FLASK_PROXY_FIX=//p' "$ENV_FILE" | tail -n 1)
+  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_hex(32))') FLASK_PROXY_FIX=${PROXY_FIX:-0} \
     FLASK_TRUSTED_HOSTS=$NAME FLASK_BASE_URL=https://$NAME FLASK_DATABASE="$WORK/clinic.sqlite3" \
     $PY -m gunicorn --config gunicorn.conf.py --bind "127.0.0.1:$APP_PORT" --no-control-socket >"$WORK/gunicorn.log" 2>&1 &
   GUNICORN=$!
@@ -96,6 +113,28 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   check "40 quick journey posts from one address: nginx answers 429 past the burst" joined bash -c \
     'for _ in $(seq 40); do "$@" -o /dev/null -w "%{http_code}\n" -X POST "$0"; done' \
     "https://$NAME:$TLS_PORT/journey/start" "${CURL[@]}" '429'
+  # M1: a flood of request posts from one address meets nginx's limit_req (429) after its burst of 10. They carry no
+  # CSRF token, so the app answers each one it gets with 400: every 429 is nginx's.
+  check "20 quick posts to /request from one address: nginx answers 429 past the burst" joined bash -c \
+    'for _ in $(seq 20); do "$@" -o /dev/null -w "%{http_code}\n" --data "name=x" "$0"; done' \
+    "https://$NAME:$TLS_PORT/request" "${CURL[@]}" '429'
+  "${CURL[@]}" -o /dev/null "https://$NAME:$TLS_PORT/request"
+  sleep 0.2
+  # L7: the lines about the request form keep no client address (the form, its posts, nginx's 429s).
+  request_lines=$(grep -rh '/request' "$WORK/logs" || true)
+  if [ -n "$request_lines" ] && grep -q '"POST /request"' <<<"$request_lines" && ! grep -q '127\.0\.0\.1' <<<"$request_lines"; then
+    echo "live: no client address beside /request in nginx's logs: ok"
+  else echo "live: no client address beside /request in nginx's logs: FAILED"; head -3 <<<"$request_lines"; status=1; fi
+  outside=$(grep -Eo '/var/log/nginx/[^ ;]+' deploy/nginx-fbss-journey.conf | grep -v "^$LOG_DIR/" || true)
+  if [ "$(stat -c %a "$WORK/logs/${LOG_DIR#/var/log/nginx/}")" = 750 ] && [ -z "$outside" ] \
+      && grep -q "^$LOG_DIR/\*\.log" deploy/fbss-journey-nginx.logrotate; then
+    echo "live: nginx's log folder is 0750, holds every log of the site and is rotated: ok"
+  else echo "live: nginx's log folder is 0750, holds every log of the site and is rotated: FAILED (${outside:-mode})"; status=1; fi
+  # L4: the app must read the client address nginx forwards, or every patient and nurse is 127.0.0.1 to it.
+  if grep -q 'FLASK_PROXY_FIX is off' "$WORK/gunicorn.log"; then
+    echo "live: the app reads the client address nginx forwards (FLASK_PROXY_FIX): FAILED (set FLASK_PROXY_FIX=1 in $ENV_FILE)"
+    grep -m1 'FLASK_PROXY_FIX is off' "$WORK/gunicorn.log"; status=1
+  else echo "live: the app reads the client address nginx forwards (FLASK_PROXY_FIX): ok"; fi
   check "unknown Host header refused" "${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' \
     "https://$NAME:$TLS_PORT/" '^(400|421)$'
   # The headers the app sends on every response must also be on what nginx answers by itself (static files,
@@ -140,6 +179,6 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   if [ -z "$leaked" ]; then echo "live: no journey URL, token or query in any nginx log with gunicorn stopped: ok"
   else echo "live: no journey URL, token or query in any nginx log with gunicorn stopped: FAILED ($leaked)"
        grep -rhE "$TOKEN|$CANARY|/journey/[^-]" "$WORK/logs" | head -5; status=1; fi
-  check "a failed /healthz is still in nginx's error log" cat "$WORK/logs/fbss-journey.error.log" 'connect\(\) failed.*"GET /healthz'
+  check "a failed /healthz is still in nginx's error log" cat "$WORK/logs/fbss-journey/error.log" 'connect\(\) failed.*"GET /healthz'
 fi
 exit $status
