@@ -96,6 +96,37 @@ def report_progress(answers, seen):
     return insights.milestones(journey_content(), answers, seen)
 
 
+# --- refused answers, in words (clinic/journey/model.py gives message ids; Flask-Babel will wrap these) ---------
+def answer_error_message(content, error):
+    """The sentence for one refused answer (model.AnswerError), shown next to its question and in the summary."""
+    question = error.question
+    label, alone = question.label, question.label_for(question.exclusive)
+    signs = content.warning_signs
+    is_sign = bool(signs) and any(group.question_id == question.id for group in signs.groups)
+    code = error.code
+    if code == "choose_one":
+        return f"Choose an answer: {label}"
+    if code == "unknown_option":
+        return "Choose one of the answers shown"
+    if code == "unknown_options":
+        return "Choose only from the answers shown"
+    if code == "none_checked":
+        return (f"{label}: check each one you have, or check \u201c{alone}\u201d" if is_sign
+                else f"{label} Check at least one, or check \u201c{alone}\u201d")
+    if code == "exclusive_with_other":
+        return (f"{label}: you checked a sign and \u201c{alone}\u201d. Uncheck \u201c{alone}\u201d if you have the sign"
+                if is_sign else f"You checked \u201c{alone}\u201d and another answer. Uncheck one of them")
+    if code == "tick_one":
+        return f"Tick at least one box: {label}"
+    if code == "text_missing":
+        return f"Enter an answer: {label}"
+    if code == "text_too_long":
+        return f"{label} must be {question.max_length} characters or fewer (you wrote {error.length})"
+    if code == "text_repeated":
+        return f"{label}: send one answer"
+    raise ValueError(f"no words for the answer error {code!r}")
+
+
 def step_url(step_id, **args):
     if step_id == REQUEST_TARGET:
         return request_page_url()
@@ -178,7 +209,8 @@ def answer(step_id):
         return redirect(step_url(walked[-1]), 303)
 
     if step.kind == "question":
-        given, errors = content.read_answers(step, request.form.to_dict(flat=False))
+        given, refused = content.read_answers(step, request.form.to_dict(flat=False))
+        errors = {question_id: answer_error_message(content, error) for question_id, error in refused.items()}
         if errors:
             typed = dict(answers)
             typed.update({q.id: _typed_value(q) for q in step.questions})

@@ -321,3 +321,58 @@ def test_a_locked_database_gives_a_busy_page_not_a_server_error(make_app):
     assert "The site is busy" in response.get_data(as_text=True)
     assert response.headers["Retry-After"] == "5"
     assert client.post("/journey/safety", data={"bladder": "no"}).status_code == 303
+
+
+# --- refused answers are message ids, worded by the Flask layer (issue 20 A) ---------------------------------
+def test_refused_answers_come_back_as_message_ids_with_their_question_never_as_english_sentences():
+    from dataclasses import replace
+
+    from clinic.journey import load_journey
+    from clinic.journey.model import ANSWER_ERRORS, AnswerError, Option, Question
+
+    journey = load_journey(ROOT / "tests" / "fixtures" / "content")
+
+    def question(qid, kind, **extra):
+        options = () if kind == "text" else (Option("a", "A"), Option("b", "B"), Option("none", "None of these"))
+        return Question(id=qid, type=kind, label=f"Label {qid}", summary_label="", hint="", optional=False,
+                        options=options, **extra)
+
+    questions = (question("one", "single"), question("many", "multiple"), question("signs", "multiple", exclusive="none"),
+                 question("words", "text", max_length=5))
+    step = replace(journey.steps["surgery"], questions=questions)
+    cases = [
+        ({}, {"one": "choose_one", "many": "tick_one", "signs": "none_checked", "words": "text_missing"}),
+        ({"one": ["c"], "many": ["c"], "signs": ["a", "none"], "words": ["a", "b"]},
+         {"one": "unknown_option", "many": "unknown_options", "signs": "exclusive_with_other", "words": "text_repeated"}),
+        ({"one": ["a", "b"], "many": ["a"], "signs": ["a"], "words": ["toolong"]}, {"one": "unknown_option",
+                                                                                   "words": "text_too_long"}),
+    ]
+    for form, expected in cases:
+        answers, errors = journey.read_answers(step, form)
+        assert {qid: error.code for qid, error in errors.items()} == expected, form
+        for qid, error in errors.items():
+            assert isinstance(error, AnswerError) and error.code in ANSWER_ERRORS and error.question.id == qid
+        assert not set(answers) & set(errors)
+    _, errors = journey.read_answers(step, {"words": ["toolong"]})
+    assert errors["words"].length == 7  # what the Flask layer needs to say "you wrote 7"
+
+
+def test_each_refusal_is_worded_on_the_page_next_to_its_question(client):
+    client.post("/journey/start")
+    html = client.post("/journey/safety", data={}).get_data(as_text=True)
+    assert re.search(r'id="bladder-error"[^>]*>.*Choose an answer: Bladder trouble\?', html, re.S)
+    html = client.post("/journey/safety", data={"bladder": "maybe"}).get_data(as_text=True)
+    assert re.search(r'id="bladder-error"[^>]*>.*Choose one of the answers shown', html, re.S)
+
+
+def test_every_answer_error_id_has_words_in_the_flask_layer():
+    from blueprints.journey import answer_error_message
+    from clinic.journey import load_journey
+    from clinic.journey.model import ANSWER_ERRORS, AnswerError
+
+    journey = load_journey(ROOT / "tests" / "fixtures" / "content")
+    question = journey.question("tried")
+    worded = {code: answer_error_message(journey, AnswerError(code, question, length=9)) for code in ANSWER_ERRORS}
+    assert all(worded.values()) and len(set(worded.values())) == len(ANSWER_ERRORS)
+    with pytest.raises(ValueError, match="no words"):
+        answer_error_message(journey, AnswerError("not_a_code", question))

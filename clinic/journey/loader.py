@@ -331,19 +331,14 @@ def _load_question(raw, path, name, renderer):
         raise ContentError(path, f"{name}.options", "needs at least one entry")
     elif raw.max_length is not None:
         raise ContentError(path, f"{name}.max_length", "only a text question has a length")
-    exclusive_errors = ()
-    if raw.exclusive is not None:
-        if raw.type != "multiple" or raw.exclusive not in values:
-            raise ContentError(path, f"{name}.exclusive", "must be one of the options of a check-all-that-apply question")
-        alone = next(o.label for o in raw.options if o.value == raw.exclusive)
-        exclusive_errors = (f"{raw.label} Check at least one, or check \u201c{alone}\u201d",
-                            f"You checked \u201c{alone}\u201d and another answer. Uncheck one of them")
+    if raw.exclusive is not None and (raw.type != "multiple" or raw.exclusive not in values):
+        raise ContentError(path, f"{name}.exclusive", "must be one of the options of a check-all-that-apply question")
     for text_field in ("label", "hint"):
         renderer.check_refs(getattr(raw, text_field) or "", path, f"{name}.{text_field}")
     return Question(
         id=raw.id, type=raw.type, label=raw.label, summary_label=raw.summary_label or raw.label, hint=raw.hint or "",
         optional=raw.optional, options=tuple(Option(value=o.value, label=o.label) for o in raw.options),
-        exclusive=raw.exclusive or "", max_length=raw.max_length or 0, exclusive_errors=exclusive_errors,
+        exclusive=raw.exclusive or "", max_length=raw.max_length or 0,
     )
 
 

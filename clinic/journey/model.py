@@ -32,9 +32,6 @@ class Question:
     options: tuple
     exclusive: str = ""  # an option that must be checked alone ("None of these" on the warning signs)
     max_length: int = 0  # `text` questions: at most this many characters
-    # For an exclusive option outside the warning signs (their wording below speaks of signs): the errors for
-    # nothing checked and for the exclusive option checked with another.
-    exclusive_errors: tuple = ()
 
     def label_for(self, value):
         for option in self.options:
@@ -48,6 +45,30 @@ class Question:
             return [answer] if answer else []
         values = answer if isinstance(answer, list) else [answer]
         return [self.label_for(v) for v in values if v]
+
+
+# Why a posted answer was refused: message ids that the Flask layer words (blueprints/journey.py), so this module
+# holds no sentence in any language.
+ANSWER_ERRORS = (
+    "choose_one",  # a single choice with nothing chosen
+    "unknown_option",  # a single choice that is not one of the options (or more than one)
+    "unknown_options",  # tick boxes that are not among the options
+    "none_checked",  # a question with a "None of these" box: nothing checked at all
+    "exclusive_with_other",  # "None of these" checked together with another box
+    "tick_one",  # a required tick-box question with nothing ticked
+    "text_missing",  # a required text box left empty
+    "text_too_long",  # longer than the question's max_length (`length` says how long)
+    "text_repeated",  # a text question sent more than once
+)
+
+
+@dataclass(frozen=True)
+class AnswerError:
+    """A refused answer to one question: `code` is one of ANSWER_ERRORS."""
+
+    code: str
+    question: Question
+    length: int = 0  # text_too_long: the characters sent
 
 
 @dataclass(frozen=True)
@@ -355,21 +376,21 @@ class Journey:
     def read_answers(self, step, form):
         """Check a posted step. `form` maps names to lists of strings (like a MultiDict).
 
-        Returns (answers, errors): answers to store, and question id -> message.
+        Returns (answers, errors): answers to store, and question id -> AnswerError (worded by the Flask layer).
         """
         answers, errors = {}, {}
         for question in step.questions:
             allowed = {o.value for o in question.options}
             raw = [v for v in form.get(question.id, []) if isinstance(v, str)]
+            refused = None
             if question.type == "text":
                 text = one_line(raw[0]) if len(raw) == 1 else ""
                 if len(raw) > 1:
-                    errors[question.id] = f"{question.label}: send one answer"
+                    refused = AnswerError("text_repeated", question)
                 elif question.max_length and len(text) > question.max_length:
-                    errors[question.id] = (f"{question.label} must be {question.max_length} characters or fewer "
-                                           f"(you wrote {len(text)})")
+                    refused = AnswerError("text_too_long", question, length=len(text))
                 elif not text and not question.optional:
-                    errors[question.id] = f"Enter an answer: {question.label}"
+                    refused = AnswerError("text_missing", question)
                 else:
                     answers[question.id] = text
             elif question.type == "single":
@@ -377,30 +398,26 @@ class Journey:
                 if not raw and question.optional:
                     answers[question.id] = ""  # skipped: answered, with nothing chosen
                 elif not raw:
-                    errors[question.id] = f"Choose an answer: {question.label}"
+                    refused = AnswerError("choose_one", question)
                 elif chosen not in allowed:
-                    errors[question.id] = "Choose one of the answers shown"
+                    refused = AnswerError("unknown_option", question)
                 else:
                     answers[question.id] = chosen
             else:
                 chosen = list(dict.fromkeys(raw))
-                none_label = question.label_for(question.exclusive)
                 if any(v not in allowed for v in chosen):
-                    errors[question.id] = "Choose only from the answers shown"
-                elif question.exclusive and question.exclusive_errors and not chosen:
-                    errors[question.id] = question.exclusive_errors[0]
-                elif question.exclusive_errors and question.exclusive in chosen and len(chosen) > 1:
-                    errors[question.id] = question.exclusive_errors[1]
+                    refused = AnswerError("unknown_options", question)
                 elif question.exclusive and not chosen:
-                    errors[question.id] = f"{question.label}: check each one you have, or check \u201c{none_label}\u201d"
-                elif question.exclusive in chosen and len(chosen) > 1:
-                    errors[question.id] = (f"{question.label}: you checked a sign and \u201c{none_label}\u201d. "
-                                           f"Uncheck \u201c{none_label}\u201d if you have the sign")
+                    refused = AnswerError("none_checked", question)
+                elif question.exclusive and question.exclusive in chosen and len(chosen) > 1:
+                    refused = AnswerError("exclusive_with_other", question)
                 elif not chosen and not question.optional:
-                    errors[question.id] = f"Tick at least one box: {question.label}"
+                    refused = AnswerError("tick_one", question)
                 else:
                     order = [o.value for o in question.options]
                     answers[question.id] = sorted(chosen, key=order.index)
+            if refused is not None:
+                errors[question.id] = refused
         return answers, errors
 
     def ordered_blocks(self, step, answers):
