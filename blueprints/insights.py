@@ -15,6 +15,42 @@ bp.before_request(staff.require_staff)  # signed-in staff only, exactly as the i
 bp.context_processor(staff.staff_area_context)  # the inbox's own header and footer, not the patient site's
 
 
+# --- the report's words (clinic/insights.py names events by id; Flask-Babel will wrap these) ---------------------
+FEWER = f"fewer than {insights.SMALL}"
+EVENT_LABELS = {
+    "started": "Journeys started",
+    "summary": "Summaries reached",
+    "request_sent": "Requests sent",
+    "restarted": "“Start again” used",
+    "link_made": "Continue-later links made",
+    "link_used": "Continue-later links used",
+}
+EVENT_SHORT_LABELS = {"started": "Started", "summary": "Summaries", "request_sent": "Requests",
+                      "restarted": "Start again", "link_made": "Links made", "link_used": "Links used"}
+
+
+def shown(count):
+    """A count as staff may see it: 1 to 4 become "fewer than 5" (0 stays 0: nobody is in it)."""
+    return FEWER if insights.is_small(count) else count
+
+
+def event_label(journey, name):
+    step_id = insights.stop_step(name)
+    if step_id is not None:
+        step = journey.steps.get(step_id)
+        return f"Stop page shown: {step.title if step else step_id}"
+    return EVENT_LABELS.get(name, name)
+
+
+def event_short_label(journey, name):
+    """A column heading that fits a phone: a stop page is named by its number in the funnel."""
+    step_id = insights.stop_step(name)
+    if step_id is not None:
+        order = insights.funnel_order(journey)
+        return f"Stop at step {order.index(step_id) + 1}" if step_id in order else name
+    return EVENT_SHORT_LABELS.get(name, name)
+
+
 def audited_report(action):
     """(weeks, content, report) for the period the request asks for; staff reading it is audited as `action`."""
     weeks = insights.period_weeks(request.values.get("weeks", type=int))
@@ -31,16 +67,17 @@ def report_page():
     return render("staff/insights.html", title="Journey report", report=report, weeks=weeks,
                   periods=insights.PERIODS,
                   starts_on=insights.week_start(report.first_week).strftime('%B %-d, %Y'), funnel=insights.funnel_bars(report),
-                  weekly=insights.weekly_bars(report), event_label=lambda name: insights.event_label(content, name),
-                  short_label=lambda name: insights.event_short_label(content, name),
-                  shown=insights.shown, is_small=insights.is_small, fewer=insights.FEWER)
+                  weekly=insights.weekly_bars(report), event_label=lambda name: event_label(content, name),
+                  short_label=lambda name: event_short_label(content, name),
+                  shown=shown, is_small=insights.is_small, fewer=FEWER)
 
 
 @bp.post("/export.csv", endpoint="export")
 def export():
     weeks, content, report = audited_report("exported")
     stamp = datetime.fromtimestamp(int(staff.now()), UTC).strftime("%Y%m%d")
-    response = make_response("\ufeff" + insights.report_csv(report, content))  # BOM: spreadsheets read UTF-8
+    text = insights.report_csv(report, event_label=lambda name: event_label(content, name), shown=shown)
+    response = make_response("\ufeff" + text)  # BOM: spreadsheets read UTF-8
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="journey-report-{weeks}w-{stamp}.csv"'
     return response

@@ -13,24 +13,20 @@ from datetime import UTC, datetime, timedelta
 
 from clinic.db import transaction
 
-SMALL = 5  # counts from 1 to SMALL - 1 are shown as "fewer than 5", everywhere
-FEWER = f"fewer than {SMALL}"
+SMALL = 5  # counts from 1 to SMALL - 1 are shown as "fewer than 5", everywhere (is_small; the Flask layer words it)
 KEEP_WEEKS = 104  # two years, then housekeeping removes them
 PERIODS = (4, 12, 52)  # weeks the report offers
 DEFAULT_PERIOD = 12  # when none of PERIODS is asked for
 
-# Events counted per week. Stop pages are counted as "stop:<step id>", one name per warning-sign page.
-EVENTS = {
-    "started": "Journeys started",
-    "summary": "Summaries reached",
-    "request_sent": "Requests sent",
-    "restarted": "“Start again” used",
-    "link_made": "Continue-later links made",
-    "link_used": "Continue-later links used",
-}
-SHORT = {"started": "Started", "summary": "Summaries", "request_sent": "Requests", "restarted": "Start again",
-         "link_made": "Links made", "link_used": "Links used"}
+# Events counted per week, by name: these names are stored and are the report's message ids; blueprints/insights.py
+# words them. Stop pages are counted as "stop:<step id>", one name per warning-sign page (stop_step reads it).
+EVENTS = ("started", "summary", "request_sent", "restarted", "link_made", "link_used")
 STOP_PREFIX = "stop:"
+
+
+def stop_step(name):
+    """The stop page's step id an event name counts ("stop:urgent" -> "urgent"), or None for other events."""
+    return name[len(STOP_PREFIX):] if name.startswith(STOP_PREFIX) else None
 
 
 # --- weeks -------------------------------------------------------------------------------------------------
@@ -137,12 +133,8 @@ def purge_old(conn, now, keep_weeks=KEEP_WEEKS):
 
 
 # --- the report ----------------------------------------------------------------------------------------------
-def shown(count):
-    """A count as staff may see it: 1 to 4 become "fewer than 5" (0 stays 0: nobody is in it)."""
-    return FEWER if 0 < count < SMALL else count
-
-
 def is_small(count):
+    """True for a count staff may not see as it is: 1 to SMALL - 1 (0 stays 0: nobody is in it)."""
     return 0 < count < SMALL
 
 
@@ -234,24 +226,9 @@ def build_report(conn, journey, now, weeks=DEFAULT_PERIOD):
     return Report(period, funnel, [(week, per_week[week]) for week in period], events, answers)
 
 
-def event_label(journey, name):
-    if name.startswith(STOP_PREFIX):
-        step = journey.steps.get(name[len(STOP_PREFIX):])
-        return f"Stop page shown: {step.title if step else name}"
-    return EVENTS.get(name, name)
-
-
-def event_short_label(journey, name):
-    """A column heading that fits a phone: a stop page is named by its number in the funnel."""
-    if name.startswith(STOP_PREFIX):
-        order = funnel_order(journey)
-        step_id = name[len(STOP_PREFIX):]
-        return f"Stop at step {order.index(step_id) + 1}" if step_id in order else name
-    return SHORT.get(name, name)
-
-
-def report_csv(report, journey):
-    """The report as CSV text, with small counts already replaced by "fewer than 5"."""
+def report_csv(report, *, event_label, shown):
+    """The report as CSV text. `event_label(name)` words an event and `shown(count)` a count (small counts
+    never as they are): both come from the Flask layer. `section` and `name` are ids, for spreadsheets."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "week_or_period", "name", "detail", "count"])
@@ -262,7 +239,7 @@ def report_csv(report, journey):
             writer.writerow(["step moved on from", period, row.step_id, row.title, shown(row.moved_on)])
     for week, counts in report.weekly:
         for name in report.events:
-            writer.writerow(["weekly total", week, name, event_label(journey, name), shown(counts.get(name, 0))])
+            writer.writerow(["weekly total", week, name, event_label(name), shown(counts.get(name, 0))])
     for question_label, counts in report.answers:
         for answer_label, count in counts:
             writer.writerow(["answers", period, question_label, answer_label, shown(count)])
@@ -273,7 +250,7 @@ def report_csv(report, journey):
 @dataclass(frozen=True)
 class Bar:
     label: str
-    value: object  # the shown value: a number or "fewer than 5"
+    value: int  # the count; `small` says it must be shown as "fewer than 5"
     x: float
     y: float
     width: float
@@ -288,7 +265,7 @@ def funnel_bars(report, width=300, row_height=28, label_width=0):
     bars = []
     for index, row in enumerate(report.funnel):
         drawn = SMALL if is_small(row.reached) else row.reached
-        bars.append(Bar(row.title, shown(row.reached), label_width, index * row_height,
+        bars.append(Bar(row.title, row.reached, label_width, index * row_height,
                         round((width - label_width) * drawn / top, 1), row_height - 8, is_small(row.reached)))
     return bars
 
@@ -302,7 +279,7 @@ def weekly_bars(report, event_name="started", width=300, height=120):
     for index, ((week, _), value) in enumerate(zip(report.weekly, values, strict=True)):
         drawn = SMALL if is_small(value) else value
         bar_height = round(height * drawn / top, 1)
-        bars.append(Bar(week, shown(value), round(index * step + step * 0.15, 1), round(height - bar_height, 1),
+        bars.append(Bar(week, value, round(index * step + step * 0.15, 1), round(height - bar_height, 1),
                         round(step * 0.7, 1), bar_height, is_small(value)))
     return bars
 

@@ -78,7 +78,33 @@ def test_weeks_are_iso_weeks_across_the_new_year():
 
 
 def test_small_counts_are_shown_as_fewer_than_five():
-    assert [insights.shown(n) for n in (0, 1, 4, 5, 17)] == [0, "fewer than 5", "fewer than 5", 5, 17]
+    from blueprints.insights import shown
+
+    assert [insights.is_small(n) for n in (0, 1, 4, 5, 17)] == [False, True, True, False, False]
+    assert [shown(n) for n in (0, 1, 4, 5, 17)] == [0, "fewer than 5", "fewer than 5", 5, 17]
+
+
+def test_the_report_names_events_by_id_and_the_flask_layer_words_every_one(report_app):
+    """Issue 20 A: clinic/insights.py holds message ids (event names), no English; blueprints/insights.py words them."""
+    from blueprints.insights import event_label, event_short_label
+
+    journey = report_app.extensions["journey"]
+    for wording in ("FEWER", "SHORT", "event_label", "event_short_label", "shown"):
+        assert not hasattr(insights, wording), wording
+    assert all(re.fullmatch(r"[a-z_]+", name) for name in insights.EVENTS)
+    conn = connect(report_app.config["DATABASE"])
+    try:
+        report = insights.build_report(conn, journey, time.time(), 4)
+    finally:
+        conn.close()
+    stops = [name for name in report.events if insights.stop_step(name)]
+    assert stops and all(journey.steps[insights.stop_step(name)].kind == "stop" for name in stops)
+    assert list(report.events) == list(insights.EVENTS) + stops
+    labels = [event_label(journey, name) for name in report.events]
+    short = [event_short_label(journey, name) for name in report.events]
+    assert all(labels) and len(set(labels)) == len(labels) and len(set(short)) == len(short)
+    assert all(not re.fullmatch(r"[a-z_:-]+", label) for label in labels)  # words, not the id shown back
+    assert all(isinstance(bar.value, int) for bar in insights.funnel_bars(report) + insights.weekly_bars(report))
 
 
 def test_the_report_covers_a_period_it_offers_and_otherwise_twelve_weeks():
