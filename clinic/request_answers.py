@@ -129,11 +129,17 @@ def read(journey, row):
         labels_version=labels_version, values=values, free_text=free_text)
 
 
+def _questions(journey):
+    """{question id: Question} of the loaded content (Journey.question looks through every step each time)."""
+    return {question.id: question for step in journey.steps.values() for question in step.questions} if journey else {}
+
+
 def answer_rows(journey, values, free_text=None):
-    """AnswerRow per stored answer, labelled from `journey`: option answers in stored order, then free text."""
+    """AnswerRow per stored answer, labelled from `journey`, in the order its routing walks them."""
+    questions = _questions(journey)
     rows = []
     for question_id, chosen in values.items():
-        question = journey.question(question_id) if journey else None
+        question = questions.get(question_id)
         if question is None:
             rows.append(AnswerRow(question_id, question_id, tuple(chosen), tuple(chosen), known=False))
             continue
@@ -141,20 +147,20 @@ def answer_rows(journey, values, free_text=None):
         rows.append(AnswerRow(question_id, question.label, tuple(chosen), tuple(options.get(v, v) for v in chosen),
                               known=all(v in options for v in chosen), kind=question.type))
     for question_id, text in (free_text or {}).items():
-        question = journey.question(question_id) if journey else None
+        question = questions.get(question_id)
         rows.append(AnswerRow(question_id, question.label if question else question_id, (), (text,),
                               known=question is not None, typed=True, kind="text"))
-    return _in_path_order(journey, rows)
+    return _in_path_order(journey, questions, rows)
 
 
-def _in_path_order(journey, rows):
+def _in_path_order(journey, questions, rows):
     """Rows in the order the loaded content's routing walks them (free text among the options); any the path
     does not reach (the content changed since) keep their stored order after those."""
     if journey is None:
         return rows
     answers = {}
     for row in rows:
-        question = journey.question(row.question_id)
+        question = questions.get(row.question_id)
         if question is None:
             continue
         if row.typed:
@@ -163,9 +169,8 @@ def _in_path_order(journey, rows):
             answers[row.question_id] = list(row.values)
         else:
             answers[row.question_id] = row.values[0] if row.values else ""
-    for step in journey.steps.values():  # questions without a stored answer: walked past by their default rule
-        for question in step.questions:
-            answers.setdefault(question.id, [] if question.type == "multiple" else "")
+    for question in questions.values():  # questions without a stored answer: walked past by their default rule
+        answers.setdefault(question.id, [] if question.type == "multiple" else "")
     every_info_step = {step_id for step_id, step in journey.steps.items() if step.kind == "info"}
     walked = [question.id for _step, question, _answer in journey.relevant_answers(answers, every_info_step)]
     position = {question_id: index for index, question_id in enumerate(walked)}

@@ -866,3 +866,32 @@ def test_a_wording_change_after_a_request_shows_the_new_words_for_its_ids_and_sa
     assert dict(answers_shown(page))[str(escape(journey.question(question_id).label))] == "Reworded for this test"
     assert f"<dd>{old_label}</dd>" not in page
     assert f"guide version {journey.version}, now {reworded.extensions['journey'].version}" in page
+
+
+def test_ids_the_content_no_longer_has_are_shown_as_they_are_and_marked_and_typed_text_is_escaped(
+        make_app, clock):
+    """A request never loses an answer because the content moved on: the id shows itself, marked."""
+    from clinic.journey import load_journey
+    from clinic.request_answers import StoredAnswers, answer_rows
+    from tests.conftest import ROOT
+
+    fixture = ROOT / "tests" / "fixtures" / "content"
+    journey = load_journey(fixture)
+    rows = answer_rows(journey, {"tried": ["pills", "retired_option"], "surgery": ["fusion"], "retired_question": ["x"]},
+                       {"retired_text": "<b>typed</b>"})
+    assert [(r.question_id, r.answers, r.known) for r in rows] == [
+        ("surgery", ("Fusion",), True),  # in the order the content walks them, whatever order they were stored in
+        ("tried", ("Pills", "retired_option"), False),
+        ("retired_question", ("x",), False),
+        ("retired_text", ("<b>typed</b>",), False),
+    ]
+    app = make_app(CONTENT_DIR=str(fixture), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock)
+    reference = add_request(app, answers=StoredAnswers(
+        values={"surgery": ["fusion"], "retired_question": ["x"]}, free_text={"retired_text": "<b>typed</b>"},
+        content_version=journey.version))
+    create_staff(app)
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    page = client.get(f"/staff/requests/{reference}").get_data(as_text=True)
+    assert answers_shown(page) == [("Which surgery?", "Fusion"), ("retired_question", "x (no longer in the guide)"),
+                                   ("retired_text", "&lt;b&gt;typed&lt;/b&gt; (no longer in the guide)")]
