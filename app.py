@@ -63,6 +63,9 @@ def create_app(config=None):
     private_folder(app.instance_path, tighten=True)  # 0700: the database, mail files and secret key live here
     if not app.config.get("DATABASE"):
         app.config["DATABASE"] = os.path.join(app.instance_path, "clinic.sqlite3")
+    if not app.config.get("UPLOADS_DIR"):
+        # Beside the database, outside static/: the same private folder (0700), files 0600 (clinic/uploads.py)
+        app.config["UPLOADS_DIR"] = str(Path(app.config["DATABASE"]).parent / "uploads")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 

@@ -86,7 +86,7 @@ def status_command():
 def backup_command(target, keep):
     """Copy the live database to TARGET (a file, or a directory for a dated file) and check the copy."""
     try:
-        result = backup.backup(current_app.config["DATABASE"], target)
+        result = backup.backup(current_app.config["DATABASE"], target, uploads_dir=current_app.config["UPLOADS_DIR"])
     except backup.BackupError as error:
         raise click.ClickException(str(error)) from error
     counts = ", ".join(f"{name} {count}" for name, count in result.tables.items())
@@ -104,7 +104,7 @@ def restore_command(source, yes):
     if not yes:
         click.confirm(f"Replace everything in {current_app.config['DATABASE']} with {source}?", abort=True)
     try:
-        tables = backup.restore(source, current_app.config["DATABASE"])
+        tables = backup.restore(source, current_app.config["DATABASE"], uploads_dir=current_app.config["UPLOADS_DIR"])
     except backup.BackupError as error:
         raise click.ClickException(str(error)) from error
     click.echo("Restored; rows: " + ", ".join(f"{name} {count}" for name, count in tables.items()))

@@ -15,6 +15,7 @@ from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
+    MultipleFileField,
     RadioField,
     SelectChoice,
     SelectMultipleField,
@@ -27,13 +28,14 @@ from wtforms.widgets import CheckboxInput
 
 from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
-from clinic import callback, request_answers, triage
+from clinic import callback, request_answers, triage, uploads
 from clinic.client_address import client_key
 from clinic.db import DatabaseBusy, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
     NewRequest,
     RequestStore,
+    StoredFile,
     is_replyable_email,
     is_submission_id,
     new_submission_id,
@@ -96,6 +98,8 @@ class RequestForm(FlaskForm):
                                 render_kw={"maxlength": False}, validators=[
         DataRequired("Tell us about your back problem"),
         Length(max=DESCRIPTION_MAX, message=f"Your description must be {DESCRIPTION_MAX:,} characters or fewer")])
+    # Only on the page with FLASK_UPLOADS=true; checked in create() (clinic/uploads.py), not by WTForms.
+    reports = MultipleFileField("Add your reports (optional)")
     consent = BooleanField(callback.CONSENT_TEXT, validators=[
         DataRequired("Tick the box to agree that we may contact you about your request")])
     include_answers = BooleanField("Include my answers from the guide", default=True)
@@ -150,7 +154,7 @@ class RequestForm(FlaskForm):
 
 def error_list(form):
     """(id to link to, message) in page order, for the error summary; radios link to their first option."""
-    targets = {"contact_by": "contact_by-0", "voicemail": "voicemail-0", "call_times": "call_times-0",
+    targets = {"contact_by": "contact_by-0", "reports": "reports", "voicemail": "voicemail-0", "call_times": "call_times-0",
                "language": "language-0"}
     return [(targets.get(f.name, f.id), f.errors[0]) for f in form
             if f.errors and f.name not in ("csrf_token", "website", "submission_id", "started")]
@@ -251,7 +255,8 @@ def show_form(form, *, template="requests/new.html", status=200, expired=False):
              "requests/not_sent.html": "Your request has not been sent yet"}[template]
     return render(template, title=("Error: " if errors else "") + title, form=form, error_list=errors,
                   answer_pairs=pairs, back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX,
-                  clinic_zone_words=callback.zone_words(current_app.extensions["clinic_zone"].key)), status
+                  clinic_zone_words=callback.zone_words(current_app.extensions["clinic_zone"].key),
+                  uploads_on=current_app.config["UPLOADS"]), status
 
 
 @bp.get("/request")
@@ -267,15 +272,50 @@ def posted_form():
     return RequestForm(formdata=request.form)
 
 
+def sent_files():
+    """[(position, bytes)] of the files chosen in the form (at most 10 MB and a byte of each is read); [] when
+    uploads are off. A browser sends a part without a file name when no file was chosen: it does not count."""
+    if not current_app.config["UPLOADS"]:
+        return []
+    chosen = [f for f in request.files.getlist("reports") if f.filename]
+    return [(position, uploads.read_limited(f.stream)) for position, f in enumerate(chosen, 1)]
+
+
+def check_files(form, valid):
+    """The checked files to store, or [] with the problem set on the form's `reports` field."""
+    files = sent_files()
+    if not files:
+        return []
+    checked, problems = uploads.prepare(files, clamd_socket=current_app.config["CLAMD_SOCKET"] or None)
+    if problems:
+        form.reports.errors = problems
+    elif not valid:
+        # A browser cannot put a file back in a form: say so, next to the field, rather than lose it silently.
+        form.reports.errors = ["Choose your files again: they were not sent because of the problem above"]
+    return checked if valid and not problems else []
+
+
+def store_files(checked):
+    """Write the checked files (0600, random names) before the request's transaction; their rows go in with it."""
+    store = uploads.FileStore(current_app.config["UPLOADS_DIR"])
+    return store, tuple(StoredFile(position, store.save(upload.data), upload.kind, len(upload.data))
+                        for position, upload in enumerate(checked, 1))
+
+
 @bp.post("/request")
 def create():
     form = posted_form()
-    if not form.validate():
+    valid = form.validate()
+    checked = check_files(form, valid)
+    if form.reports.errors:
+        valid = False
+    if not valid:
         keep_hidden_fields(form)
         return show_form(form, expired="csrf_token" in form.errors, status=400 if "csrf_token" in form.errors else 200)
     reason = spam_reason(form)
     submission_id = form.submission_id.data if is_submission_id(form.submission_id.data) else new_submission_id()
     config = current_app.config
+    store, files = store_files(checked if reason is None else [])  # suspected spam keeps no files
     try:
         found = journey_answers() if form.include_answers.data else None
         reference, created = RequestStore(get_db(), clock=now).submit(NewRequest(
@@ -283,16 +323,24 @@ def create():
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, answers=stored_answers(found),
             spam_reason=reason, flag=flag_for(form, found), call_back=form.call_back(),
-            consent_text=form.consent.label.text), patient_receipt=config["PATIENT_RECEIPT"],
+            consent_text=form.consent.label.text, files=files), patient_receipt=config["PATIENT_RECEIPT"],
             hourly_ceiling=config["REQUEST_HOURLY_CEILING"])
     except DatabaseBusy as error:
+        store.delete([f.stored_name for f in files])
         # Locked, full, read-only: the transaction rolled back, nothing is half-written. The message
         # is SQLite's own ("database is locked"), never anything the patient typed. Any other database
         # error (a missing column) is not the patient's to retry: it reaches the 500 page and the log.
         current_app.logger.warning("request not stored: %s: %s", type(error).__name__, error)
         form.submission_id.data = submission_id
         keep_hidden_fields(form)
+        if files:
+            form.reports.errors = ["Choose your files again: they were not sent"]
         return show_form(form, template="requests/not_sent.html", status=503)
+    except BaseException:
+        store.delete([f.stored_name for f in files])
+        raise
+    if not created:  # the same submission again: the first one's files stand
+        store.delete([f.stored_name for f in files])
     if created and reason is None:
         wake_sender(current_app)
     # The answers now travel with the request (if the box was ticked) and nowhere else, so erasing
@@ -398,6 +446,9 @@ def client_address():
 # --- Wiring --------------------------------------------------------------------------------------------
 def init_app(app):
     app.register_blueprint(bp)
+    if app.config["UPLOADS"]:
+        # Only this post may be large (blueprints/security.py): every other route keeps MAX_CONTENT_LENGTH (64 KB).
+        app.extensions["upload_body_limits"] = {"requests.create": uploads.BODY_LIMIT}
     # One limiter per app (tests build many apps): only posts to this blueprint, per client address.
     # Call after CSRFProtect.init_app so a post without a valid token is answered before it counts.
     limiter = Limiter(client_address)

@@ -16,6 +16,7 @@ from flask import (
     make_response,
     redirect,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -26,7 +27,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import audit, callback, inbox, local_time
+from clinic import audit, callback, inbox, local_time, uploads
 from clinic import staff as staff_store
 from clinic.client_address import client_key
 from clinic.db import connect, transaction
@@ -161,6 +162,16 @@ def call_times(ids):
 
 
 bp.add_app_template_filter(callback.language_words, "language_words")
+
+
+@bp.app_template_filter("file_kind")
+def file_kind(kind):
+    return uploads.KINDS[kind][2] if kind in uploads.KINDS else kind
+
+
+@bp.app_template_filter("file_size")
+def file_size(size):
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
 
 
 # Patients type numbers any way they like; staff read them grouped, and dial them with one tap.
@@ -312,12 +323,37 @@ def add_note(reference):
     return after_change(reference)
 
 
+def file_store():
+    return uploads.FileStore(current_app.config["UPLOADS_DIR"])
+
+
+@bp.get("/requests/<reference>/files/<position>")  # a plain segment, so URL-map walks can fill it like reference
+@not_from_other_sites
+def download_file(reference, position):
+    """A report the patient attached, only ever as a download: never shown in the browser (`attachment`, `nosniff`
+    and a sandbox policy, so a PDF's scripts cannot run with this site's rights). Each one in the audit trail."""
+    if position not in [str(n) for n in range(1, uploads.MAX_FILES + 1)]:
+        abort(404)
+    position = int(position)
+    found = inbox.request_file(get_db(), reference, position) or abort(404)
+    path = file_store().path(found["stored_name"])
+    if not path.is_file():
+        abort(404)
+    media_type, ending, _ = uploads.KINDS[found["kind"]]
+    audited("viewed", reference=reference, detail=f"file {position} ({found['kind']}) downloaded")
+    response = send_file(path, mimetype=media_type, as_attachment=True, download_name=f"{reference}-file-{position}.{ending}",
+                         conditional=False, etag=False, max_age=0)
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @bp.route("/requests/<reference>/erase", methods=["GET", "POST"])
 def erase(reference):
     db = get_db()
     found = inbox.get_request(db, reference, journey_content()) or abort(404)
     if request.method == "POST":
-        inbox.erase(db, g.staff, reference, now())
+        inbox.erase(db, g.staff, reference, now(), files=file_store())
         flash(reference, "erased")
         return redirect(url_for("staff.inbox", status=found["status"]), 303)
     return render("staff/erase.html", title=f"Erase request {reference}?", found=found)
@@ -412,7 +448,7 @@ def requests_export_command(status, output):
 @click.option("--older-than", "days", type=click.IntRange(min=0), required=True, help="Age in days.")
 def requests_purge_command(days):
     """Erase requests received more than DAYS days ago, with their notes and outbox rows."""
-    count = inbox.purge(get_db(), None, days, time.time())
+    count = inbox.purge(get_db(), None, days, time.time(), files=file_store())
     click.echo(f"Purged {count} request{'s' if count != 1 else ''} older than {days} days")
 
 

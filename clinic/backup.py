@@ -1,5 +1,6 @@
 """Consistent copies of the live SQLite database (online backup API, never a file copy), checked and restorable."""
 import os
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -51,7 +52,39 @@ def target_path(target, *, now=None):
     return target
 
 
-def backup(database_path, target, *, now=None):
+def files_folder(backup_path):
+    """Where a backup keeps copies of the requests' attached files: clinic-<stamp>.files/ beside clinic-<stamp>.sqlite3."""
+    backup_path = Path(backup_path)
+    return backup_path.with_name(backup_path.name.removesuffix(BACKUP_SUFFIX) + ".files")
+
+
+def copy_files(source, target):
+    """Copy every file of folder `source` into folder `target` (0700), each 0600; returns how many."""
+    source = Path(source)
+    if not source.is_dir():
+        return 0
+    private_folder(target)
+    copied = 0
+    for path in sorted(source.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        destination = Path(target) / path.name
+        partial = destination.with_name(destination.name + ".partial")
+        partial.unlink(missing_ok=True)
+        private_file(partial)
+        try:
+            with open(path, "rb") as reader, open(partial, "wb") as writer:
+                shutil.copyfileobj(reader, writer)
+        except FileNotFoundError:  # erased meanwhile: its row is gone from the copy too, or will be
+            partial.unlink(missing_ok=True)
+            continue
+        _fsync(partial)
+        os.replace(partial, destination)
+        copied += 1
+    return copied
+
+
+def backup(database_path, target, *, now=None, uploads_dir=None):
     """Copy the live database to `target` (a file, or a directory for a dated file) and verify the copy.
 
     The whole copy is made in one backup step: in WAL mode that is one read snapshot, so writers carry on
@@ -85,6 +118,10 @@ def backup(database_path, target, *, now=None):
         raise BackupError("The copy failed its integrity check: " + "; ".join(problems[:5]))
     _fsync(partial)
     os.replace(partial, final)
+    if uploads_dir:
+        # After the snapshot: a file is written before its request's row commits, so every file the copy names
+        # is there already (one erased in between is skipped: its row goes at the next backup).
+        copy_files(uploads_dir, files_folder(final))
     return BackupResult(path=final, size_bytes=final.stat().st_size, tables=tables)
 
 
@@ -94,11 +131,14 @@ def prune(directory, keep):
     doomed = dated[:-keep] if keep > 0 else dated
     for path in doomed:
         path.unlink()
+        if files_folder(path).is_dir():
+            shutil.rmtree(files_folder(path))
     return doomed
 
 
-def restore(backup_path, database_path):
-    """Replace the database's contents with a verified backup, through SQLite (so its WAL stays consistent).
+def restore(backup_path, database_path, uploads_dir=None):
+    """Replace the database's contents with a verified backup, through SQLite (so its WAL stays consistent),
+    and put back the attached files kept beside it.
 
     Stop the site first: requests made during a restore would be lost.
     """
@@ -118,6 +158,8 @@ def restore(backup_path, database_path):
     finally:
         live.close()
         source.close()
+    if uploads_dir:
+        copy_files(files_folder(backup_path), uploads_dir)
     return tables
 
 

@@ -16,6 +16,7 @@ from clinic import audit, inbox, insights
 from clinic import staff as staff_store
 from clinic.answer_store import AnswerStore
 from clinic.db import DatabaseBusy, connect
+from clinic.uploads import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def idle_staff_sessions(conn, now, settings):
 
 def requests_past_retention(conn, now, settings):
     # Erased for good (notes and mail rows too, WAL emptied), with one 'purged' row in the audit trail.
-    return inbox.purge(conn, audit.RETENTION, int(settings["REQUEST_RETENTION_DAYS"]), now)
+    files = FileStore(settings["UPLOADS_DIR"]) if settings.get("UPLOADS_DIR") else None
+    return inbox.purge(conn, audit.RETENTION, int(settings["REQUEST_RETENTION_DAYS"]), now, files=files)
 
 
 def old_sign_in_attempts(conn, now, settings):

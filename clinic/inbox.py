@@ -64,6 +64,8 @@ def get_request(conn, reference, journey=None):
     found["warning_signs"] = found["guide"].signs
     found["flag_words"] = triage.read_words(row["flag_words"])
     found["call_times"] = callback.read_call_times(row["call_times"])
+    found["files"] = conn.execute("SELECT position, kind, size FROM request_files WHERE request_id = ? ORDER BY position",
+                                  (row["id"],)).fetchall()
     consent = conn.execute("SELECT text FROM consent_texts WHERE version = ?", (row["consent_version"],)).fetchone()
     found["consent_text"] = consent["text"] if consent else None
     found["flag_concepts"] = triage.read_concepts(row["flag_words"])  # a concept may have a banner of its own
@@ -76,6 +78,13 @@ def get_request(conn, reference, journey=None):
         (row["id"],),
     ).fetchall()
     return found
+
+
+def request_file(conn, reference, position):
+    """The stored name and kind of one attached file, or None."""
+    return conn.execute(
+        "SELECT f.stored_name, f.kind, f.size FROM request_files f JOIN requests r ON r.id = f.request_id"
+        " WHERE r.reference = ? AND f.position = ?", (reference, position)).fetchone()
 
 
 def record_view(conn, actor, reference, now):
@@ -192,10 +201,23 @@ def _csv_chunks(reader, zone, status, chunk_chars, journey, empty_answer):
 
 
 def _delete_requests(conn, ids):
+    """Delete the rows; returns the stored names of their files, for the caller to delete once this commits."""
+    stored = []
     for request_id in ids:
+        stored += [r["stored_name"] for r in conn.execute(
+            "SELECT stored_name FROM request_files WHERE request_id = ?", (request_id,))]
+        conn.execute("DELETE FROM request_files WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM request_notes WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+    return stored
+
+
+def _delete_files(files, names):
+    # After the commit, so a rolled-back erase keeps its files; the rows went first, so nothing points at a
+    # deleted file. A crash in between leaves files no row names, which no page can reach.
+    if files is not None and names:
+        files.delete(names)
 
 
 def _flush_wal(conn):
@@ -208,28 +230,31 @@ def _flush_wal(conn):
     return not busy
 
 
-def erase(conn, actor, reference, now):
-    """Remove a request, its notes and its outbox rows from the database file; False if unknown."""
+def erase(conn, actor, reference, now, files=None):
+    """Remove a request, its notes, outbox rows and attached files (`files`: a clinic.uploads.FileStore); False
+    if unknown."""
     with transaction(conn):
         row = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()
         if row is None:
             return False
-        _delete_requests(conn, [row["id"]])
+        names = _delete_requests(conn, [row["id"]])
         audit.record(conn, actor, "erased", now, reference=reference)
+    _delete_files(files, names)
     _flush_wal(conn)
     return True
 
 
-def purge(conn, actor, older_than_days, now):
-    """Erase every request received more than `older_than_days` days ago; returns how many."""
+def purge(conn, actor, older_than_days, now, files=None):
+    """Erase every request received more than `older_than_days` days ago, with their files; returns how many."""
     if older_than_days < 0:
         raise ValueError("older_than_days must be 0 or more")
     cutoff = int(now) - int(older_than_days) * DAY
     with transaction(conn):
         ids = [r["id"] for r in conn.execute("SELECT id FROM requests WHERE created_at < ?", (cutoff,))]
-        _delete_requests(conn, ids)
+        names = _delete_requests(conn, ids)
         if ids:
             audit.record(conn, actor, "purged", now, detail=f"{len(ids)} requests older than {int(older_than_days)} days")
+    _delete_files(files, names)
     if ids:
         _flush_wal(conn)
     return len(ids)

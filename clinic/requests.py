@@ -134,6 +134,15 @@ class NewRequest:
     flag: Flag = Flag()  # warning signs and concepts in the description (clinic/triage.py), worked out before saving
     call_back: CallBack = CallBack()  # when to call, voicemail, language (clinic/callback.py)
     consent_text: str | None = None  # the exact words the patient ticked; stored once under its fingerprint
+    files: tuple = ()  # StoredFile of each attached report, already written by clinic.uploads.FileStore
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    position: int
+    stored_name: str
+    kind: str
+    size: int
 
 
 class RequestStore:
@@ -216,6 +225,10 @@ class RequestStore:
                     raise
                 # Taken: draw another. A failed statement leaves the transaction open, so the retry stays inside it.
                 continue
+            self.conn.executemany(
+                "INSERT INTO request_files (request_id, position, stored_name, kind, size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(cursor.lastrowid, f.position, f.stored_name, f.kind, f.size, now) for f in new.files])
             return reference, cursor.lastrowid
         raise ReferenceSpaceFull(f"{REFERENCE_ATTEMPTS} references in a row were taken")
 

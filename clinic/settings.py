@@ -182,6 +182,10 @@ class Settings(BaseModel):
     REQUEST_HOURLY_CEILING: Whole(1, 1_000_000) = setting(30)
     REQUEST_RATE_LIMIT: Annotated[StrictStr, AfterValidator(_rate_limit)] = setting("5 per minute;30 per hour")
     RATELIMIT_STORAGE_URI: StrictStr = setting("memory://")
+    # Reports attached to a request (README "Reports attached to a request"): off unless the clinic turns them on.
+    UPLOADS: Bool = setting(False)
+    UPLOADS_DIR: StrictStr | None = setting(None, readme="`uploads/` beside the database")
+    CLAMD_SOCKET: StrictStr = setting("")  # a ClamAV daemon's Unix socket: every upload is scanned; empty: none
 
     # --- staff and retention (README "Privacy and retention settings")
     REQUEST_RETENTION_DAYS: Whole(1, 3650) = setting(365)

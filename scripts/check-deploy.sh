@@ -57,6 +57,20 @@ else
   echo "nginx not installed: apt-get install nginx-light (or nginx) to check the site" >&2; status=1
 fi
 
+# The body limit of /request follows FLASK_UPLOADS (README "Reports attached to a request"): 31m with uploads on,
+# 128k without. ENV_FILE is the site's environment file (default: the example in deploy/).
+ENV_FILE=${ENV_FILE:-deploy/fbss-journey.env.example}
+uploads=$(sed -n 's/^FLASK_UPLOADS=//p' "$ENV_FILE" 2>/dev/null | tail -1 | tr '[:upper:]' '[:lower:]')
+request_limit=$(awk '/location = \/request /{inside=1} inside && /client_max_body_size/{gsub(";", "", $2); print $2; exit}' \
+  deploy/nginx-fbss-journey.conf)
+case "$uploads" in true|1|yes|on) wanted=31m ;; *) wanted=128k ;; esac
+if [ "$request_limit" = "$wanted" ]; then
+  echo "nginx body limit for /request ($request_limit) follows FLASK_UPLOADS (${uploads:-unset} in $ENV_FILE): ok"
+else
+  echo "nginx body limit for /request is ${request_limit:-missing}, but FLASK_UPLOADS=${uploads:-unset} in $ENV_FILE needs $wanted: FAILED"
+  status=1
+fi
+
 if command -v systemd-analyze >/dev/null; then
   mkdir -p "$WORK/units"
   for unit in deploy/*.service deploy/*.timer; do
