@@ -81,7 +81,7 @@ def init_app(app):
         if request.content_length is not None:
             if request.content_length > limit:
                 abort(413)
-        elif "wsgi.input_terminated" in request.environ:
+        elif "chunked" in request.headers.get("Transfer-Encoding", "").lower() and "wsgi.input_terminated" in request.environ:
             # A chunked body (no Content-Length; gunicorn and the dev server end the stream): Werkzeug would cut
             # it at the limit and the form would read as half empty. Read up to one byte past the limit here.
             body = _read_at_most(request.environ["wsgi.input"], limit + 1)
