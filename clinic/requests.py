@@ -24,6 +24,7 @@ SPAM_REASONS = ("honeypot", "too_fast", "too_old", "bad_timestamp")
 STAFF_NOTIFICATION = "staff_notification"
 STAFF_DIGEST = "staff_digest"  # one email an hour about every request stored past the hourly ceiling
 CEILING_SECONDS = 3600
+DIGEST_DELAY_SECONDS = 600  # a digest covers the next 10 minutes of a flood, not only its first request
 PATIENT_RECEIPT = "patient_receipt"
 
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
@@ -185,17 +186,23 @@ class RequestStore:
             return reference, True
 
     def _past_ceiling(self, request_id, now, ceiling):
-        """Mark the request just stored when `ceiling` others arrived in the last hour, and queue the hour's digest
-        unless one is queued already. True when it was past the ceiling."""
-        since = now - CEILING_SECONDS
+        """Mark the request just stored when `ceiling` others arrived in the last hour, and see that a digest is
+        waiting to go out. True when it was past the ceiling.
+
+        A digest waits DIGEST_DELAY_SECONDS, so it covers the burst rather than its first request, and goes out at
+        most once an hour: it counts, when it is sent, every request marked since it was queued, and the next one
+        is queued by the first request marked after that."""
         earlier = self.conn.execute("SELECT COUNT(*) FROM requests WHERE created_at > ? AND spam_reason IS NULL"
-                                    " AND id != ?", (since, request_id)).fetchone()[0]
+                                    " AND id != ?", (now - CEILING_SECONDS, request_id)).fetchone()[0]
         if earlier < ceiling:
             return False
         self.conn.execute("UPDATE requests SET past_ceiling = 1 WHERE id = ?", (request_id,))
-        if self.conn.execute("SELECT 1 FROM outbox WHERE kind = ? AND created_at > ?", (STAFF_DIGEST, since)).fetchone() is None:
+        waiting = self.conn.execute("SELECT 1 FROM outbox WHERE kind = ? AND status = 'pending'", (STAFF_DIGEST,))
+        if waiting.fetchone() is None:
+            previous = self.conn.execute("SELECT MAX(created_at) FROM outbox WHERE kind = ?", (STAFF_DIGEST,)).fetchone()[0]
+            due = max(now + DIGEST_DELAY_SECONDS, (previous or 0) + CEILING_SECONDS)
             self.conn.execute("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (NULL, ?, ?, ?)",
-                              (STAFF_DIGEST, now, now))
+                              (STAFF_DIGEST, due, now))
         return True
 
     def _insert(self, new, now):
