@@ -170,7 +170,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
     previous = walked[index - 1] if index > 0 else None
     context = {
         "step": step,
-        "title": ("Error: " if errors else "") + step.title,
+        "title": ("Error: " if errors else "") + step.heading,
         "answers": typed if typed is not None else answers,
         "errors": errors or {},
         "error_list": [(f"{q.id}-0", errors[q.id]) for q in step.questions if errors and q.id in errors],

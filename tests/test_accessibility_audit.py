@@ -101,10 +101,14 @@ def test_a_section_that_is_not_a_part_or_a_part_no_step_uses_stops_start_up(fixt
 
 # --- the live region: once after a swap, quiet after an error ---------------------------------------------
 def test_a_swap_announces_the_step_once_and_an_error_swap_leaves_the_live_region_quiet(client, journey):
+    """Once: the swap focuses the heading (read with its part, by aria-describedby); the live region, which used to
+    repeat the title with ". Part 2 of 5", stays quiet."""
     walk_to(client, journey, "surgery")
     html = client.get("/journey/surgery", headers=HTMX).get_data(as_text=True)
-    spoken = re.search(r'<div id="announcer" data-hx-swap-oob="innerHTML">(.*?)</div>', html).group(1)
-    assert spoken.count("What surgery did you have?") == 1 and "Part 2 of" in spoken
+    assert re.search(r'<div id="announcer" data-hx-swap-oob="innerHTML"></div>', html)
+    heading = re.search(r'<h1 id="step-title"[^>]*>', html).group(0)
+    assert "autofocus" in heading and 'aria-describedby="progress"' in heading
+    assert re.search(r'<p class="progress" id="progress">Part 2 of', html)
 
     error = client.post("/journey/surgery", data={}, headers=HTMX).get_data(as_text=True)
     assert re.search(r'<div id="announcer" data-hx-swap-oob="innerHTML"></div>', error)
@@ -334,7 +338,8 @@ def test_focused_headings_and_the_error_summary_have_a_ring_of_at_least_3_to_1(a
 
 
 @pytest.mark.browser
-def test_the_live_region_speaks_once_after_a_swap_and_not_after_an_error_swap(app, live_server, phone, journey):
+def test_a_step_is_announced_once_after_a_swap_by_its_focused_heading_and_not_after_an_error_swap(
+        app, live_server, phone, journey):
     context = phone()
     page = context.new_page()
     page.goto(post_to(context, live_server.url, journey, "surgery"))
@@ -350,11 +355,14 @@ def test_the_live_region_speaks_once_after_a_swap_and_not_after_an_error_swap(ap
     page.locator("#surgery-0").check()
     page.locator("form.step-form button[type=submit]").click()
     page.wait_for_url("**/journey/after-surgery")
-    page.wait_for_function("() => window.spoken.length > 0")
+    # Said once: by the heading that takes the focus, with its part as its description; the live region is quiet.
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
     page.wait_for_timeout(300)
-    spoken = page.evaluate("window.spoken")
+    assert page.evaluate("window.spoken") == []
     title = journey.steps["after-surgery"].title
-    assert len(spoken) == 1 and spoken[0].count(title) == 1, spoken
+    focused = page.evaluate("""() => { const h = document.activeElement;
+        return [h.textContent.trim(), document.getElementById(h.getAttribute('aria-describedby')).textContent.trim()]; }""")
+    assert focused[0] == title and focused[1].startswith("Part "), focused
     assert page.title().count(title) == 1
 
 

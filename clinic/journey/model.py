@@ -180,6 +180,16 @@ class Step:
     provenance: str | None = None  # of the step's own text: `article`, `added: <reason>`, or None (not stated)
     added: tuple = ()  # (claim, reason) in the step's own text
 
+    @property
+    def heading_in_legend(self):
+        """A step that asks one choice question shows it as its page heading, in the legend (GOV.UK question page)."""
+        return self.kind == "question" and len(self.questions) == 1 and self.questions[0].type != "text"
+
+    @property
+    def heading(self):
+        """The page's h1 and title: the question on a one-question step, else the step's title."""
+        return self.questions[0].label if self.heading_in_legend else self.title
+
     def main_text(self):
         """The text a patient reads first: measured against the reading-level target."""
         parts = [self.title, self.intro_text]

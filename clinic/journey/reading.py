@@ -89,7 +89,9 @@ def shows_figure(block):
 
 def step_words(journey, step, answers):
     """Words a step shows with research and "Also on this page" closed (navigation and buttons aside)."""
-    count = words(step.title) + words(step.intro_text) + (words(step.figure.text()) if step.figure else 0)
+    # A step asking one choice question shows that question as its heading, not its title (Step.heading).
+    count = (0 if step.heading_in_legend else words(step.title)) + words(step.intro_text)
+    count += words(step.figure.text()) if step.figure else 0
     for question in step.questions:
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
         count += words(OPTIONAL_MARK) if question.type == "text" and question.optional else 0

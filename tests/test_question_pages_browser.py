@@ -1,0 +1,61 @@
+"""GOV.UK question pages in Chromium at 390x844: the question is the page's one heading, the safety check comes in
+calm screens of one group each, and every control is big enough for shaky hands (issue 19)."""
+import re
+
+import pytest
+
+from clinic.journey import reading
+from tests.conftest import ROOT
+from tests.helpers import post_answers
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(CONTENT_DIR=str(ROOT / "content"), WTF_CSRF_ENABLED=False, JOURNEY_CREATE_RATE_LIMIT="10000 per minute")
+
+
+@pytest.fixture
+def journey(app):
+    return app.extensions["journey"]
+
+
+def answers_reaching(journey, step_id):
+    """A typical answer set whose route passes `step_id`."""
+    return next(a for a in reading.complete_answers(journey, "typical") if step_id in journey.expected_route(a))
+
+
+def single_question_steps(journey):
+    return [s for s in journey.steps.values()
+            if s.kind == "question" and len(s.questions) == 1 and s.questions[0].type != "text"]
+
+
+def open_step(context, page, base, journey, step_id):
+    context.clear_cookies()
+    page.goto(post_answers(context, base, journey, answers_reaching(journey, step_id), until=step_id))
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_on_every_single_question_step_the_one_heading_level_1_is_the_question_in_its_legend(
+        live_server, phone, journey, js):
+    steps = single_question_steps(journey)
+    assert {"surgery", "hardware", "tried"} <= {s.id for s in steps}
+    context = phone(js=js)
+    page = context.new_page()
+    for step in steps:
+        open_step(context, page, live_server.url, journey, step.id)
+        tree = page.locator("body").aria_snapshot()
+        level_one = re.findall(r'heading "(.*?)" \[level=1\]', tree)
+        assert level_one == [step.questions[0].label], (step.id, level_one)
+        assert page.locator("fieldset > legend > h1").inner_text() == step.questions[0].label
+
+
+def test_without_javascript_a_journey_error_page_puts_the_focus_on_its_error_summary(live_server, phone, journey):
+    context = phone(js=False)
+    page = context.new_page()
+    open_step(context, page, live_server.url, journey, "surgery")
+    page.locator("form.step-form button[type=submit]").click()
+    page.wait_for_selector(".error-summary")
+    assert page.title().startswith("Error: ")
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
