@@ -9,7 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import assets, housekeeping, insights, journey, ops, pages, request_log, requests, security, staff, web
+from blueprints import assets, fhir, housekeeping, insights, journey, ops, pages, request_log, requests, security, staff, web
 from clinic import local_time, migrate, production
 from clinic.journey import load_journey
 from clinic.private_files import private_folder
@@ -21,7 +21,7 @@ csrf = CSRFProtect()
 
 # Flask's own configuration, fixed for this site (not settings: the environment does not change them).
 FIXED_CONFIG = {
-    "MAX_CONTENT_LENGTH": 64 * 1024,  # no form of the site comes near it
+    "MAX_CONTENT_LENGTH": 64 * 1024,  # no form comes near it; only /request with FLASK_UPLOADS=true takes more
     "MAX_FORM_MEMORY_SIZE": 64 * 1024,
     "WTF_CSRF_TIME_LIMIT": 3600,
     # Cookies: only a random id travels in them
@@ -91,6 +91,7 @@ def create_app(config=None):
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
     requests.init_app(app)  # the request form at /request, its rate limit, the outbox sender and `outbox send`
+    fhir.init_app(app)  # /fhir/Questionnaire/fbss-journey, from the content loaded above
     staff.init_app(app)  # the staff inbox at /staff and the `staff` / `requests` commands
     insights.init_app(app)  # the journey report at /staff/insights and `insights demo`
     assets.init_app(app)  # versioned static URLs, favicon.ico, robots.txt

@@ -1,8 +1,10 @@
 """The staff inbox at /staff: sign-in, request list and detail, status, notes, export, erasure, audit; and its CLI."""
 import functools
 import itertools
+import json
 import sys
 import time
+from datetime import date, timedelta
 from urllib.parse import quote, urlsplit
 
 import click
@@ -24,10 +26,10 @@ from flask.cli import AppGroup
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, ValidationError
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import audit, callback, inbox, local_time, uploads
+from clinic import audit, callback, fhir, inbox, local_time, uploads
 from clinic import staff as staff_store
 from clinic.client_address import client_key
 from clinic.db import connect, transaction
@@ -375,6 +377,82 @@ def export():
     return response
 
 
+# --- FHIR export ------------------------------------------------------------------------------------------
+class FhirExportForm(FlaskForm):
+    """One request (its page posts the reference) or those received in a date range (the clinic's days)."""
+
+    reference = HiddenField()
+    received_from = StringField("Received from", render_kw={"type": "date"})
+    received_to = StringField("Received up to and including", render_kw={"type": "date"})
+
+    def day(self, field):
+        try:
+            return date.fromisoformat(field.data) if field.data else None
+        except ValueError:
+            return None
+
+    def validate_received_from(self, field):
+        if field.data and self.day(field) is None:
+            raise ValidationError("Enter the first day as a date, like 2026-12-01")
+
+    def validate_received_to(self, field):
+        if field.data and self.day(field) is None:
+            raise ValidationError("Enter the last day as a date, like 2026-12-31")
+        first, last = self.day(self.received_from), self.day(field)
+        if first and last and last < first:
+            raise ValidationError("The last day must be the same as the first day or after it")
+
+    def validate_reference(self, field):
+        if field.data and not is_reference(field.data):
+            raise ValidationError("That is not a request reference")
+
+
+def show_fhir_export(form, status=200):
+    errors = [(form[name].id, form[name].errors[0]) for name in ("received_from", "received_to") if form[name].errors]
+    return render("staff/export_fhir.html", title=("Error: " if errors else "") + "Export for a records system (FHIR)",
+                  form=form, errors=errors), status
+
+
+@bp.get("/export-fhir")
+def fhir_export_page():
+    return show_fhir_export(FhirExportForm(formdata=None))
+
+
+@bp.post("/export-fhir")
+def fhir_export():
+    """A form post (CSRF token, same-site only), audited; roles: admins only once staff roles exist."""
+    form = FhirExportForm()
+    if not form.validate_on_submit():
+        if form.reference.errors:
+            abort(404)
+        return show_fhir_export(form, status=400)
+    zone = clinic_zone()
+    first, last = form.day(form.received_from), form.day(form.received_to)
+    start = local_time.start_of_day(first, zone) if first else None
+    end = local_time.start_of_day(last + timedelta(days=1), zone) if last else None
+    bundle, count = fhir_bundle(get_db(), g.staff, now(), reference=form.reference.data or None,
+                                received_from=start, received_to=end)
+    if form.reference.data and count == 0:
+        abort(404)
+    stamp = local_time.local(now(), zone).strftime("%Y%m%d-%H%M")
+    name = f"{form.reference.data}-fhir.json" if form.reference.data else f"requests-fhir-{stamp}.json"
+    response = current_app.response_class(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n", mimetype=fhir.MEDIA_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def fhir_bundle(conn, actor, moment, **selection):
+    """The Bundle of the selected requests, with its "exported" audit row (committed before it is handed out)."""
+    rows = fhir.select_rows(conn, **selection)
+    if selection.get("reference") and not rows:
+        return None, 0  # no such request: nothing handed out, nothing to audit
+    bundle = fhir.build_bundle(rows, journey_content(), current_app.config["BASE_URL"], moment)
+    what = f"FHIR bundle, {len(rows)} request{'' if len(rows) == 1 else 's'}"
+    with transaction(conn):
+        audit.record(conn, actor, "exported", moment, reference=selection.get("reference"), detail=what)
+    return bundle, len(rows)
+
+
 @bp.get("/audit")
 def audit_page():
     before = request.args.get("before", type=int)
@@ -423,11 +501,26 @@ def staff_disable_command(email):
 
 
 @requests_cli.command("export")
-@click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status.")
+@click.option("--status", type=click.Choice(inbox.STATUSES), help="Only requests with this status (CSV).")
+@click.option("--format", "export_format", type=click.Choice(["csv", "fhir"]), default="csv", show_default=True,
+              help="csv for spreadsheets; fhir for a records system (a FHIR R4 collection Bundle, needs --output).")
+@click.option("--reference", help="Only this request (FHIR): FBS-XXXX.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file, mode 0600 whatever the umask (a wider existing one is tightened first).")
-def requests_export_command(status, output):
-    """Write every request as CSV to --output FILE, or to standard output (audited)."""
+def requests_export_command(status, export_format, reference, output):
+    """Write every request as CSV to --output FILE, or to standard output (audited); --format fhir for FHIR."""
+    if export_format == "fhir":
+        if output is None:
+            raise click.UsageError("--format fhir writes to a file: add --output FILE")
+        if reference is not None and not is_reference(reference):
+            raise click.BadParameter("a reference looks like FBS-7K3Q", param_hint="--reference")
+        bundle, count = fhir_bundle(get_db(), None, time.time(), reference=reference)
+        if reference is not None and count == 0:
+            raise click.ClickException(f"No request {reference} (suspected spam is never exported)")
+        with private_file_for_writing(output) as handle:
+            handle.write(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n")
+        click.echo(f"Exported {count} request{'' if count == 1 else 's'} as FHIR to {output}", err=True)
+        return
     reader = connect(current_app.config["DATABASE"])
     try:
         _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), journey=journey_content(),

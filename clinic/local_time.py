@@ -3,7 +3,7 @@
 The zone is an IANA name (FLASK_CLINIC_TIMEZONE, default America/New_York: the clinic is in Fort Myers, Florida);
 zoneinfo applies its daylight saving rules, so a January time reads EST and a July one EDT. Stored times stay UTC seconds.
 """
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "America/New_York"
@@ -23,6 +23,11 @@ def load_zone(name):
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # ValueError: a path such as '../x'
         raise ValueError(problem) from None
+
+
+def start_of_day(day, zone):
+    """Unix seconds of midnight starting `day` (a date) in `zone`: a day's bounds as the clinic counts them."""
+    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp())
 
 
 def local(seconds, zone):
