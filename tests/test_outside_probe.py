@@ -18,24 +18,16 @@ from blueprints.requests import mail_settings
 from clinic.db import connect
 from clinic.outbox import Sender, send_pending
 from scripts.loopback import LoopbackClient, free_port
+from tests import test_staff
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked, route_to_summary
 from tests.helpers import PATIENT, form_fields, submit_request
-from tests.test_staff import FAST_ARGON2, Clock, add_request, audit_rows, create_staff, sign_in
+from tests.test_staff import FAST_ARGON2, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 
 
-@pytest.fixture
-def staff_app(make_app):
-    return make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=Clock())
-
-
-@pytest.fixture
-def signed_in(staff_app):
-    create_staff(staff_app)
-    client = staff_app.test_client()
-    assert sign_in(client).status_code == 303
-    return client
+# The staff inbox's own fixtures (tests/test_staff.py), so these tests sign in however the inbox asks to.
+clock, staff_app, signed_in = test_staff.clock, test_staff.staff_app, test_staff.signed_in
 
 
 # --- L1: no other site can make a signed-in nurse write audit rows ------------------------------------------
