@@ -2,7 +2,8 @@
 // without it; it adds (1) a message in the page when htmx meets a network or server error instead of failing
 // silently, (2) GOV.UK's error-summary links, which bring the question's legend or label into view with the field,
 // (3) the "Copy link" button on the continue-later page, (4) follow-up questions shown only with the answer they
-// follow (the voicemail question with "By phone") and (5) the "Print or save as PDF" button.
+// follow (the voicemail question with "By phone"), (5) the "Print or save as PDF" button and (6) "None of these"
+// boxes that untick the others.
 (function () {
   function show(text) {
     var box = document.getElementById("page-error");
@@ -83,8 +84,20 @@
       wrappers[i].hidden = !(chosen && chosen.value === rule[1]);
     }
   }
+  // "None of these" (data-exclusive) and the signs it excludes: ticking one side unticks the other.
+  function exclusiveBoxes(box) {
+    if (!box.checked || !box.form) { return; }
+    var boxes = box.form.querySelectorAll("input[type=checkbox]");
+    for (var i = 0; i < boxes.length; i++) {
+      var other = boxes[i];
+      if (other !== box && other.name === box.name && (box.hasAttribute("data-exclusive") || other.hasAttribute("data-exclusive"))) {
+        other.checked = false;
+      }
+    }
+  }
   document.addEventListener("change", function (event) {
     if (event.target && event.target.type === "radio") { followUps(); }
+    if (event.target && event.target.type === "checkbox") { exclusiveBoxes(event.target); }
   });
   document.addEventListener("DOMContentLoaded", function () { reveal(document); followUps(); });
   document.addEventListener("htmx:load", function (event) { reveal(event.target); followUps(); });

@@ -59,3 +59,32 @@ def test_without_javascript_a_journey_error_page_puts_the_focus_on_its_error_sum
     page.wait_for_selector(".error-summary")
     assert page.title().startswith("Error: ")
     assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+
+
+SCREEN = 844
+CONTINUE_BOTTOM = """() => document.querySelector('form.step-form button[type=submit]').getBoundingClientRect().bottom
+  + window.scrollY"""
+
+
+def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_unticks_it(live_server, phone, journey):
+    context = phone(js=True)
+    page = context.new_page()
+    screens = journey.warning_signs.screens()
+    bottoms = {}
+    for screen in screens:
+        open_step(context, page, live_server.url, journey, screen)
+        bottoms[screen] = round(page.evaluate(CONTINUE_BOTTOM) / SCREEN, 2)
+        for group in journey.warning_signs.groups_on(screen):
+            name = group.question_id
+            none = page.locator(f"input[name={name}][value=none]")
+            # The divider sits right before "None of these".
+            assert page.evaluate("n => document.querySelector(`input[name=${n}][value=none]`).closest('.choice')"
+                                 ".previousElementSibling.textContent.trim()", name) == "or"
+            first, second = (page.locator(f"input[name={name}][value={s.id}]") for s in group.signs[:2])
+            first.check()
+            second.check()
+            none.check()
+            assert not first.is_checked() and not second.is_checked() and none.is_checked()
+            first.check()
+            assert not none.is_checked() and first.is_checked()
+    print("Continue's bottom on each safety screen, in screens of 844 px:", bottoms)

@@ -26,6 +26,7 @@ SUMMARY_TEMPLATE_WORDS = 50
 # templates/journey/_decision.html's own words besides the content's ("Change" twice).
 DECISION_TEMPLATE_WORDS = 2  # and "You wrote:" before typed text, not on a typical path
 NOT_ANSWERED = "Not answered"
+OR_DIVIDER = "or"  # before a "None of these" box (templates/macros/forms.html)
 OPTIONAL_MARK = "(optional)"  # after a text question's label (templates/macros/forms.html)
 READING_TIME_MARK = "{{reading_time}}"
 PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text loses Markdown marks such as _
@@ -95,6 +96,7 @@ def step_words(journey, step, answers):
     for question in step.questions:
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
         count += words(OPTIONAL_MARK) if question.type == "text" and question.optional else 0
+        count += words(OR_DIVIDER) if question.exclusive else 0
     shown = layout(step, answers)
     for block, _fits in shown.shown:
         count += words(block.heading) + words(block.body_text)
@@ -209,17 +211,23 @@ def reading_time_text(minutes):
 
 
 def fill_reading_time(journey):
-    """Put the computed reading time where a step's text says {{reading_time}}, so no one writes it by hand."""
+    """Put the computed reading time where a step's text says {{reading_time}}, so no one writes it by hand. The
+    words filled in count too: when they move a path past a whole minute, the time is computed again."""
     users = [s for s in journey.steps.values() if READING_TIME_MARK in s.intro_html]
     if not users:
         return journey
     minutes = reading_minutes(journey)
-    text = reading_time_text(minutes) if minutes else "a few minutes"
-    for step in users:
-        journey.steps[step.id] = replace(
-            step,
-            intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_MARK, text)),
-            intro_text=step.intro_text.replace(PLAIN_READING_TIME_MARK, text),
-        )
+    for _ in range(3):
+        text = reading_time_text(minutes) if minutes else "a few minutes"
+        for step in users:
+            journey.steps[step.id] = replace(
+                step,
+                intro_html=type(step.intro_html)(step.intro_html.replace(READING_TIME_MARK, text)),
+                intro_text=step.intro_text.replace(PLAIN_READING_TIME_MARK, text),
+            )
+        filled = reading_minutes(journey)
+        if filled == minutes:
+            break
+        minutes = filled
     journey.reading_minutes = minutes
     return journey
