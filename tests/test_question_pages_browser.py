@@ -88,3 +88,61 @@ def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_untick
             first.check()
             assert not none.is_checked() and first.is_checked()
     print("Continue's bottom on each safety screen, in screens of 844 px:", bottoms)
+
+
+SIZES = """() => {
+  const shown = e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden';
+  const box = e => { const r = e.getBoundingClientRect();
+    return [Math.round(r.width * 10) / 10, Math.round(r.height * 10) / 10]; };
+  const name = e => (e.id || e.getAttribute('href') || e.textContent.trim()).slice(0, 40);
+  const small = [];
+  document.querySelectorAll('main input[type=radio], main input[type=checkbox]').forEach(e => {
+    if (shown(e)) { const [w, h] = box(e); if (w < 40 || h < 40) small.push(['control', name(e), w, h]); } });
+  document.querySelectorAll('main .choice').forEach(e => {
+    if (shown(e)) { const [, h] = box(e); if (h < 44) small.push(['row', name(e.querySelector('input')), h]); } });
+  document.querySelectorAll('main a[href="tel:911"], main a[href="tel:988"], main a[href="sms:988"]').forEach(e => {
+    if (shown(e)) { const [w, h] = box(e); if (w < 44 || h < 44) small.push(['crisis link', name(e), w, h]); } });
+  document.querySelectorAll('.on-this-page a').forEach(e => {
+    if (shown(e)) { const [, h] = box(e); if (h < 44) small.push(['on this page', name(e), h]); } });
+  document.querySelectorAll('main a.ref').forEach(e => {
+    if (!shown(e)) { return; }
+    const hit = parseFloat(getComputedStyle(e, '::after').height);
+    if (!(Math.max(hit, box(e)[1]) >= 44)) { small.push(['reference hit area', name(e), hit]); } });
+  const counts = ['input[type=radio]', 'input[type=checkbox]', 'a.ref', 'a[href="tel:911"]', '.on-this-page a']
+    .map(s => document.querySelectorAll('main ' + s).length);
+  return {small, counts};
+}"""
+
+
+def test_controls_rows_crisis_links_reference_markers_and_on_this_page_links_are_big_enough_for_shaky_hands(
+        live_server, phone, journey):
+    """Radios and checkboxes at least 40x40 px in rows at least 44 px tall; 911 and 988 links, the tap area of
+    reference markers and the "On this page" links at least 44 px tall, on every journey page a fusion path shows,
+    the emergency page and the request page."""
+    answers = next(a for a in reading.complete_answers(journey, "typical")
+                   if a.get("surgery") == "fusion" and a.get("hardware_problem") == "yes")
+    context = phone(js=True)
+    page = context.new_page()
+    problems, seen = {}, [0, 0, 0, 0, 0]
+    pages = [step for step in journey.expected_route(answers)] + ["urgent", "request"]
+    for where in pages:
+        context.clear_cookies()
+        if where == "request":
+            page.goto(live_server.url + "/request")
+        elif where == "urgent":
+            first = journey.warning_signs.groups[0]
+            post_answers(context, live_server.url, journey, answers, until=first.step)
+            context.request.post(f"{live_server.url}/journey/{first.step}",
+                                 form={g.question_id: (first.signs[0].id if g is first else "none")
+                                       for g in journey.warning_signs.groups_on(first.step)}, max_redirects=0)
+            page.goto(live_server.url + "/journey/urgent")
+            assert page.url.endswith("/journey/urgent")
+        else:
+            page.goto(post_answers(context, live_server.url, journey, answers, until=where))
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")  # research markers too
+        found = page.evaluate(SIZES)
+        seen = [a + b for a, b in zip(seen, found["counts"], strict=True)]
+        if found["small"]:
+            problems[where] = found["small"]
+    assert all(seen), f"radios, checkboxes, markers, 911 links, 'On this page' links measured: {seen}"
+    assert not problems, problems
