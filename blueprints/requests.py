@@ -83,7 +83,7 @@ class RequestForm(FlaskForm):
     contact_by = RadioField("How should we contact you?", validate_choice=False,
                             choices=[SelectChoice("email", "By email"), SelectChoice("phone", "By phone")])
     # After the choice, so it reads as the follow-up it is; required only when phone is chosen.
-    phone = TelField("Phone number", filters=[_strip])
+    phone = TelField("Phone number (needed if you choose phone)", filters=[_strip])
     # Call-back details (clinic/callback.py): ids stored, words drawn from there. Voicemail only with phone contact.
     voicemail = RadioField("May we leave a voicemail that says it is about your back?", validate_choice=False,
                            choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")])

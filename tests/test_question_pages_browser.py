@@ -146,3 +146,23 @@ def test_controls_rows_crisis_links_reference_markers_and_on_this_page_links_are
             problems[where] = found["small"]
     assert all(seen), f"radios, checkboxes, markers, 911 links, 'On this page' links measured: {seen}"
     assert not problems, problems
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_by_phone_reveals_the_phone_field_and_without_javascript_its_label_says_when_it_is_needed(
+        live_server, phone, js):
+    page = phone(js=js).new_page()
+    page.goto(live_server.url + "/request")
+    field = page.locator("#phone")
+    label = page.locator("label[for=phone]").inner_text()
+    assert label == "Phone number (needed if you choose phone)"
+    if not js:  # nothing can reveal it: always there
+        assert field.is_visible()
+        return
+    page.get_by_label("By email").check()
+    assert not field.is_visible()
+    page.get_by_label("By phone").check()
+    assert field.is_visible()
+    field.fill("(555) 010-0199")
+    page.get_by_label("By email").check()
+    assert not field.is_visible()
