@@ -25,6 +25,7 @@ def content_security_policy(inline_script_hash):
     """The one policy for every response: our own origin only, plus the hash of the layout's inline script."""
     return "; ".join([
         "default-src 'self'",
+        "img-src 'self' data:",  # the icon is a data: URL in the page, so no step asks for it again
         f"script-src 'self' {inline_script_hash}",
         "object-src 'none'",
         "base-uri 'none'",

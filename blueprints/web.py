@@ -4,6 +4,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -76,6 +77,10 @@ def init_app(app):
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     app.extensions["inline_script"] = Markup(script)  # noqa: S704  # nosec B704 - our own static file
     app.extensions["inline_script_hash"] = f"'sha256-{digest}'"
+    # The icon inline as a data: URL (allowed by img-src): Chromium asked for a linked icon again after every
+    # htmx step's pushState, one extra request per answer.
+    icon = (STATIC_DIR / "favicon.svg").read_text(encoding="utf-8").strip()
+    app.extensions["favicon_data_url"] = "data:image/svg+xml," + quote(icon, safe=":/=")
 
     @app.template_filter("us_date")
     def us_date(day):
@@ -97,6 +102,7 @@ def init_app(app):
             "htmx_config": json.dumps(HTMX_CONFIG, separators=(",", ":")),
             "htmx_file": HTMX_FILE,
             "inline_script": app.extensions["inline_script"],
+            "favicon_data_url": app.extensions["favicon_data_url"],
             "partial": False,
             "printed_on": printed_on,
         }

@@ -42,7 +42,7 @@ def app(make_app):
 
 
 def expected_csp(app):
-    return ("default-src 'self'; script-src 'self' " + app.extensions["inline_script_hash"]
+    return ("default-src 'self'; img-src 'self' data:; script-src 'self' " + app.extensions["inline_script_hash"]
             + "; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
