@@ -187,3 +187,22 @@ def test_no_step_asks_for_the_icon_again_it_is_a_data_url_in_the_page(live_serve
         page.wait_for_timeout(500)  # a late icon request would land here
     routes = [r.getMessage() for r in caplog.records if "route=" in r.getMessage()]
     assert routes and not [r for r in routes if "favicon" in r or "static" in r], routes
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_nothing_on_any_page_of_a_fusion_path_in_light_and_dark_mode(live_server, phone, journey, scheme):
+    from tests.conftest import assert_no_axe_violations
+
+    answers = next(a for a in reading.complete_answers(journey, "typical")
+                   if a.get("surgery") == "fusion" and a.get("hardware_problem") == "yes")
+    context = phone(js=True, bypass_csp=True, color_scheme=scheme)
+    page = context.new_page()
+    route = journey.expected_route(answers)
+    for where in route:
+        context.clear_cookies()
+        page.goto(post_answers(context, live_server.url, journey, answers, until=where))
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+        assert_no_axe_violations(page)
+    for path in ("/request", "/references", "/compare", "/privacy"):
+        page.goto(live_server.url + path)
+        assert_no_axe_violations(page)
