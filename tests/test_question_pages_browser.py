@@ -206,3 +206,28 @@ def test_axe_finds_nothing_on_any_page_of_a_fusion_path_in_light_and_dark_mode(l
     for path in ("/request", "/references", "/compare", "/privacy"):
         page.goto(live_server.url + path)
         assert_no_axe_violations(page)
+
+
+def test_the_back_bar_sticks_only_when_the_viewport_is_at_least_500_px_tall(live_server, phone, journey):
+    context = phone(js=True)
+    page = context.new_page()
+    page.goto(post_answers(context, live_server.url, journey, answers_reaching(journey, "causes"), until="causes"))
+    marker = page.locator(".prose a.ref").first
+    marker.evaluate("a => { a.removeAttribute('data-hx-get'); }")  # follow the plain link to the references page
+    page.goto(live_server.url + "/references?cite=" + marker.get_attribute("id"))
+    position = "() => getComputedStyle(document.querySelector('.back-sticky')).position"
+    assert page.evaluate(position) == "sticky"
+    page.set_viewport_size({"width": 390, "height": 480})
+    assert page.evaluate(position) == "static"
+
+
+def test_in_forced_colours_the_header_band_and_the_relevance_tag_keep_their_edges(live_server, phone, journey):
+    context = phone(js=True)
+    page = context.new_page()
+    answers = next(a for a in reading.complete_answers(journey, "typical")
+                   if any(fits for _b, fits in reading.layout(journey.steps["causes"], a).shown))
+    page.goto(post_answers(context, live_server.url, journey, answers, until="causes"))
+    page.emulate_media(forced_colors="active")
+    edges = page.evaluate("""() => [document.querySelector('.site-header'), document.querySelector('.tag')]
+        .map(e => { const s = getComputedStyle(e); return [s.borderBottomStyle, parseFloat(s.borderBottomWidth)]; })""")
+    assert all(style == "solid" and width >= 1 for style, width in edges), edges
