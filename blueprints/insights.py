@@ -73,6 +73,7 @@ def report_page():
 
 
 @bp.post("/export.csv", endpoint="export")
+@staff.admin_only
 def export():
     weeks, content, report = audited_report("exported")
     stamp = datetime.fromtimestamp(int(staff.now()), UTC).strftime("%Y%m%d")

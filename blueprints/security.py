@@ -125,6 +125,6 @@ def init_app(app):
             response.headers[name] = value
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
-        if request.blueprint in NO_STORE_BLUEPRINTS:
+        if NO_STORE_BLUEPRINTS.intersection(request.blueprints):  # nested ones too (staff.factors)
             response.headers["Cache-Control"] = "no-store"
         return response

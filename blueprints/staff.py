@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from blueprints.web import get_db, is_htmx, journey_content, render
-from clinic import audit, callback, fhir, inbox, local_time, uploads
+from clinic import audit, callback, factors, fhir, inbox, local_time, uploads
 from clinic import staff as staff_store
 from clinic.client_address import client_key
 from clinic.db import connect, transaction
@@ -37,7 +37,9 @@ from clinic.private_files import private_file_for_writing
 from clinic.requests import format_phone, is_reference, phone_uri
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-PUBLIC_ENDPOINTS = frozenset({"staff.sign_in"})
+# The sign-in's own pages; the second-factor steps check the pending sign-in themselves (blueprints/factors.py).
+PUBLIC_ENDPOINTS = frozenset({"staff.sign_in", "staff.factors.code", "staff.factors.recovery", "staff.factors.enrol",
+                              "staff.factors.passkey_options", "staff.factors.passkey"})
 STATUS_LABELS = {"new": "New", "contacted": "Contacted", "closed": "Closed", "spam": "Suspected spam"}
 # A stored answer with nothing in it, by question type (the request page words it the same way).
 EMPTY_ANSWER = {"single": "Not answered", "multiple": "None of these"}
@@ -106,6 +108,36 @@ def set_staff_cookie(response, token):
     return response
 
 
+def admin_only(view):
+    """Mark a view as for the `admin` role: require_staff answers 403 to a reader before the view runs."""
+    view.admin_only = True
+    return view
+
+
+def fresh_factor(return_to=None):
+    """Views that export, erase or change one's own factors: when the session's second factor is older than
+    15 minutes (factors.REAUTH_SECONDS), send the browser to give it again, then back to the page the action is on
+    (the GET itself, or `return_to(**view_args)` for a post)."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def guarded(**arguments):
+            if not factors.needs_reauth(g.staff.factor_at, now()):
+                return view(**arguments)
+            if request.method == "GET":
+                back = request.full_path.rstrip("?")
+            else:
+                back = return_to(**arguments) if return_to else url_for("staff.inbox")
+            target = url_for("staff.factors.confirm", next=safe_next(back))
+            if is_htmx():
+                return "", 204, {"HX-Redirect": target}
+            return redirect(target, 303 if request.method != "GET" else 302)
+
+        return guarded
+
+    return wrap
+
+
 def audited(action, reference=None, detail=None):
     with transaction(get_db()):
         audit.record(get_db(), g.staff, action, now(), reference=reference, detail=detail)
@@ -119,7 +151,12 @@ def require_staff():
     if g.staff is None and token is not None:
         # Runs after the view: unless the view signed someone in, the browser forgets the dead token.
         after_this_request(lambda response: response if g.get("staff_cookie_issued") else set_staff_cookie(response, None))
-    if g.staff is not None or request.endpoint in PUBLIC_ENDPOINTS:
+    if g.staff is not None:
+        view = current_app.view_functions.get(request.endpoint)
+        if getattr(view, "admin_only", False) and not g.staff.is_admin:
+            abort(403)  # roles are checked here, on the server, before any admin view runs
+        return None
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if request.method == "GET":
         wanted = request.full_path.rstrip("?")
@@ -208,7 +245,8 @@ def sign_in():
         outcome, member, wait = staff_store.sign_in(db, form.email.data, form.password.data, client_key(request.remote_addr),
                                                     hasher(), now(), throttle())
         if outcome == "ok":
-            return start_staff_session(member, safe_next(form.next.data))
+            # The password alone opens nothing: the second factor follows (blueprints/factors.py).
+            return factors_bp().begin(member, safe_next(form.next.data))
         problem = outcome
     errors = [(form[name].id, form[name].errors[0]) for name in ("email", "password") if form[name].errors]
     has_error = bool(errors or problem)
@@ -219,15 +257,25 @@ def sign_in():
     return page
 
 
-def start_staff_session(member, next_url):
+def factors_bp():
+    from blueprints import factors  # the second factor's routes, a blueprint nested in this one
+
+    return factors
+
+
+def start_staff_session(member, next_url, page=None, detail=None):
+    """Only once the second factor is given. `page()` makes the response (the recovery codes at enrolment, a JSON
+    answer to a passkey), else a redirect to `next_url` or the inbox."""
     db = get_db()
     staff_store.end_session(db, staff_token())
     # A fresh session token and CSRF token: nothing issued before sign-in carries over.
     session.pop("csrf_token", None)
     token = staff_store.start_session(db, member, now())
-    g.staff = member
-    audited("signed_in")
-    return set_staff_cookie(redirect(next_url or url_for("staff.inbox"), 303), token)
+    g.staff = staff_store.StaffMember(member.id, member.email, member.role, int(now()))
+    g.staff_token = token
+    audited("signed_in", detail=detail)
+    response = make_response(page()) if page else redirect(next_url or url_for("staff.inbox"), 303)
+    return set_staff_cookie(response, token)
 
 
 @bp.post("/sign-out")
@@ -351,6 +399,8 @@ def download_file(reference, position):
 
 
 @bp.route("/requests/<reference>/erase", methods=["GET", "POST"])
+@admin_only
+@fresh_factor(return_to=lambda reference: url_for("staff.erase", reference=reference))
 def erase(reference):
     db = get_db()
     found = inbox.get_request(db, reference, journey_content()) or abort(404)
@@ -363,6 +413,8 @@ def erase(reference):
 
 # --- export and audit -------------------------------------------------------------------------------------
 @bp.post("/export.csv")
+@admin_only
+@fresh_factor(return_to=lambda: url_for("staff.inbox", status=request.form.get("status") or None))
 def export():
     """A form post (CSRF token, same-site only): a link or a script on another site cannot start a download."""
     status = request.form.get("status")
@@ -414,13 +466,24 @@ def show_fhir_export(form, status=200):
 
 
 @bp.get("/export-fhir")
+@admin_only
 def fhir_export_page():
     return show_fhir_export(FhirExportForm(formdata=None))
 
 
+def fhir_return_to():
+    """Back to the request the export was started from, or to the export page."""
+    reference = request.form.get("reference")
+    if reference and is_reference(reference):
+        return url_for("staff.detail", reference=reference)
+    return url_for("staff.fhir_export_page")
+
+
 @bp.post("/export-fhir")
+@admin_only
+@fresh_factor(return_to=fhir_return_to)
 def fhir_export():
-    """A form post (CSRF token, same-site only), audited; roles: admins only once staff roles exist."""
+    """A form post (CSRF token, same-site only), audited; admins only, with a second factor within 15 minutes."""
     form = FhirExportForm()
     if not form.validate_on_submit():
         if form.reference.errors:
@@ -454,6 +517,7 @@ def fhir_bundle(conn, actor, moment, **selection):
 
 
 @bp.get("/audit")
+@admin_only
 def audit_page():
     before = request.args.get("before", type=int)
     valid = before is not None and 0 < before < 2**63  # SQLite integers are 64-bit: larger ones would raise
@@ -470,17 +534,43 @@ requests_cli = AppGroup("requests", help="Second-opinion requests: export and re
 @staff_cli.command("create")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
-def staff_create_command(email, password_stdin):
-    """Create a staff account (password of at least 12 characters)."""
+@click.option("--role", type=click.Choice(staff_store.ROLES), default="reader", show_default=True,
+              help="reader: list, read, change status, add notes. admin: also export, erase, the audit trail.")
+def staff_create_command(email, password_stdin, role):
+    """Create a staff account (password of at least 12 characters); it enrols a second factor at first sign-in."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        member = staff_store.create_staff(get_db(), email, password, hasher(), time.time())
+        member = staff_store.create_staff(get_db(), email, password, hasher(), time.time(), role=role)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"Created staff account {member.email}")
+    click.echo(f"Created staff account {member.email} ({member.role})")
+
+
+@staff_cli.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(staff_store.ROLES))
+def staff_role_command(email, role):
+    """Make an account a reader or an admin (takes effect on its next click)."""
+    if not staff_store.set_role(get_db(), email, role):
+        raise click.ClickException(f"no staff account for {email}")
+    click.echo(f"{staff_store.normalise_email(email)} is now {role}")
+
+
+@staff_cli.command("reset-factors")
+@click.argument("email")
+def staff_reset_factors_command(email):
+    """A lost phone: forget the account's authenticator app, recovery codes and passkeys, end its sessions (audited).
+    Its next sign-in with the password enrols again."""
+    member = staff_store.find_staff(get_db(), email)
+    if member is None:
+        raise click.ClickException(f"no staff account for {email}")
+    factors.reset(get_db(), member.id)
+    with transaction(get_db()):
+        audit.record(get_db(), None, "factors_reset", time.time(), detail=member.email)
+    click.echo(f"Reset the second factor of {member.email}: it enrols again at its next sign-in")
 
 
 @staff_cli.command("list")
@@ -488,7 +578,8 @@ def staff_list_command():
     """List staff accounts."""
     for row in staff_store.list_staff(get_db()):
         state = "active" if row["active"] else "disabled"
-        click.echo(f"{row['email']}\t{state}\tcreated {staff_time(row['created_at'])}")
+        second = "second factor set up" if row["totp_enrolled_at"] else "not enrolled yet"
+        click.echo(f"{row['email']}\t{state}\t{row['role']}\t{second}\tcreated {staff_time(row['created_at'])}")
 
 
 @staff_cli.command("disable")
@@ -547,6 +638,7 @@ def requests_purge_command(days):
 
 def init_app(app):
     app.extensions["staff_hasher"] = staff_store.make_hasher(app.config["STAFF_ARGON2"])
+    factors_bp()  # registers itself inside this blueprint, once per process
     app.register_blueprint(bp)
     app.cli.add_command(staff_cli)
     app.cli.add_command(requests_cli)

@@ -1,6 +1,9 @@
 """The audit trail of staff actions: append-only rows of who, what, which reference and when (no health detail)."""
 
-ACTIONS = ("viewed", "status_changed", "note_added", "exported", "erased", "purged", "signed_in", "signed_out")
+ACTIONS = ("viewed", "status_changed", "note_added", "exported", "erased", "purged", "signed_in", "signed_out",
+           # the second factor (issue 22 A): detail says which factor or how many codes are left, never a code
+           "enrolled", "recovery_code_used", "recovery_codes_renewed", "passkey_added", "passkey_removed",
+           "factors_reset", "other_sessions_ended")
 COMMAND_LINE = "command line"
 RETENTION = "automatic retention"
 

@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from clinic.db import transaction
 
 MIN_PASSWORD_LENGTH = 12
+ROLES = ("reader", "admin")  # reader: list, read, status, notes; admin: also export, erase, audit trail, report CSV
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class Throttle:
 class StaffMember:
     id: int
     email: str
+    role: str = "reader"
+    factor_at: int = 0  # when this session last gave a second factor (0 outside a session)
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
 
 
 class PasswordTooShort(ValueError):
@@ -80,8 +87,10 @@ def _sha256(text):
 
 
 # --- accounts ---------------------------------------------------------------------------------------------
-def create_staff(conn, email, password, hasher, now):
+def create_staff(conn, email, password, hasher, now, role="reader"):
     email = normalise_email(email)
+    if role not in ROLES:
+        raise ValueError(f"the role must be one of {', '.join(ROLES)}")
     if not email or "@" not in email:
         raise ValueError("an email address is needed")
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -90,14 +99,34 @@ def create_staff(conn, email, password, hasher, now):
         if conn.execute("SELECT 1 FROM staff WHERE email = ?", (email,)).fetchone():
             raise ValueError(f"{email} already has an account")
         cursor = conn.execute(
-            "INSERT INTO staff (email, password_hash, created_at) VALUES (?, ?, ?)",
-            (email, hasher.hash(password), int(now)),
+            "INSERT INTO staff (email, password_hash, created_at, role) VALUES (?, ?, ?, ?)",
+            (email, hasher.hash(password), int(now), role),
         )
-    return StaffMember(cursor.lastrowid, email)
+    return StaffMember(cursor.lastrowid, email, role)
 
 
 def list_staff(conn):
-    return conn.execute("SELECT id, email, active, created_at, disabled_at FROM staff ORDER BY email").fetchall()
+    return conn.execute("SELECT id, email, active, created_at, disabled_at, role, totp_enrolled_at FROM staff "
+                        "ORDER BY email").fetchall()
+
+
+def find_staff(conn, email):
+    """The StaffMember with this email (active or not), or None."""
+    row = conn.execute("SELECT id, email, role FROM staff WHERE email = ?", (normalise_email(email),)).fetchone()
+    return StaffMember(row["id"], row["email"], row["role"]) if row else None
+
+
+def member_by_id(conn, staff_id):
+    """The active StaffMember with this id, or None (disabled or gone)."""
+    row = conn.execute("SELECT id, email, role FROM staff WHERE id = ? AND active = 1", (staff_id,)).fetchone()
+    return StaffMember(row["id"], row["email"], row["role"]) if row else None
+
+
+def set_role(conn, email, role):
+    if role not in ROLES:
+        raise ValueError(f"the role must be one of {', '.join(ROLES)}")
+    with transaction(conn):
+        return conn.execute("UPDATE staff SET role = ? WHERE email = ?", (role, normalise_email(email))).rowcount == 1
 
 
 def disable_staff(conn, email, now):
@@ -139,6 +168,19 @@ def _known_address(conn, email, address, now, throttle):
     ).fetchone() is not None
 
 
+def _admit(conn, email, address, now, throttle):
+    """(attempt row id, 0) when an attempt may go ahead, recorded as pending; (None, seconds to wait) when not."""
+    account = _sha256(normalise_email(email))
+    with transaction(conn):
+        conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (now - max(throttle.window, throttle.account_window),))
+        wait = _refusal(conn, normalise_email(email), account, address, now, throttle)
+        if wait > 0:
+            return None, wait
+        attempt = conn.execute("INSERT INTO sign_in_attempts (account, address, at) VALUES (?, ?, ?)",
+                               (account, address, now)).lastrowid
+    return attempt, 0
+
+
 def sign_in(conn, email, password, ip, hasher, now, throttle):
     """('ok', StaffMember, 0) | ('wrong', None, 0) | ('locked', None, seconds to wait).
 
@@ -147,16 +189,15 @@ def sign_in(conn, email, password, ip, hasher, now, throttle):
     guesses at once, each sees every other, and no more passwords are checked than the limits allow.
     Unknown, disabled and known accounts take the same path through argon2, so neither the answer
     nor its timing says whether an email has an account.
+
+    'ok' is only the first step: the second factor (`second_factor`) must follow. Until it does, earlier
+    failures still count, so the right password cannot be used to clear the way for guessing codes.
     """
-    account, address, now = _sha256(normalise_email(email)), ip or "unknown", int(now)
-    with transaction(conn):
-        conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (now - max(throttle.window, throttle.account_window),))
-        wait = _refusal(conn, normalise_email(email), account, address, now, throttle)
-        if wait > 0:
-            return "locked", None, wait
-        attempt = conn.execute("INSERT INTO sign_in_attempts (account, address, at) VALUES (?, ?, ?)",
-                               (account, address, now)).lastrowid
-    row = conn.execute("SELECT id, email, password_hash, active FROM staff WHERE email = ?",
+    address, now = ip or "unknown", int(now)
+    attempt, wait = _admit(conn, email, address, now, throttle)
+    if attempt is None:
+        return "locked", None, wait
+    row = conn.execute("SELECT id, email, role, password_hash, active FROM staff WHERE email = ?",
                        (normalise_email(email),)).fetchone()
     stored = row["password_hash"] if row is not None else _dummy_hash(hasher)
     try:
@@ -168,15 +209,36 @@ def sign_in(conn, email, password, ip, hasher, now, throttle):
         if not matched:
             conn.execute("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = ?", (attempt,))
             return "wrong", None, 0
-        # The right password from this address: its own mistakes are forgiven, and it becomes a known address.
-        conn.execute("DELETE FROM sign_in_attempts WHERE account = ? AND address = ?", (account, address))
-        conn.execute("INSERT OR REPLACE INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (?, ?, ?)",
-                     (row["id"], address, now))
-        conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
-                     (now - throttle.known_address_days * 86400,))
+        conn.execute("DELETE FROM sign_in_attempts WHERE id = ?", (attempt,))  # the right password is no failure
         if hasher.check_needs_rehash(stored):
             conn.execute("UPDATE staff SET password_hash = ? WHERE id = ?", (hasher.hash(password), row["id"]))
-    return "ok", StaffMember(row["id"], row["email"]), 0
+    return "ok", StaffMember(row["id"], row["email"], row["role"]), 0
+
+
+def second_factor(conn, member, ip, now, throttle, check):
+    """('ok', 0) | ('wrong', 0) | ('locked', seconds to wait) for a second factor after the password.
+
+    `check()` returns whether the factor is right (a TOTP code, a recovery code, a passkey). It runs only once the
+    attempt has been counted exactly as a password guess is, so wrong codes count in the same limits.
+    When it is right the sign-in is complete: this address's own mistakes are forgiven, and it becomes a known
+    address (the account-wide slowdown never applies to it).
+    """
+    address, now = ip or "unknown", int(now)
+    attempt, wait = _admit(conn, member.email, address, now, throttle)
+    if attempt is None:
+        return "locked", wait
+    matched = bool(check())
+    with transaction(conn):
+        if not matched:
+            conn.execute("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = ?", (attempt,))
+            return "wrong", 0
+        conn.execute("DELETE FROM sign_in_attempts WHERE account = ? AND address = ?",
+                     (_sha256(normalise_email(member.email)), address))
+        conn.execute("INSERT OR REPLACE INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (?, ?, ?)",
+                     (member.id, address, now))
+        conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
+                     (now - throttle.known_address_days * 86400,))
+    return "ok", 0
 
 
 # --- sessions ---------------------------------------------------------------------------------------------
@@ -184,8 +246,8 @@ def start_session(conn, staff, now):
     """A new random token for the cookie; only its SHA-256 is stored."""
     token = secrets.token_urlsafe(32)
     with transaction(conn):
-        conn.execute("INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-                     (_sha256(token), staff.id, int(now), int(now)))
+        conn.execute("INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at, factor_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (_sha256(token), staff.id, int(now), int(now), int(now)))
     return token
 
 
@@ -195,7 +257,8 @@ def session_staff(conn, token, now, idle_seconds, max_age_seconds):
     if not token or not isinstance(token, str):
         return None
     row = conn.execute(
-        "SELECT s.token_hash, s.created_at, s.last_seen_at, st.id, st.email, st.active FROM staff_sessions s "
+        "SELECT s.token_hash, s.created_at, s.last_seen_at, s.factor_at, st.id, st.email, st.role, st.active "
+        "FROM staff_sessions s "
         "JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = ?",
         (_sha256(token),),
     ).fetchone()
@@ -206,7 +269,20 @@ def session_staff(conn, token, now, idle_seconds, max_age_seconds):
         return None
     if now - row["last_seen_at"] >= 30:  # spare a write on every click
         conn.execute("UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (int(now), row["token_hash"]))
-    return StaffMember(row["id"], row["email"])
+    return StaffMember(row["id"], row["email"], row["role"], row["factor_at"])
+
+
+def factor_given(conn, token, now):
+    """The session's holder has just given a second factor again (export, erase and factor changes ask)."""
+    with transaction(conn):
+        conn.execute("UPDATE staff_sessions SET factor_at = ? WHERE token_hash = ?", (int(now), _sha256(token)))
+
+
+def end_other_sessions(conn, staff, token):
+    """Sign out every other session of the account (after a factor change); returns how many ended."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM staff_sessions WHERE staff_id = ? AND token_hash != ?",
+                            (staff.id, _sha256(token or ""))).rowcount
 
 
 def end_session(conn, token):

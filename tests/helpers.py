@@ -7,6 +7,7 @@ import time
 
 from blueprints.requests import sign_started
 from clinic.journey.reading import complete_answers
+from tests.support.factors import browser_sign_in
 from tests.test_staff import EMAIL, PASSWORD
 
 PATIENT = {
@@ -61,16 +62,13 @@ def tampered(token):
     return f"{payload}.{first}{signature[1:]}"
 
 
-def sign_in(page, server, email=EMAIL, password=PASSWORD):
-    """In a Playwright page: open the inbox, which sends a signed-out browser to sign-in, and sign in there.
+def sign_in(page, server, email=EMAIL, password=PASSWORD, start="/staff"):
+    """In a Playwright page: open the inbox, which sends a signed-out browser to sign-in, and sign in there with
+    the password and then the code from the phone (tests.support.factors).
 
-    Does not wait for the inbox: a wrong password stays on the sign-in page.
+    A wrong password stays on the sign-in page.
     """
-    page.goto(f"{server.url}/staff")
-    assert "/staff/sign-in" in page.url
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    browser_sign_in(page, server, email, password, start=start)
 
 
 def reference_in(html):

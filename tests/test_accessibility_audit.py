@@ -7,7 +7,8 @@ import pytest
 from clinic.journey import ContentError, all_paths, load_journey
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, content_dir, new_context, route_to_summary
 from tests.helpers import sign_in, submit_request
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff
+from tests.test_staff import EMAIL, FAST_ARGON2, add_request, create_staff
+from tests.test_staff import sign_in as staff_sign_in
 
 HTMX = {"HX-Request": "true"}
 
@@ -189,7 +190,7 @@ def test_the_phone_field_is_on_the_page_without_javascript_whatever_is_chosen(cl
 def test_staff_see_phone_numbers_formatted_and_dial_them_with_the_extension(app):
     create_staff(app)
     client = app.test_client()
-    client.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD})
+    staff_sign_in(client)
     cases = {"5550100199 ext 12": ("(555) 010-0199 ext. 12", "tel:5550100199;ext=12"),
              "+15550100199": ("+1 (555) 010-0199", "tel:+15550100199"),
              "+442079460018": ("+442079460018", "tel:+442079460018")}
@@ -202,7 +203,7 @@ def test_staff_see_phone_numbers_formatted_and_dial_them_with_the_extension(app)
 def test_staff_hear_status_saved_with_the_new_status_and_note_added_and_focus_goes_there(app):
     create_staff(app)
     client = app.test_client()
-    client.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD})
+    staff_sign_in(client)
     reference = add_request(app)
     html = client.post(f"/staff/requests/{reference}/status", data={"status": "contacted"}, headers=HTMX).get_data(
         as_text=True)

@@ -9,6 +9,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, pages_site
 from tests.helpers import sign_in, tampered
+from tests.support import factors as factor_support
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
@@ -160,12 +161,16 @@ def test_confirming_needs_a_csrf_token(make_app):
 
 
 # --- Staff and patient state in separate cookies --------------------------------------------------------------
+def staff_sign_in(client, **options):
+    return factor_support.sign_in(client, EMAIL, PASSWORD, **options)
+
+
 def test_staff_sign_in_lives_in_its_own_cookie_so_journey_actions_never_sign_staff_out(app):
     create_staff(app)
     owner, browser = app.test_client(), app.test_client()
     walk(owner)
     link = save_link(owner)
-    assert browser.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD}).status_code == 303
+    assert staff_sign_in(browser).status_code == 303
     assert browser.get_cookie("staff") is not None
     walk(browser)
     assert journey_id_in_cookie(browser) is not None
@@ -178,8 +183,7 @@ def test_staff_sign_in_lives_in_its_own_cookie_so_journey_actions_never_sign_sta
 def test_production_staff_cookie_is_host_prefixed_secure_httponly_and_lax(make_app):
     app = make_app(CONTENT_DIR=FIXTURE_CONTENT, WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, PRODUCTION=True)
     create_staff(app)
-    response = app.test_client().post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD},
-                                      base_url="https://localhost")
+    response = staff_sign_in(app.test_client(), base_url="https://localhost")
     cookie = next(v for v in response.headers.getlist("Set-Cookie") if v.startswith("__Host-staff="))
     attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
     assert {"secure", "httponly", "samesite=lax", "path=/"} <= set(attributes)

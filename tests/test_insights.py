@@ -11,6 +11,7 @@ from clinic import insights
 from clinic.db import connect
 from tests.conftest import assert_no_axe_violations, content_dir, new_context, route_to_stop, route_to_summary
 from tests.helpers import submit_request
+from tests.support import factors as factor_support
 from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 # Columns a counter table may have: none of them can hold who, where from, or when more finely than the week.
@@ -27,7 +28,7 @@ def report_app(make_app):
 def signed_in(app):
     create_staff(app)
     staff = app.test_client()
-    response = staff.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD})
+    response = factor_support.sign_in(staff, EMAIL, PASSWORD)
     assert response.status_code == 303
     return staff
 
@@ -201,7 +202,7 @@ def test_the_export_is_a_post_with_a_csrf_token(make_app):
     staff = app.test_client()
     page = staff.get("/staff/sign-in").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    staff.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
+    assert factor_support.sign_in(staff, EMAIL, PASSWORD, data={"csrf_token": token}).status_code == 303
     assert staff.get("/staff/insights/export.csv").status_code == 405
     assert staff.post("/staff/insights/export.csv", data={"weeks": "4"}).status_code == 400
 
@@ -250,10 +251,7 @@ def test_the_report_renders_at_phone_width_and_is_accessible(browser, make_app, 
             context = new_context(browser, **{**PHONE, "viewport": {"width": width, "height": 844}},
                                           java_script_enabled=js, bypass_csp=True)
             page = context.new_page()
-            page.goto(server.url + "/staff/sign-in?next=/staff/insights")
-            page.fill("#email", EMAIL)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
+            factor_support.browser_sign_in(page, server, EMAIL, PASSWORD, start="/staff/sign-in?next=/staff/insights")
             page.wait_for_url("**/staff/insights")
             assert page.locator("svg[role=img]").count() == 2
             assert page.locator("table.report-table").count() >= 3

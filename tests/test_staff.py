@@ -15,6 +15,7 @@ from clinic import staff as staff_store
 from clinic.db import connect
 from clinic.requests import NewRequest, RequestStore, new_submission_id
 from tests.conftest import content_dir
+from tests.support import factors as factor_support
 
 FAST_ARGON2 = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
 EMAIL = "nurse@clinic.test"
@@ -49,12 +50,17 @@ def db(app):
     return connect(app.config["DATABASE"])
 
 
-def create_staff(app, email=EMAIL, password=PASSWORD):
+def create_staff(app, email=EMAIL, password=PASSWORD, role="admin", enrolled=True):
+    """An account as `staff create --role ROLE` makes it; `enrolled`: its authenticator app already set up (with
+    tests.support.factors.TOTP_SECRET), as after its first sign-in."""
     conn = db(app)
     try:
-        return staff_store.create_staff(conn, email, password, app.extensions["staff_hasher"], time.time())
+        member = staff_store.create_staff(conn, email, password, app.extensions["staff_hasher"], time.time(), role=role)
     finally:
         conn.close()
+    if enrolled:
+        factor_support.enrol(app, email)
+    return member
 
 
 LEGACY_ANSWERS = [["Which operation did you have?", "Spinal fusion"], ["Do you have new weakness?", "No"]]
@@ -102,7 +108,8 @@ def add_request(app, created_at=None, status="new", journey_answers=LEGACY_ANSWE
 
 
 def sign_in(client, email=EMAIL, password=PASSWORD, **extra):
-    return client.post("/staff/sign-in", data={"email": email, "password": password, **extra})
+    """The password, then (when it was right) the code from the phone: the answer to the last post."""
+    return factor_support.sign_in(client, email, password, data=extra)
 
 
 def audit_rows(app, action=None):
@@ -204,8 +211,8 @@ def test_account_is_locked_after_five_failures_even_with_the_right_password(staf
 
 
 def from_address(client, address, email=EMAIL, password=PASSWORD):
-    return client.post("/staff/sign-in", data={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+    """Sign in from `address`: the password, then (when it was right) the code, both from there."""
+    return factor_support.sign_in(client, email, password, environ_base={"REMOTE_ADDR": address})
 
 
 def test_five_failures_from_one_address_hold_back_only_that_address_for_that_account(staff_app, clock):
@@ -722,7 +729,8 @@ def test_cli_creates_lists_and_disables_staff(staff_app):
     created = runner.invoke(args=["staff", "create", "Admin@Clinic.test", "--password-stdin"], input=PASSWORD + "\n")
     assert created.exit_code == 0, created.output
     assert PASSWORD not in created.output
-    assert sign_in(staff_app.test_client(), email="admin@clinic.test").status_code == 303
+    # Its first sign-in sets up the second factor and ends on the page of recovery codes.
+    assert sign_in(staff_app.test_client(), email="admin@clinic.test").status_code == 200
     listed = runner.invoke(args=["staff", "list"])
     assert "admin@clinic.test\tactive" in listed.output
     assert runner.invoke(args=["staff", "disable", "admin@clinic.test"]).exit_code == 0

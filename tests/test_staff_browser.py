@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
 from tests.helpers import sign_in
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, add_request, create_staff, db
+from tests.test_staff import FAST_ARGON2, add_request, create_staff, db
 
 pytestmark = pytest.mark.browser
 
@@ -97,10 +97,7 @@ def test_staff_work_through_a_request_with_javascript(phone, staff_server):
 def test_staff_work_through_a_request_without_javascript(phone, staff_server):
     reference = add_request(staff_server.app, name="Alex Example")
     page = phone(js=False).new_page()
-    page.goto(f"{staff_server.url}/staff/requests/{reference}")
-    page.get_by_label("Email address").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, staff_server, start=f"/staff/requests/{reference}")
     page.wait_for_url(re.compile(f"/staff/requests/{reference}$"))  # back where they were going
 
     page.get_by_label("Closed").check()
