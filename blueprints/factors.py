@@ -28,6 +28,7 @@ from blueprints import staff
 from blueprints.web import get_db, journey_content, render
 from clinic import factors
 from clinic import staff as staff_store
+from clinic.client_address import client_key
 
 bp = Blueprint("factors", __name__)
 PENDING_SECONDS = 10 * 60  # from the right password to the second factor
@@ -85,7 +86,9 @@ def settings_throttle():
 
 def check_factor(member, check):
     """Count the attempt in the sign-in throttle, then run `check`: ('ok'|'wrong'|'locked', wait seconds)."""
-    return staff_store.second_factor(get_db(), member, request.remote_addr, staff.now(), settings_throttle(), check)
+    # Keyed like the password step (an IPv6 home by its /64), so both count in the same limits.
+    return staff_store.second_factor(get_db(), member, client_key(request.remote_addr), staff.now(),
+                                     settings_throttle(), check)
 
 
 def locked_message(wait):

@@ -41,8 +41,8 @@ def password_only(client, email=EMAIL, password=PASSWORD):
     return client.post("/staff/sign-in", data={"email": email, "password": password})
 
 
-def post_code(client, code, path="/staff/sign-in/code", **data):
-    return client.post(path, data={"code": code, **data})
+def post_code(client, code, path="/staff/sign-in/code", environ_base=None, **data):
+    return client.post(path, data={"code": code, **data}, **({"environ_base": environ_base} if environ_base else {}))
 
 
 def step_now(app):
@@ -137,6 +137,20 @@ def test_wrong_codes_count_in_the_sign_in_throttle(app):
     assert locked.status_code == 429 and "Too many attempts" in locked.get_data(as_text=True)
     # The right password does not clear the way for more guesses either.
     assert password_only(app.test_client()).status_code == 429
+
+
+def test_wrong_codes_from_one_ipv6_home_count_together(app):
+    """The code step is keyed like the password step: an IPv6 network by its /64."""
+    create_staff(app)
+    client = app.test_client()
+    client.post("/staff/sign-in", data={"email": EMAIL, "password": PASSWORD},
+                environ_base={"REMOTE_ADDR": "2001:db8:1:2::1"})
+    right = factors.code_at(support.TOTP_SECRET, step_now(app))
+    wrong = "123456" if right != "123456" else "654321"
+    for number in range(5):
+        post_code(client, wrong, environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{number + 10}"})
+    locked = client.post("/staff/sign-in/code", data={"code": right}, environ_base={"REMOTE_ADDR": "2001:db8:1:2::99"})
+    assert locked.status_code == 429
 
 
 def test_the_right_password_does_not_forgive_mistakes_until_the_code_is_given(app):
