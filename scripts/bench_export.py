@@ -30,12 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clinic import migrate  # noqa: E402
+from clinic import factors, migrate  # noqa: E402
 from clinic import staff as staff_store  # noqa: E402
 from clinic.db import connect, transaction  # noqa: E402
 from scripts.loopback import LoopbackClient, free_port  # noqa: E402
 
 NURSE = ("nurse@bench.test", "a long enough bench password")
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the bench nurse's authenticator app (base32)
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}  # sign-in is not what is measured here
 PATIENT = {"name": "Alex Example", "email": "alex@example.com", "phone": "", "contact_by": "email",
            "description": "My leg pain came back a year after my fusion.", "consent": "y"}
@@ -57,7 +58,9 @@ def fill(database, count, staff_email, staff_password, argon2):
              for n in range(count)))
         conn.executemany("INSERT INTO request_notes (request_id, staff_email, body, created_at) VALUES (?, ?, ?, ?)",
                          ((n, staff_email, "Called back, left a message.", now + n) for n in range(1, count + 1, 3)))
-    staff_store.create_staff(conn, staff_email, staff_password, staff_store.make_hasher(argon2), time.time())
+    hasher = staff_store.make_hasher(argon2)
+    member = staff_store.create_staff(conn, staff_email, staff_password, hasher, time.time(), role="admin")
+    factors.enrol_totp(conn, member.id, TOTP_SECRET, time.time(), hasher, last_step=0)  # its phone, set up
     conn.close()
 
 
@@ -121,6 +124,10 @@ def sign_in(port, email, password):
     _, _, page = nurse.fetch("GET", "/staff/sign-in")
     status, _, _ = nurse.fetch("POST", "/staff/sign-in", {"csrf_token": csrf_token(page), "email": email, "password": password})
     assert status == 303, f"sign-in answered {status}"
+    _, _, page = nurse.fetch("GET", "/staff/sign-in/code")  # then the code from the phone
+    code = factors.code_at(TOTP_SECRET, factors.time_step(time.time()))
+    status, _, _ = nurse.fetch("POST", "/staff/sign-in/code", {"csrf_token": csrf_token(page), "code": code})
+    assert status == 303, f"the code answered {status}"
     status, _, inbox = nurse.fetch("GET", "/staff?status=new")
     assert status == 200, status
     return nurse, csrf_token(inbox)
