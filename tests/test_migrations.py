@@ -404,7 +404,7 @@ def test_a_request_made_by_the_released_code_keeps_its_stored_text_and_staff_are
                    WTF_CSRF_ENABLED=False)
     staff = app.test_client()
     signed_in = factor_support.sign_in(staff, "alice.staff@clinic.example", "correct horse battery staple")
-    assert signed_in.status_code == 200  # the released account sets up its second factor first (0009)
+    assert signed_in.status_code == 200  # the released account sets up its second factor first (0010)
     page = staff.get(f"/staff/requests/{reference}").get_data(as_text=True)
     for question, answer in pairs:
         assert f"<dt>{question}</dt><dd>{answer}</dd>" in page
