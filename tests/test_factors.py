@@ -8,7 +8,7 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 from blueprints.journey import CONTINUE_SALT
-from clinic import factors
+from clinic import factors, fhir
 from tests.conftest import content_dir, walk_to_summary
 from tests.support import factors as support
 from tests.test_html_valid import html_problems
@@ -23,6 +23,8 @@ from tests.test_staff import (
     db,
     sign_in,
 )
+from tests.test_uploads import PDF as UPLOADED_PDF
+from tests.test_uploads import post_request as upload_request
 
 READER = "reader@clinic.test"
 
@@ -309,15 +311,19 @@ def walk_values(app, reference, passkey_id):
     journey_id = serializer.loads(patient.get_cookie("session").value)["journey_id"]
     token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=CONTINUE_SALT).dumps(journey_id)
     return {"reference": reference, "filename": "site.css", "number": next(iter(journey.references)),
-            "step_id": journey.first_step, "token": token, "passkey_id": passkey_id}
+            "step_id": journey.first_step, "token": token, "passkey_id": passkey_id, "position": 1,
+            "questionnaire_id": fhir.QUESTIONNAIRE_ID}
 
 
 QUERIES = {"pages.reference_note": "cite=cite-{step_id}-1"}  # a note opens from a marker on a step
 
 
-def test_a_reader_walking_the_whole_url_map_gets_403_on_admin_routes_and_200_or_a_redirect_elsewhere(app):
+def test_a_reader_walking_the_whole_url_map_gets_403_on_admin_routes_and_200_or_a_redirect_elsewhere(make_app, clock):
+    app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2, STAFF_CLOCK=clock,
+                   UPLOADS=True, REQUEST_MIN_SECONDS=0)
     create_staff(app, email=READER, role="reader")
-    reference = add_request(app)
+    assert upload_request(app.test_client(), [("report.pdf", UPLOADED_PDF)]).status_code == 303  # a request with a file
+    reference = db(app).execute("SELECT reference FROM requests").fetchone()[0]
     conn = sqlite3.connect(app.config["DATABASE"])
     staff_id = conn.execute("SELECT id FROM staff WHERE email = ?", (READER,)).fetchone()[0]
     conn.execute("INSERT INTO staff_passkeys (staff_id, credential_id, public_key, name, created_at) "
