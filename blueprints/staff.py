@@ -488,6 +488,9 @@ def fhir_export():
     if not form.validate_on_submit():
         if form.reference.errors:
             abort(404)
+        for field in (form.received_from, form.received_to):
+            if form.day(field) is None:
+                field.data = ""  # a date input holds only a date: what no browser's picker sends is not echoed
         return show_fhir_export(form, status=400)
     zone = clinic_zone()
     first, last = form.day(form.received_from), form.day(form.received_to)

@@ -268,3 +268,19 @@ def test_with_the_scanner_down_files_are_refused_never_stored_unscanned(make_app
     assert "We could not check your files for viruses just now" in html
     assert files_on_disk(app) == []
     assert post_request(client, []).status_code == 303  # without files the request goes
+
+
+def test_the_form_with_uploads_and_the_staff_pages_with_files_and_fhir_export_are_valid_html(app, client, tmp_path):
+    from tests.test_html_valid import html_problems
+
+    form = client.get("/request").get_data(as_text=True)
+    refused = post_request(client, [("report.pdf", EXECUTABLE)]).get_data(as_text=True)
+    assert post_request(app.test_client(), [("r.pdf", PDF)]).status_code == 303
+    [row] = stored(app, "SELECT reference FROM requests")
+    staff = staff_client(app)
+    pages = {"form": form, "refused": refused,
+             "detail": staff.get(f"/staff/requests/{row['reference']}").get_data(as_text=True),
+             "fhir": staff.get("/staff/export-fhir").get_data(as_text=True),
+             "fhir-error": staff.post("/staff/export-fhir", data={"received_from": "x"}).get_data(as_text=True)}
+    assert "Download file 1 (PDF" in pages["detail"] and "Enter the first day as a date" in pages["fhir-error"]
+    assert html_problems(pages, tmp_path) == []
