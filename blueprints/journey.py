@@ -192,7 +192,11 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
             for owner, question, answer in content.relevant_answers(answers, seen)
         ]
         context["doctor_questions"] = content.doctor_questions(answers)
-        context["highlights"] = content.highlights(answers)
+        decision = content.decision
+        if decision:
+            context["decision"] = decision
+            context["values_chosen"] = decision.values_chosen(content, answers)
+            context["unsure"] = decision.unsure(answers)
     headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 

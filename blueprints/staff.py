@@ -335,7 +335,18 @@ def show_detail(reference, status_form=None, note_form=None, record_view=True):
     errors = [(field.id, field.errors[0]) for field in (status_form.status, note_form.body) if field.errors]
     return render("staff/detail.html", title=("Error: " if errors else "") + f"Request {reference}",
                   found=found, status_form=status_form, note_form=note_form, errors=errors,
-                  banner=current_app.extensions["triage"].banner_for(found["flag_concepts"]))
+                  banner=current_app.extensions["triage"].banner_for(found["flag_concepts"]),
+                  unsure=unsure_answers(found["guide"]))
+
+
+def unsure_answers(guide):
+    """(number of "no" answers, number of SURE questions) when the patient said "no" to any of the guide's SURE
+    questions (content/decision.yaml), else None: staff see at once who is not sure about their choice."""
+    decision = journey_content().decision
+    if decision is None or guide is None or guide.legacy:
+        return None
+    no = sum(1 for question_id in decision.sure_questions if (guide.values or {}).get(question_id) == ["no"])
+    return (no, len(decision.sure_questions)) if no else None
 
 
 def after_change(reference):

@@ -324,4 +324,6 @@ def fill_demo(conn, journey, weeks, clock, rng):
 
 def _random_answer(question, rng):
     values = [option.value for option in question.options]
+    if not values:
+        return ""  # a typed answer (type `text`): left empty
     return [rng.choice(values)] if question.type == "multiple" else rng.choice(values)

@@ -209,6 +209,8 @@ def likely_answers(question):
     """The answers a route search tries for one question, each a list of values: every option of a single choice;
     for a warning-sign group "None of these" first, then one sign alone; otherwise the first two options alone."""
     values = [o.value for o in question.options]
+    if question.type == "text":
+        return [[""]]  # a typed answer left empty
     if question.exclusive:
         return [[question.exclusive]] + [[v] for v in values[:1]]
     return [[v] for v in values] if question.type == "single" else [[v] for v in values[:2]] + [values[:1]]

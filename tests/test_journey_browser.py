@@ -10,25 +10,28 @@ pytestmark = pytest.mark.browser
 
 # "None of these" on every warning-sign group of the two safety screens (content/warning_signs.yaml).
 SAFE = {"signs_nerves": ["none"], "signs_chest": ["none"], "signs_infection": ["none"], "signs_medicines_devices": ["none"]}
+# What matters to them, and the SURE questions ("" skips one).
+CHOOSING = {"values": ["avoid_operation"], "sure_sure": "no", "sure_understand": "yes", "sure_values": "",
+            "sure_support": "yes"}
 
 PATHS = {
     "fusion-with-hardware-problem": {
-        **SAFE, "surgery": "fusion", "how_long": "6_to_24_months", "told": ["technical_success"],
+        **SAFE, **CHOOSING, "surgery": "fusion", "how_long": "6_to_24_months", "told": ["technical_success"],
         "hardware_problem": "yes", "tried": ["opioids", "stimulator"],
     },
     "discectomy": {
-        **SAFE, "surgery": "discectomy", "how_long": "under_6_months", "told": [], "tried": [],
+        **SAFE, **CHOOSING, "surgery": "discectomy", "how_long": "under_6_months", "told": [], "tried": [],
     },
     "several-operations": {
-        **SAFE, "surgery": "more_than_one", "how_long": "over_2_years", "told": ["several_surgeries", "scar_tissue"],
+        **SAFE, **CHOOSING, "surgery": "more_than_one", "how_long": "over_2_years", "told": ["several_surgeries", "scar_tissue"],
         "hardware_problem": "no", "tried": ["another_operation", "injections", "exercise"],
     },
     "laminectomy": {
-        **SAFE, "surgery": "laminectomy", "how_long": "over_2_years", "told": ["weakness"], "tried": ["mind_therapy"],
+        **SAFE, **CHOOSING, "surgery": "laminectomy", "how_long": "over_2_years", "told": ["weakness"], "tried": ["mind_therapy"],
     },
 }
 SAFETY = ["start", "safety", "safety-more"]
-OPTIONS = ["tried", "conventional", "regenerative", "summary"]
+OPTIONS = ["tried", "conventional", "regenerative", "values", "ready", "summary"]
 EXPECTED = {
     "fusion-with-hardware-problem": SAFETY + ["surgery", "after-surgery", "hardware", "hardware-first", "causes"] + OPTIONS,
     "discectomy": SAFETY + ["surgery", "after-surgery", "causes"] + OPTIONS,
@@ -53,7 +56,7 @@ def answer_step(page, plan):
         if kind == "checkbox":
             for box in page.locator(f"input[name={name}]").all():
                 box.set_checked(box.get_attribute("value") in plan[name])
-        else:
+        elif plan[name]:  # "" leaves an optional question unanswered
             page.locator(f"input[name={name}][value='{plan[name]}']").check()
 
 

@@ -104,7 +104,8 @@ def test_citing_steps_are_read_from_the_content_files():
 def _marked_in_files():
     """How many added claims the content files mark, counted from the files' own text (not through the loader)."""
     count = 0
-    for path in [*sorted((CONTENT / "steps").glob("*.md")), CONTENT / "warning_signs.yaml", CONTENT / "comparison.yaml"]:
+    for path in [*sorted((CONTENT / "steps").glob("*.md")), CONTENT / "warning_signs.yaml", CONTENT / "comparison.yaml",
+                 CONTENT / "decision.yaml", *sorted((CONTENT / "pages").glob("*.md"))]:
         text = path.read_text(encoding="utf-8")
         count += len(re.findall(r'^\s*source: "added: ', text, re.M)) + len(re.findall(r"^\s*- claim: ", text, re.M))
     return count

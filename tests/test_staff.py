@@ -817,7 +817,7 @@ def test_staff_see_the_same_english_labels_for_the_same_answer_ids_whichever_lan
     spanish = add_request(staff_app, answers=request_answers.from_journey(journey, answers, seen, language="es"))
     expected = [(str(escape(question.label)),
                  str(escape("; ".join(question.label_for(v) for v in (given if isinstance(given, list) else [given])))))
-                for _step, question, given in journey.relevant_answers(answers, seen)]
+                for _step, question, given in journey.relevant_answers(answers, seen) if question.type != "text"]
     assert expected
     pages = {ref: signed_in.get(f"/staff/requests/{ref}").get_data(as_text=True) for ref in (english, spanish)}
     assert answers_shown(pages[english]) == answers_shown(pages[spanish]) == expected

@@ -71,11 +71,12 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     if meta.first_step not in steps:
         raise ContentError(meta_file, "first_step", f"unknown step '{meta.first_step}'")
 
-    pages = {}
+    pages, page_sources = {}, {}
     for path in sorted((content_dir / "pages").glob("*.md")):
         front, body = _split_front_matter(path)
         page = schema.validate(schema.PageFront, front, path)
         pages[path.stem] = (page.title, renderer.html(body, path, "body"))
+        page_sources[path.stem] = page.source
 
     journey = Journey(
         title=meta.title, first_step=meta.first_step, reviewed=meta.reviewed,
@@ -94,6 +95,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     )
     check_graph(journey)
     journey.decision = _load_decision(content_dir / "decision.yaml", renderer, journey)
+    journey.page_sources = page_sources
     for question_id in journey.report_questions:
         question = journey.question(question_id)
         if question is None or question.type != "single":
@@ -148,7 +150,10 @@ def _load_decision(path, renderer, journey):
             raise ContentError(path, f"sure_questions[{index}]", f"'{question_id}' is not a yes/no question")
     lines = {value: _inline(renderer.html(text, path, f"lines.{value}", origin="summary"))
              for value, text in data.lines.items()}
+    added = _added_claims(data.source, data.added, list(data.lines.values()) + [data.unsure_heading, data.unsure_body],
+                          path, "lines")
     return Decision(
+        provenance=data.source, added=added,
         values_question=question.id, values_heading=data.values_heading, lines=lines,
         lines_text={value: renderer.plain(text) for value, text in data.lines.items()},
         sure_questions=tuple(data.sure_questions), sure_heading=data.sure_heading,

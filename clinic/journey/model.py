@@ -39,13 +39,6 @@ class Question:
                 return option.label
         return value
 
-    def answer_labels(self, answer):
-        """The words for a stored answer: option labels, or the typed text; [] when skipped or left empty."""
-        if self.type == "text":
-            return [answer] if answer else []
-        values = answer if isinstance(answer, list) else [answer]
-        return [self.label_for(v) for v in values if v]
-
 
 # Why a posted answer was refused: message ids that the Flask layer words (blueprints/journey.py), so this module
 # holds no sentence in any language.
@@ -217,27 +210,14 @@ class Decision:
     unsure_heading: str
     unsure_html: str
     unsure_text: str
-
-    def questions(self, journey):
-        """The question ids the summary shows in these sections rather than in the list of answers: the values
-        question with the typed "something else" asked beside it, and the SURE questions."""
-        beside = [q.id for q in journey.step_of(self.values_question).questions if q.type == "text"]
-        return {self.values_question, *beside, *self.sure_questions}
-
-    def values_typed(self, journey, answers):
-        """What the person typed on the values step ("something else"), or ""."""
-        return " ".join(answers.get(q.id) or "" for q in journey.step_of(self.values_question).questions
-                        if q.type == "text").strip()
+    provenance: str = "article"
+    added: tuple = ()  # (claim, reason)
 
     def values_chosen(self, journey, answers):
         """(label, line) for each value chosen, in the question's order; no line for "I am not sure yet"."""
         question = journey.question(self.values_question)
         chosen = answers.get(self.values_question) or []
         return [(question.label_for(v), self.lines.get(v, "")) for v in chosen]
-
-    def sure_answers(self, journey, answers):
-        """(question, answer value or "" when skipped) for the SURE questions, in order."""
-        return [(journey.question(q), answers.get(q) or "") for q in self.sure_questions]
 
     def unsure(self, answers):
         """True when any SURE question was answered "no": the summary shows the next step, staff see it."""
@@ -272,6 +252,7 @@ class Journey:
     article_authors: str = ""
     next_review: date | None = None
     decision: Decision | None = None  # content/decision.yaml: the summary's "what matters to you" and SURE parts
+    page_sources: dict = field(default_factory=dict)  # page slug -> `added: <reason>`, or None
     review_every_months: int = 12  # a sign-off holds this long: "Next review by" on every page and in the pack
 
     def next_review_by(self, signed_on=None):
@@ -442,14 +423,6 @@ class Journey:
             rows += [d.text for d in step.doctor_questions if conditions_hold(d.when, answers)]
         return rows
 
-    def highlights(self, answers):
-        """Blocks anywhere in the journey that were moved to the top for this person."""
-        found = []
-        for step in self.steps.values():
-            for block, first in self.ordered_blocks(step, answers):
-                if first:
-                    found.append((step, block))
-        return found
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -22,10 +22,7 @@ RESEARCH_SUMMARY = "What the research says"
 ALSO_HEADING = "Also on this page"
 # The summary template's own text (headings, the warning signs' lead-ins, the request section);
 # tests/test_reading_browser.py compares the whole path's count with what Chromium shows.
-SUMMARY_TEMPLATE_WORDS = 50
-# templates/journey/_decision.html's own words besides the content's ("Change" twice).
-DECISION_TEMPLATE_WORDS = 2  # and "You wrote:" before typed text, not on a typical path
-NOT_ANSWERED = "Not answered"
+SUMMARY_TEMPLATE_WORDS = 45
 OR_DIVIDER = "or"  # before a "None of these" box (templates/macros/forms.html)
 OPTIONAL_MARK = "(optional)"  # after a text question's label (templates/macros/forms.html)
 READING_TIME_MARK = "{{reading_time}}"
@@ -119,22 +116,21 @@ def _summary_words(journey, answers):
     count = SUMMARY_TEMPLATE_WORDS
     if journey.warning_signs:
         count += sum(words(journey.steps[tier.stop_step].title) for tier in journey.warning_signs.tiers)
-    count += sum(words(block.heading) + words(owner.section) for owner, block in journey.highlights(answers))
     count += sum(words(text) for text in journey.doctor_questions(answers))
     return count + _decision_words(journey, answers)
 
 
 def _decision_words(journey, answers):
-    """The summary's "What matters to you" and "Do you feel ready?" sections (templates/journey/_decision.html)."""
+    """The summary's "What matters to you" lines and its next step after a "no" (templates/journey/_decision.html).
+    The values themselves are the person's own answers, listed again: not counted, like the recap."""
     decision = journey.decision
     if decision is None:
         return 0
-    count = words(decision.values_heading) + words(decision.sure_heading) + DECISION_TEMPLATE_WORDS
-    for value in answers.get(decision.values_question) or []:
-        count += words(journey.question(decision.values_question).label_for(value))
-        count += words(decision.lines_text.get(value, ""))
-    for question, value in decision.sure_answers(journey, answers):
-        count += words(question.summary_label) + words(question.label_for(value) if value else NOT_ANSWERED)
+    count = 0
+    chosen = decision.values_chosen(journey, answers)
+    if chosen:
+        count += words(decision.values_heading) + sum(words(decision.lines_text.get(value, ""))
+                                                      for value in answers[decision.values_question])
     if decision.unsure(answers):
         count += words(decision.unsure_heading) + words(decision.unsure_text)
     return count

@@ -93,8 +93,8 @@ def added_claims(journey):
         step = journey.steps[step_id]
         file = Path(step.source).name
         if source_reason(step.provenance):
-            found.append(AddedClaim(f"{step.title} (the page's own text)", file, step.intro_text,
-                                    source_reason(step.provenance)))
+            text = step.main_text() if step.questions else step.intro_text  # a question page: its questions too
+            found.append(AddedClaim(f"{step.title} (the page's own text)", file, text, source_reason(step.provenance)))
         found += [AddedClaim(f"{step.title} (the page's own text)", file, claim, reason) for claim, reason in step.added]
         for block in step.blocks:
             where = f"{step.title} › {block.heading}"
@@ -106,6 +106,13 @@ def added_claims(journey):
             if source_reason(sign.provenance):
                 found.append(AddedClaim(f"Warning sign ({sign.tier.label})", "warning_signs.yaml", sign.label,
                                         source_reason(sign.provenance)))
+    if journey.decision:
+        found += [AddedClaim("Your summary › what matters to you, and the next step after a 'no'", "decision.yaml",
+                             claim, reason) for claim, reason in journey.decision.added]
+    for slug, source in journey.page_sources.items():
+        if source_reason(source):
+            found.append(AddedClaim(f"{journey.pages[slug][0]} (/{slug})", f"pages/{slug}.md",
+                                    "The whole page.", source_reason(source)))
     if journey.comparison:
         for row in journey.comparison.rows:
             where = f"Compare the options › {row.name}"

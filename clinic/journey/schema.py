@@ -127,6 +127,8 @@ class Figure(ContentModel):
     ref: Annotated[int, Field(ge=1)]
     arrays: Annotated[list[IconArray], Field(min_length=1, max_length=3)]
     in_research: bool = False  # a block's figure inside "What the research says" instead of after its text
+
+
 class AddedClaim(ContentModel):
     """A claim, inside text that is otherwise from the article, that the article does not make."""
     claim: OneLine  # the words exactly as the text has them (the loader checks they are there)
@@ -177,6 +179,7 @@ class PageFront(ContentModel):
     """The front matter of content/pages/<slug>.md."""
 
     title: Text
+    source: Source | None = None  # `added: <reason>` for a page that is the clinic's own (the review pack says so)
 
 
 class JourneyMeta(ContentModel):
@@ -278,6 +281,8 @@ class DecisionFile(ContentModel):
     sure_heading: Text
     unsure_heading: Text  # shown with unsure_body when any of them is answered "no"
     unsure_body: Text
+    source: Source  # of the lines; the next step after a "no" is the guide's own, listed under `added`
+    added: _list_of(AddedClaim) = []
 
 
 class Reference(ContentModel):
