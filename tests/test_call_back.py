@@ -9,6 +9,7 @@ import pytest
 from clinic import callback
 from tests.conftest import content_dir
 from tests.helpers import submit_request
+from tests.support.storage import stored
 from tests.test_staff import FAST_ARGON2, create_staff, sign_in
 
 
@@ -16,15 +17,6 @@ from tests.test_staff import FAST_ARGON2, create_staff, sign_in
 def app(make_app):
     return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", STAFF_ARGON2=FAST_ARGON2,
                     CLINIC_TIMEZONE="America/Chicago", WTF_CSRF_ENABLED=False)
-
-
-def stored(app, sql, *args):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def staff_client(app):

@@ -5,7 +5,6 @@ import copy
 import json
 import os
 import re
-import sqlite3
 import stat
 from functools import cache
 
@@ -17,6 +16,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from clinic import fhir
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
+from tests.support.storage import stored
 from tests.test_staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 
 SCHEMA = ROOT / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
@@ -40,15 +40,6 @@ def assert_valid(resource):
 def app(make_app):
     return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", STAFF_ARGON2=FAST_ARGON2,
                     WTF_CSRF_ENABLED=False)
-
-
-def stored(app, sql, *args):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def flagged_and_ordinary(app):

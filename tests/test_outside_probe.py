@@ -21,6 +21,7 @@ from scripts.loopback import LoopbackClient, free_port
 from tests import test_staff
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked, route_to_summary
 from tests.helpers import PATIENT, form_fields, submit_request
+from tests.support.servers import wait_until_healthy
 from tests.test_staff import FAST_ARGON2, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -138,16 +139,7 @@ def gunicorn(app, *arguments, **environment):
                                "--no-control-socket", *arguments], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
-        while True:
-            try:
-                if LoopbackClient(port, timeout=2).fetch("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()
-            assert time.monotonic() < deadline, f"gunicorn did not answer within {EVENT_TIMEOUT_SECONDS} s"
-            time.sleep(0.1)
+        wait_until_healthy(server, port)
         yield port
     finally:
         server.terminate()

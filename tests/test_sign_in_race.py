@@ -6,13 +6,13 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from scripts.loopback import LoopbackClient, free_port
-from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir
+from tests.conftest import ROOT, TEST_SECRET, content_dir
+from tests.support.servers import wait_until_healthy
 from tests.test_staff import EMAIL, create_staff
 
 # Cheap enough for 60 checks on a shared machine, slow enough (some ms) that checks overlap.
@@ -62,16 +62,7 @@ def gunicorn(make_app, tmp_path):
                                "--workers", "3", "--threads", "8"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
-        while True:
-            try:
-                if LoopbackClient(port, timeout=2).fetch("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()
-            assert time.monotonic() < deadline, f"gunicorn did not answer within {EVENT_TIMEOUT_SECONDS} s"
-            time.sleep(0.1)
+        wait_until_healthy(server, port)
         yield port, count_file
     finally:
         server.terminate()

@@ -17,6 +17,7 @@ from PIL import ExifTags, Image
 from clinic import backup, uploads
 from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir
 from tests.helpers import PATIENT, form_fields, sign_started
+from tests.support.storage import stored
 from tests.test_staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -44,15 +45,6 @@ def jpeg_with_location():
 def app(make_app):
     return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", STAFF_ARGON2=FAST_ARGON2,
                     WTF_CSRF_ENABLED=False, UPLOADS=True)
-
-
-def stored(app, sql, *args):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def post_request(client, files, **fields):
