@@ -76,6 +76,18 @@ def reference_in(html):
     return found.group(0) if found else None
 
 
+def fill_answers(page, form):
+    """Answer one step in the browser: tick each named option, type into a text box (a text question's answer
+    is the typed text, possibly empty)."""
+    for name, values in form.items():
+        for value in values if isinstance(values, list) else [values]:
+            field = page.locator(f"[name='{name}']").first
+            if field.get_attribute("type") in ("radio", "checkbox"):
+                page.locator(f"input[name='{name}'][value='{value}']").check()
+            else:
+                field.fill(value)
+
+
 def submit_and_wait(page):
     """Submit a journey step and wait until the next one is there (a new URL and its heading, swapped in by htmx
     or loaded without JavaScript)."""

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from tests.conftest import LiveServer, content_dir, pages_site, route_to_summary
-from tests.helpers import submit_and_wait
+from tests.helpers import fill_answers, submit_and_wait
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +35,7 @@ def watched_page(phone):
 
 
 def answer_and_submit(page, step, form):
-    for name, values in form.items():
-        for value in values:
-            page.locator(f"input[name='{name}'][value='{value}']").check()
+    fill_answers(page, form)
     submit_and_wait(page)
 
 

@@ -10,7 +10,7 @@ from app import create_app
 from clinic.journey import ContentError, load_journey, schema
 from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
 from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, route_to_summary, walk_to_summary
-from tests.helpers import submit_and_wait, submit_request
+from tests.helpers import fill_answers, submit_and_wait, submit_request
 
 CONTENT = ROOT / "content"
 SIGNS_FILE = CONTENT / "warning_signs.yaml"
@@ -332,9 +332,7 @@ def test_crisis_links_are_at_least_44_by_44_px(signs_site, sign_contexts, where)
                              {"signs_infection": "none", "signs_medicines_devices": "none"}],
             }[where]
         for form in route:
-            for name, values in form.items():
-                for value in values if isinstance(values, list) else [values]:
-                    page.check(f"input[name={name}][value='{value}']")
+            fill_answers(page, form)
             _submit_and_wait(page, True)
         assert page.url.endswith("/journey/" + where)
         links = page.locator("main a[href^='tel:911'], main a[href^='tel:988'], main a[href^='sms:988']")
@@ -360,12 +358,11 @@ def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean(live_serv
     page.goto(live_server.url + "/")
     _submit_and_wait(page, js=True)
     assert_no_axe_violations(page)
-    page.check("input[name=signs_nerves][value=none]")
-    page.check("input[name=signs_nerves][value=foot_drop]")
+    # Nothing ticked: each group needs an answer (the script keeps "None of these" and a sign from both being ticked).
     page.locator("form.step-form button[type=submit]").click()
     page.wait_for_selector(".error-summary")
     assert_no_axe_violations(page)
-    page.uncheck("input[name=signs_nerves][value=foot_drop]")
+    page.check("input[name=signs_nerves][value=none]")
     page.check("input[name=signs_chest][value=calf_pain]")
     _submit_and_wait(page, js=True)
     assert page.url.endswith("/journey/safety-more")
