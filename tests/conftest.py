@@ -13,6 +13,10 @@ from werkzeug.serving import make_server
 from app import create_app
 from clinic.journey.version import content_version
 
+# Real PostgreSQL and Redis servers for the tests that ask for them (started once per session, on first use)
+from tests.support.postgres import postgres, postgres_url  # noqa: F401
+from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
