@@ -66,14 +66,19 @@ def start_journey(seen):
 
 def creation_rate_limited(limit_text):
     """Seconds until this client address may start another journey (0: now). Counted in the app's Flask-Limiter
-    storage (blueprints/requests.py makes the limiter), under a key of its own."""
-    limiter = current_app.extensions.get("request_limiter")
-    if limiter is None or not limit_text:
+    storage (blueprints/requests.py makes the limiter), under a key of its own; in this process's memory while that
+    storage is down (clinic/shared_limits.py)."""
+    counter = current_app.extensions.get("journey_create_counter")
+    if counter is None or not limit_text:
         return 0
     address = client_key(request.remote_addr)  # an IPv6 client by its /64
     for limit in parse_many(limit_text):
-        if not limiter.limiter.hit(limit, "journey-create", address):
-            reset_at = limiter.limiter.get_window_stats(limit, "journey-create", address).reset_time
+        allowed, strategy = counter.hit(limit, "journey-create", address)
+        if not allowed:
+            try:
+                reset_at = strategy.get_window_stats(limit, "journey-create", address).reset_time
+            except Exception:  # the store went down between the two calls: a minute is a fair guess
+                reset_at = time.time() + 60
             return max(1, int(reset_at - time.time()))
     return 0
 

@@ -41,6 +41,7 @@ from clinic.requests import (
     new_submission_id,
     normalise_phone,
 )
+from clinic.shared_limits import FallbackCounter
 
 bp = Blueprint("requests", __name__)
 STARTED_SALT = "request-form-started"
@@ -451,10 +452,17 @@ def init_app(app):
         app.extensions["upload_body_limits"] = {"requests.create": uploads.BODY_LIMIT}
     # One limiter per app (tests build many apps): only posts to this blueprint, per client address.
     # Call after CSRFProtect.init_app so a post without a valid token is answered before it counts.
-    limiter = Limiter(client_address)
+    # With Redis (FLASK_RATELIMIT_STORAGE_URI) every process and host counts together. While Redis is down each
+    # process counts in its own memory (logged once; Redis is tried again with back-off): limits stay on, and a
+    # patient's request is never refused or lost for it (README "Rate limits on two hosts").
+    # A Redis host that stopped answering costs a page at most a second, not the system's connect timeout.
+    redis = app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://", "redis+unix://"))
+    limiter = Limiter(client_address, in_memory_fallback_enabled=True,
+                      storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if redis else {})
     limiter.limit(lambda: current_app.config["REQUEST_RATE_LIMIT"], methods=["POST"])(bp)
     limiter.init_app(app)
     app.extensions["request_limiter"] = limiter
+    app.extensions["journey_create_counter"] = FallbackCounter(limiter.limiter)
     app.cli.add_command(outbox_cli)
 
     sender = Sender(lambda: send_pending(app.config["DATABASE"], mail_settings(app)),
