@@ -45,6 +45,14 @@ def check_production(config, *, debug):
     if debug:
         raise ConfigError("Refusing to start: FLASK_DEBUG is on in production mode. Remove FLASK_DEBUG.")
     key = config.get("SECRET_KEY")
+    if not key and config.get("DATABASE_URL"):
+        raise ConfigError(
+            "Refusing to start in production: FLASK_DATABASE_URL is set (a shared database, so maybe several hosts) "
+            "but FLASK_SECRET_KEY is not. A key generated into this host's instance/secret_key would differ from "
+            "the other hosts', and a patient's next step on another host would lose their journey. Set the same "
+            "FLASK_SECRET_KEY on every host, e.g. the output of `python3 -c 'import secrets; "
+            "print(secrets.token_hex(32))'`."
+        )
     if key:
         problem = secret_key_problem(key)
         if problem:

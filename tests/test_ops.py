@@ -283,6 +283,16 @@ def test_production_starts_with_a_long_random_secret_key(production_env):
     assert app.test_client().get("/healthz").status_code == 200
 
 
+def test_production_on_a_shared_database_refuses_to_start_without_an_explicit_secret_key(production_env):
+    """Two hosts on one PostgreSQL must sign cookies with one key: a generated instance/secret_key differs per host."""
+    production_env.delenv("FLASK_SECRET_KEY")
+    shared = {"DATABASE_URL": "postgresql://clinic@127.0.0.1:1/clinic"}
+    with pytest.raises(ConfigError, match="FLASK_SECRET_KEY is not") as refused:
+        create_app(shared)
+    assert "same FLASK_SECRET_KEY on every host" in str(refused.value)
+    assert create_app().config["SECRET_KEY"]  # SQLite alone (one host): a generated key is still fine
+
+
 def test_production_refuses_the_debugger(production_env):
     production_env.setenv("FLASK_DEBUG", "1")
     with pytest.raises(ConfigError, match="FLASK_DEBUG"):
