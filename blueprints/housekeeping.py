@@ -22,7 +22,11 @@ def run_once(app):
 def housekeeping_command():
     """Remove expired journeys, idle staff sessions, requests past retention and other expired rows. Safe any time."""
     failed = False
-    for outcome in run_once(current_app):
+    outcomes = run_once(current_app)
+    if outcomes is None:
+        click.echo("housekeeping: another process or host is running it now; nothing to do here")
+        return
+    for outcome in outcomes:
         if outcome.removed is None:
             failed = True
             click.echo(f"{outcome.task}: not done ({outcome.error})", err=True)

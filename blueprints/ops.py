@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
-from clinic import backup, health, migrate
+from clinic import backup, health, migrate, run_once
 from clinic.db import connect
 
 bp = Blueprint("ops", __name__)
@@ -84,16 +84,22 @@ def status_command():
 @click.argument("target", type=click.Path())
 @click.option("--keep", type=int, default=0, help="When TARGET is a directory, keep only the newest N backups in it.")
 def backup_command(target, keep):
-    """Copy the live database to TARGET (a file, or a directory for a dated file) and check the copy."""
-    try:
-        result = backup.backup(current_app.config["DATABASE"], target, uploads_dir=current_app.config["UPLOADS_DIR"])
-    except backup.BackupError as error:
-        raise click.ClickException(str(error)) from error
-    counts = ", ".join(f"{name} {count}" for name, count in result.tables.items())
-    click.echo(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok; rows: {counts})")
-    if keep and Path(target).is_dir():
-        for path in backup.prune(result.path.parent, keep):
-            click.echo(f"Removed old backup {path}")
+    """Copy the live database to TARGET (a file, or a directory for a dated file) and check the copy.
+    When another process or host is taking a backup at this moment, say so and do nothing (exit 0)."""
+    with run_once.exclusive("backup", database_path=current_app.config["DATABASE"]) as held:
+        if not held:
+            click.echo("Another process or host is taking a backup now; nothing to do here")
+            return
+        try:
+            result = backup.backup(current_app.config["DATABASE"], target,
+                                   uploads_dir=current_app.config["UPLOADS_DIR"])
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from error
+        counts = ", ".join(f"{name} {count}" for name, count in result.tables.items())
+        click.echo(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok; rows: {counts})")
+        if keep and Path(target).is_dir():
+            for path in backup.prune(result.path.parent, keep):
+                click.echo(f"Removed old backup {path}")
 
 
 @db_cli.command("restore")

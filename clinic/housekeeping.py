@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clinic import audit, inbox, insights
+from clinic import audit, inbox, insights, run_once
 from clinic import staff as staff_store
 from clinic.answer_store import AnswerStore
 from clinic.db import DatabaseBusy, connect
@@ -79,8 +79,17 @@ def run(database, settings, *, now=None, tasks=None, busy_timeout_ms=5000):
     """Run every task once on its own connection; one task's failure does not stop the others.
 
     A busy database (locked, read-only, full) is logged as a warning and tried again next time; any other
-    error is logged with its trace. Returns one Outcome per task.
+    error is logged with its trace. Returns one Outcome per task, or None when another process or host is
+    running housekeeping at this moment (clinic/run_once.py): it does the same work, so this one skips.
     """
+    with run_once.exclusive("housekeeping", database_path=database) as held:
+        if not held:
+            log.info("housekeeping: another process or host is running it now; skipped here")
+            return None
+        return _run_tasks(database, settings, now=now, tasks=tasks, busy_timeout_ms=busy_timeout_ms)
+
+
+def _run_tasks(database, settings, *, now, tasks, busy_timeout_ms):
     now = int(time.time() if now is None else now)
     outcomes = []
     conn = connect(database, busy_timeout_ms=busy_timeout_ms)

@@ -1,0 +1,68 @@
+"""Work that runs once however many processes or hosts there are (issue 21): housekeeping and backups take a lock
+first (clinic/run_once.py), another process skips while it is held, and a killed holder leaves nothing held."""
+import os
+import subprocess
+import sys
+
+from clinic import housekeeping, run_once
+from tests.conftest import ROOT, journey_rows
+
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
+HOLD = """
+import sys, time
+from clinic import run_once
+with run_once.exclusive("housekeeping", database_path=sys.argv[1]) as one:
+    with run_once.exclusive("backup", database_path=sys.argv[1]) as other:
+        print("held" if one and other else "busy", flush=True)
+        time.sleep(120)
+"""
+
+
+def holder(database):
+    """Another process (another host, for this) running housekeeping and a backup until it is killed."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD, database], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def old_journey(app):
+    import sqlite3
+
+    conn = sqlite3.connect(app.config["DATABASE"])
+    with conn:
+        conn.execute("INSERT INTO journeys (id, created_at, updated_at) VALUES ('old', 1, 1)")
+    conn.close()
+
+
+def test_while_another_process_runs_housekeeping_or_a_backup_this_one_skips_it(make_app, tmp_path):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT))
+    old_journey(app)
+    other = holder(app.config["DATABASE"])
+    try:
+        assert housekeeping.run(app.config["DATABASE"], app.config) is None
+        done = app.test_cli_runner().invoke(args=["housekeeping"])
+        backed_up = app.test_cli_runner().invoke(args=["db", "backup", str(tmp_path / "backups")])
+    finally:
+        other.kill()
+        other.wait()
+    assert journey_rows(app) == 1  # nothing was done here
+    assert done.exit_code == 0 and "another process or host is running it now" in done.output, done.output
+    assert backed_up.exit_code == 0 and "Another process or host is taking a backup now" in backed_up.output
+    assert not (tmp_path / "backups").exists()
+    # The holder was killed (SIGKILL, no clean-up): the kernel let go of its lock, so the work runs now.
+    assert [o.removed for o in housekeeping.run(app.config["DATABASE"], app.config)][0] == 1
+    assert journey_rows(app) == 0
+
+
+def test_the_lock_is_one_per_name_and_its_file_is_private(make_app):
+    app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT))
+    database = app.config["DATABASE"]
+    with run_once.exclusive("housekeeping", database_path=database) as first:
+        with run_once.exclusive("housekeeping", database_path=database) as second:  # another open file: refused
+            with run_once.exclusive("backup", database_path=database) as other_name:
+                assert (first, second, other_name) == (True, False, True)
+    assert os.stat(run_once.lock_file(database, "housekeeping")).st_mode & 0o777 == 0o600
+    with run_once.exclusive("housekeeping", database_path=database) as again:
+        assert again
+    assert run_once.lock_key("backup") == run_once.lock_key("backup") != run_once.lock_key("housekeeping")
+    assert -2**63 <= run_once.lock_key("housekeeping") < 2**63
