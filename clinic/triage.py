@@ -2,7 +2,10 @@
 
 A request is flagged when the answers it carries include a warning sign (content/warning_signs.yaml, the
 data that also sends the patient to a stop page), or when its description mentions a concept of
-content/triage.yaml (self-harm, weakness, bladder and bowel, ...), each found by its own small patterns.
+content/triage.yaml (self-harm, weakness, bladder and bowel, ...), each found by its own small patterns, in
+English and in Spanish (`patterns_es`): every description is read with both, whatever the patient's language, so
+a Spanish request is flagged like an English one. Accents are folded on both sides ("daño" and "dano" read the
+same), since patients on phones often type without them.
 The flag is worked out once, when the request is saved, and stored with it (clinic/requests.py).
 """
 import json
@@ -147,12 +150,17 @@ def signs_from_routing(journey, answers, seen):
 
 
 # --- concepts in the description ------------------------------------------------------------------------
+def fold_accents(text):
+    """The text without accents or other marks on its letters: "daño más débil" reads "dano mas debil"."""
+    return "".join(char for char in unicodedata.normalize("NFD", text) if not unicodedata.combining(char))
+
+
 def plain(text):
     """The description as patterns read it, and for each of its characters the index it came from.
 
-    Compatibility forms folded (full-width letters), lower case, apostrophes taken out ("Can’t" reads "cant"),
-    every run of spaces and line breaks one space. Character by character, so a match can be shown in the
-    patient's own words."""
+    Compatibility forms folded (full-width letters), lower case, accents taken off ("Débil" reads "debil", "ñ"
+    reads "n"), apostrophes taken out ("Can’t" reads "cant"), every run of spaces and line breaks one space.
+    Character by character, so a match can be shown in the patient's own words."""
     out, origin = [], []
     for index, char in enumerate(text or ""):
         if char in APOSTROPHES:
@@ -162,7 +170,7 @@ def plain(text):
                 out.append(" ")
                 origin.append(index)
             continue
-        for folded in unicodedata.normalize("NFKC", char).casefold():
+        for folded in fold_accents(unicodedata.normalize("NFKC", char).casefold()):
             if folded in APOSTROPHES:
                 continue
             if folded.isspace():
@@ -173,9 +181,11 @@ def plain(text):
 
 
 def compile_pattern(source):
-    """A concept's pattern as a whole-words regular expression; ValueError saying what is wrong with it."""
+    """A concept's pattern as a whole-words regular expression; ValueError saying what is wrong with it.
+    Accents in a pattern are folded like the description's ("daño" in a pattern reads "dano")."""
     if not isinstance(source, str) or not source.strip():
         raise ValueError("is empty")
+    source = fold_accents(source)
     try:
         re.compile(source)  # first alone, so an error's position is the editor's own
         pattern = re.compile(r"(?<!\w)(?:" + source + r")(?!\w)")
@@ -208,6 +218,9 @@ class ConceptEntry(ContentModel):
     label: Text
     patterns: Annotated[list[Annotated[Text, AfterValidator(_pattern)]], Field(min_length=1)]
     examples: Annotated[list[Text], Field(min_length=1)]  # how patients write it; each must be found as this concept
+    # The same concept in Spanish: read against every description too, and its examples checked the same way.
+    patterns_es: list[Annotated[Text, AfterValidator(_pattern)]] = []
+    examples_es: list[Text] = []
     banner: ConceptBanner | None = None
 
 
@@ -232,6 +245,16 @@ class Concept:
     patterns: tuple  # (source text, compiled), in the file's order
     examples: tuple
     banner: dict | None  # its own heading and action, replacing the general ones
+    patterns_es: tuple = ()  # Spanish ones, the same way: every description is read with both
+    examples_es: tuple = ()
+
+    @property
+    def all_patterns(self):
+        return self.patterns + self.patterns_es
+
+    @property
+    def all_examples(self):
+        return self.examples + self.examples_es
 
 
 class Matcher:
@@ -248,7 +271,7 @@ class Matcher:
         found = []
         for concept in self.concepts:
             spans = []
-            for _source, pattern in concept.patterns:
+            for _source, pattern in concept.all_patterns:
                 spans += [m.span() for m in pattern.finditer(folded) if m.end() > m.start()]
             first = None
             for start, end in sorted(spans):
@@ -305,12 +328,15 @@ def load_triage(content_dir):
         concepts.append(Concept(
             id=entry.id, label=entry.label.strip(), examples=tuple(entry.examples),
             patterns=tuple((source, compile_pattern(source)) for source in entry.patterns),
-            banner={"heading": entry.banner.heading.strip(), "action": entry.banner.action.strip()} if entry.banner else None))
+            banner={"heading": entry.banner.heading.strip(), "action": entry.banner.action.strip()} if entry.banner else None,
+            patterns_es=tuple((source, compile_pattern(source)) for source in entry.patterns_es),
+            examples_es=tuple(entry.examples_es)))
     matcher = Matcher(concepts)
     for index, concept in enumerate(concepts):
-        for number, example in enumerate(concept.examples):
-            if concept.id not in [m.concept for m in matcher.find(example)]:
-                raise ContentError(path, f"concepts[{index}].examples[{number}]",
-                                   f"'{example}' is not found as {concept.label}: change a pattern or the example")
+        for field, examples in (("examples", concept.examples), ("examples_es", concept.examples_es)):
+            for number, example in enumerate(examples):
+                if concept.id not in [m.concept for m in matcher.find(example)]:
+                    raise ContentError(path, f"concepts[{index}].{field}[{number}]",
+                                       f"'{example}' is not found as {concept.label}: change a pattern or the example")
     banner = data.banner
     return Triage(matcher=matcher, banner={key: getattr(banner, key).strip() for key in BANNER_KEYS})

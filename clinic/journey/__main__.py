@@ -10,8 +10,8 @@ content_dir = sys.argv[1] if len(sys.argv) > 1 else "content"
 loaded = load_journey(content_dir)
 print(f"{len(loaded.steps)} steps, {len(loaded.references)} references, {len(all_paths(loaded))} paths: OK")
 concepts = load_triage(content_dir).concepts  # the staff flag: every pattern compiled, every example found
-print(f"{len(concepts)} flag concepts, {sum(len(c.patterns) for c in concepts)} patterns, "
-      f"{sum(len(c.examples) for c in concepts)} examples: OK")
+print(f"{len(concepts)} flag concepts, {sum(len(c.all_patterns) for c in concepts)} patterns, "
+      f"{sum(len(c.all_examples) for c in concepts)} examples: OK")
 review = loaded.review_status()
 if review == "reviewed":
     print(f"content version {loaded.version}: reviewed on {loaded.reviewed.isoformat()} by {loaded.reviewed_by}")
