@@ -60,6 +60,7 @@ audit: install-dev
 .PHONY: soak audit-deps lock
 
 ## Load with a crash (not part of `make test`): gunicorn, hundreds of concurrent requests, one worker SIGKILLed; prints what was lost (0).
+## ARGS="--hosts 2": two gunicorn hosts behind nginx on PostgreSQL and Redis, one whole host SIGKILLed and started again.
 soak: install-dev
 	$(PY) scripts/soak.py $(ARGS)
 

@@ -3,6 +3,11 @@
 Then it checks that nothing was lost or doubled: every request that got a confirmation is stored exactly once, and
 once the outbox is drained every stored request got exactly one staff notification. Run with `make soak`
 (ARGS="--requests 600 --clients 24" to change the load). Exits non-zero when anything was lost or duplicated.
+
+With `--hosts 2` it runs the site as a clinic group would on two machines: a throwaway PostgreSQL cluster and a
+redis-server (tests/support/), two gunicorn hosts with the project's gunicorn.conf.py and one secret key, nginx in
+front with an `upstream` of both (round-robin), and one whole host (master and workers) SIGKILLed mid-run and
+started again.
 """
 import argparse
 import http.client
@@ -26,6 +31,7 @@ from aiosmtpd.controller import Controller
 from loopback import LoopbackClient, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests/support: the throwaway PostgreSQL, redis-server, hosts and nginx
 VENV_BIN = Path(sys.executable).parent
 REFERENCE = re.compile(r"\bFBS-[A-Z0-9]{4,}\b")
 STAFF_ADDRESS = "staff@clinic.test"
@@ -72,35 +78,38 @@ def body_text(message):
 
 
 # --- The site under test ---------------------------------------------------------------------------
+def site_env(mail_port, workdir, base_url):
+    return {
+        **os.environ,
+        "FLASK_SECRET_KEY": secrets.token_hex(32),
+        "FLASK_BASE_URL": base_url,
+        # A load generator posts as soon as it has the form, from one address, hundreds of times.
+        "FLASK_PRODUCTION": "1",
+        "FLASK_REQUEST_MIN_SECONDS": "0",
+        "FLASK_REQUEST_RATE_LIMIT": "100000 per minute",
+        # Every post is a real request here, each with its own notification: no hourly ceiling's digest.
+        "FLASK_REQUEST_HOURLY_CEILING": "1000000",
+        "FLASK_SMTP_HOST": "127.0.0.1",
+        "FLASK_SMTP_PORT": str(mail_port),
+        "FLASK_SMTP_STARTTLS": "false",
+        "FLASK_MAIL_FROM": "site@clinic.test",
+        "FLASK_STAFF_EMAILS": STAFF_ADDRESS,
+        "FLASK_MAIL_DIR": str(Path(workdir) / "mail"),
+        # A killed worker's claimed rows come back after their lease: short here, so the run need not wait 5 min.
+        "FLASK_SMTP_TIMEOUT": "2",
+        "FLASK_OUTBOX_LEASE_SECONDS": "5",
+        "FLASK_OUTBOX_POLL_SECONDS": "1",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+
+
 class Site:
     """gunicorn with the project's config file, 2 workers, on a temporary database and the mail sink."""
 
     def __init__(self, workdir, mail_port):
         self.port = free_port()
         self.database = str(Path(workdir) / "soak.sqlite3")
-        self.env = {
-            **os.environ,
-            "FLASK_SECRET_KEY": secrets.token_hex(32),
-            "FLASK_DATABASE": self.database,
-            "FLASK_BASE_URL": f"http://127.0.0.1:{self.port}",
-            # A load generator posts as soon as it has the form, from one address, hundreds of times.
-            "FLASK_PRODUCTION": "1",
-            "FLASK_REQUEST_MIN_SECONDS": "0",
-            "FLASK_REQUEST_RATE_LIMIT": "100000 per minute",
-            # Every post is a real request here, each with its own notification: no hourly ceiling's digest.
-            "FLASK_REQUEST_HOURLY_CEILING": "1000000",
-            "FLASK_SMTP_HOST": "127.0.0.1",
-            "FLASK_SMTP_PORT": str(mail_port),
-            "FLASK_SMTP_STARTTLS": "false",
-            "FLASK_MAIL_FROM": "site@clinic.test",
-            "FLASK_STAFF_EMAILS": STAFF_ADDRESS,
-            "FLASK_MAIL_DIR": str(Path(workdir) / "mail"),
-            # A killed worker's claimed rows come back after their lease: short here, so the run need not wait 5 min.
-            "FLASK_SMTP_TIMEOUT": "2",
-            "FLASK_OUTBOX_LEASE_SECONDS": "5",
-            "FLASK_OUTBOX_POLL_SECONDS": "1",
-            "GUNICORN_LOG_LEVEL": "warning",
-        }
+        self.env = {**site_env(mail_port, workdir, f"http://127.0.0.1:{self.port}"), "FLASK_DATABASE": self.database}
         self.process = None
 
     def start(self):
@@ -306,12 +315,132 @@ def run(total, clients, kill_after):
             elapsed = time.monotonic() - started
             workers_after = site.workers()
             drained = site.drain_outbox()
-            return report(site, sink, results, killed, workers_after, elapsed, drained)
+            killed_text = (f"worker killed (SIGKILL):      pid {killed[0][0] if killed else 'none'}; "
+                           f"workers after: {len(workers_after)}")
+            return report(site, sink, results, killed, len(workers_after) == 2, killed_text, elapsed, drained)
         finally:
             site.stop()
 
 
-def report(site, sink, results, killed, workers_after, elapsed, drained):
+class TwoHostSite:
+    """`hosts` gunicorn hosts on one PostgreSQL and one Redis, behind nginx (tests/support/hosts.py)."""
+
+    def __init__(self, workdir, mail_port, hosts, database):
+        from tests.support.hosts import AppHost, Balancer
+        from tests.support.postgres import PostgresCluster, missing_reason
+        from tests.support.redis_server import RedisServer
+
+        self.workdir = workdir
+        self.pg = None
+        if database == "postgresql":
+            from clinic.settings import Settings
+
+            if "DATABASE_URL" not in Settings.model_fields:
+                raise SystemExit("this code has no FLASK_DATABASE_URL setting yet; use --database sqlite")
+            reason = missing_reason()
+            if reason:
+                raise SystemExit(reason)
+            self.pg = PostgresCluster().start()
+            location = {"FLASK_DATABASE_URL": self.pg.new_database()}
+        else:  # both "hosts" on one SQLite file: only for trying the script where PostgreSQL is not installed
+            self.database = str(Path(workdir) / "soak.sqlite3")
+            location = {"FLASK_DATABASE": self.database}
+        self.redis = RedisServer().start()
+        port = free_port()
+        self.env = {**site_env(mail_port, workdir, f"http://127.0.0.1:{port}"), **location,
+                    "FLASK_RATELIMIT_STORAGE_URI": self.redis.url, "FLASK_PROXY_FIX": "1"}
+        upgrade = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=self.env,
+                                 capture_output=True, text=True, check=False)  # once, before any host serves
+        if upgrade.returncode:
+            raise SystemExit(f"db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
+        self.hosts = [AppHost(f"host{n + 1}", self.env, workdir) for n in range(hosts)]
+        self.balancer = Balancer(self.hosts, workdir)
+        self.balancer.port = port
+
+    def start(self):
+        for host in self.hosts:
+            host.start()
+        self.balancer.start()
+        self.port = self.balancer.port
+
+    def stop(self):
+        self.balancer.stop()
+        for host in self.hosts:
+            host.stop()
+        self.redis.close()
+        if self.pg:
+            self.pg.stop()
+
+    def query(self, sql):
+        if self.pg is None:
+            return Site.query(self, sql)
+        output = self.pg.psql(sql, database=self.env["FLASK_DATABASE_URL"].rsplit("/", 1)[1])
+        return [tuple(int(v) if v.isdigit() else v for v in line.split("|")) for line in output.splitlines() if line]
+
+    def pending(self):
+        return self.query("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0]
+
+    def log_lines(self, pattern):
+        return [line for host in self.hosts for line in host.log().splitlines() if re.search(pattern, line)]
+
+    drain_outbox = Site.drain_outbox
+
+
+def run_hosts(total, clients, kill_after, hosts, database):
+    with tempfile.TemporaryDirectory(prefix="soak-") as workdir, MailSink() as sink:
+        site = TwoHostSite(workdir, sink.controller.port, hosts, database)
+        try:
+            site.start()
+            results = []
+            numbers = iter(range(total))
+            numbers_lock = threading.Lock()
+            killed = []
+            restarted = []
+
+            def worker():
+                while True:
+                    with numbers_lock:
+                        number = next(numbers, None)
+                    if number is None:
+                        return
+                    patient(site.port, number, results)
+
+            def killer():
+                while len(results) < kill_after:
+                    time.sleep(0.01)
+                victim = site.hosts[-1]
+                pid = victim.process.pid
+                victim.kill()  # the whole host at once: master and workers, mid-request
+                killed.append((pid, time.monotonic()))
+                time.sleep(2)  # down for a while: nginx sends everyone to the other host meanwhile
+                victim.start()
+                restarted.append(time.monotonic())
+
+            started = time.monotonic()
+            threads = [threading.Thread(target=worker) for _ in range(clients)]
+            kill_thread = threading.Thread(target=killer, daemon=True)
+            for thread in [*threads, kill_thread]:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.monotonic() - started
+            kill_thread.join(90)
+            drained = site.drain_outbox()
+            served = {host.name: sum(1 for _, route, _ in host.routes() if route == "/request") for host in site.hosts}
+            up = all(host.process.poll() is None for host in site.hosts)
+            victim_pid = killed[0][0] if killed else "none"
+            killed_text = (f"host killed (SIGKILL):        {site.hosts[-1].name} (master pid {victim_pid}), "
+                           f"started again {'yes' if restarted else 'NO'}; hosts up after: "
+                           f"{sum(host.process.poll() is None for host in site.hosts)}/{len(site.hosts)}; "
+                           f"database: {database}, limits: Redis")
+            print("posts and forms served:       " + ", ".join(f"{name} {count}" for name, count in served.items()))
+            return report(site, sink, results, killed, up and bool(restarted) and all(served.values()), killed_text,
+                          elapsed, drained)
+        finally:
+            site.stop()
+
+
+def report(site, sink, results, killed, recovered, killed_text, elapsed, drained):
     confirmed = {reference for _, reference, _ in results if reference}
     stored = Counter(ref for (ref,) in site.query("SELECT reference FROM requests"))
     by_name = Counter(name for (name,) in site.query("SELECT name FROM requests"))
@@ -332,7 +461,7 @@ def report(site, sink, results, killed, workers_after, elapsed, drained):
     server_errors = site.log_lines(r"status=5\d\d|Traceback")
 
     print(f"requests sent:                {len(results)} in {elapsed:.1f} s ({len(results) / elapsed:.0f}/s)")
-    print(f"worker killed (SIGKILL):      pid {killed[0][0] if killed else 'none'}; workers after: {len(workers_after)}")
+    print(killed_text)
     resent = sum(1 for _, _, outcome in results if outcome == "confirmed after resending")
     print(f"confirmations received:       {len(confirmed)} ({resent} after resending the same form on a dropped connection)")
     print(f"requests stored:              {len(stored)} (suspected spam: {spam})")
@@ -348,9 +477,12 @@ def report(site, sink, results, killed, workers_after, elapsed, drained):
     if failures:
         print("no confirmation:              " + ", ".join(f"{k}: {v}" for k, v in failures.most_common()))
     # At most the one message in flight in the killed worker may arrive twice, and only as the same message.
-    ok = (killed and len(workers_after) == 2 and lost == 0 and duplicates == 0 and drained and spam == 0
+    ok = (killed and recovered and lost == 0 and duplicates == 0 and drained and spam == 0
           and set(per_request) == {1} and len(confirmed) > 0 and not server_errors
           and len(redelivered) <= len(killed) and redelivered == crash_redeliveries)
+    notified = sum(1 for ref in stored if deliveries.get(ref))
+    print(f"summary: sent {len(results)} / confirmed {len(confirmed)} / stored {len(stored)} / lost {lost} / "
+          f"duplicated {duplicates} / notified {notified}")
     print("RESULT:", "OK" if ok else "FAILED")
     return 0 if ok else 1
 
@@ -359,9 +491,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", type=int, default=16, help="concurrent patients")
-    parser.add_argument("--kill-after", type=int, default=None, help="SIGKILL a worker after this many answers")
+    parser.add_argument("--kill-after", type=int, default=None,
+                        help="SIGKILL a worker (with --hosts 2: a whole host) after this many answers")
+    parser.add_argument("--hosts", type=int, default=1,
+                        help="1: one gunicorn on SQLite; 2 or more: hosts behind nginx on PostgreSQL and Redis")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
+                        help="with --hosts 2: the shared database (sqlite: one file for both, to try the script only)")
     args = parser.parse_args()
-    return run(args.requests, args.clients, args.kill_after or args.requests // 3)
+    kill_after = args.kill_after or args.requests // 3
+    if args.hosts > 1:
+        return run_hosts(args.requests, args.clients, kill_after, args.hosts, args.database)
+    return run(args.requests, args.clients, kill_after)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Two app hosts behind nginx (issue 21): a patient's journey, its steps served by the two hosts in turn (round-robin
+upstream), reaches a sent request in Chromium on a phone, with JavaScript on and off. The hosts share the database,
+Redis and the secret key, and nothing else: each has its own processes and memory (tests/support/hosts.py)."""
+import re
+import secrets
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ROOT
+from tests.support.hosts import AppHost, Balancer, flask_command
+
+pytestmark = pytest.mark.browser
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
+LINE = re.compile(r"^(\S+ \S+) INFO blueprints.request_log: request id=\S+ method=(\S+) route=(\S+) status=(\d+)", re.M)
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory, redis_server):
+    if not shutil.which("nginx"):
+        from tests.support.postgres import require_tool
+
+        require_tool("nginx not installed: apt-get install nginx (.ci/run does)")
+    workdir = tmp_path_factory.mktemp("two-hosts")
+    workdir.chmod(0o755)  # nginx's worker reads its folder
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(workdir),
+        "FLASK_SECRET_KEY": secrets.token_hex(32),  # the same on both: a cookie signed on one opens on the other
+        "FLASK_DATABASE": str(workdir / "shared.sqlite3"),
+        "FLASK_RATELIMIT_STORAGE_URI": redis_server.url,
+        "FLASK_CONTENT_DIR": str(FIXTURE_CONTENT),
+        "FLASK_MAIL_DIR": str(workdir / "mail"),
+        "FLASK_PROXY_FIX": "1",
+        "FLASK_REQUEST_MIN_SECONDS": "0",
+        "FLASK_HOUSEKEEPING_IN_PROCESS": "false",
+        "GUNICORN_THREADS": "2",
+    }
+    upgrade = flask_command(env, "db", "upgrade")  # once, before either host serves
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    pair = [AppHost(f"host{n}", env, workdir, workers=1) for n in (1, 2)]
+    balancer = Balancer(pair, workdir)
+    env["FLASK_BASE_URL"] = balancer.url
+    try:
+        for host in pair:
+            host.launch()
+        for host in pair:
+            host.wait_healthy()
+        balancer.start()
+        yield balancer
+    finally:
+        balancer.stop()
+        for host in pair:
+            host.kill()  # nothing to finish gracefully here, and the suite's time is shared
+
+
+def app_requests(hosts, since):
+    """[(time, host name, method, route)] of the app's pages after the `since` marks, in the order served."""
+    served = []
+    for host in hosts.hosts:
+        for at, method, route, _status in LINE.findall(host.log()[since[host.name]:]):
+            if route != "/healthz":
+                served.append((at, host.name, method, route))
+    return sorted(served)
+
+
+def answer_step(page):
+    """"None of these" / "No" where offered, else the first option, for every question; then Continue."""
+    for question in page.locator("form.step-form fieldset").all():
+        inputs = question.locator("input").all()
+        values = [i.get_attribute("value") for i in inputs]
+        wanted = next((v for v in ("none", "no") if v in values), values[0])
+        question.locator(f'input[value="{wanted}"]').check()
+    page.locator("form.step-form button[type=submit]").click()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["javascript", "no-javascript"])
+def test_a_journey_served_by_two_hosts_in_turn_reaches_a_sent_request(phone, hosts, js):
+    since = {host.name: len(host.log()) for host in hosts.hosts}
+    page = phone(js=js).new_page()
+    page.goto(hosts.url + "/")
+    for _ in range(10):
+        if page.locator("a", has_text="Ask for a second opinion").count():  # the summary
+            break
+        heading = page.get_by_role("heading", level=1).first.inner_text()
+        answer_step(page)
+        expect(page.get_by_role("heading", level=1).first).not_to_have_text(heading)
+    else:
+        pytest.fail("the journey did not reach the summary")
+    page.get_by_role("link", name="Ask for a second opinion").click()
+    page.get_by_label("Full name").fill("Alex Example")
+    page.get_by_label("Email address").fill("alex@example.com")
+    page.get_by_label("By email").check()
+    page.get_by_label("Your back problem, in your own words").fill("My leg pain came back after my fusion.")
+    page.get_by_label("I agree that the clinic may contact me about my request").check()
+    page.get_by_role("button", name="Send my request").click()
+    page.wait_for_url(re.compile(r"/request/sent"))
+    assert re.search(r"FBS-[2-9A-Z]{4}", page.locator("main").inner_text())
+
+    served = app_requests(hosts, since)
+    journey = [(name, method) for _, name, method, route in served if route.startswith("/journey/")]
+    assert {name for name, _ in journey} == {"host1", "host2"}, served
+    assert sum(method == "POST" for _, method in journey) >= 3  # start and the answered steps
+    names = [name for _, name, _, _ in served]
+    assert all(a != b for a, b in zip(names, names[1:])), f"the hosts did not take turns: {served}"
+    assert ("POST", "/request") in [(method, route) for _, _, method, route in served]
