@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import assets, fhir, housekeeping, insights, journey, ops, pages, request_log, requests, security, staff, web
 from clinic import local_time, migrate, production
-from clinic.journey import load_journey
+from clinic.journey import load_journeys
 from clinic.private_files import private_folder
 from clinic.settings import Settings, unknown_variables
 from clinic.triage import load_triage
@@ -75,7 +75,10 @@ def create_app(config=None):
         migrate.prepare(app.config["DATABASE"], upgrade_automatically=not app.config["PRODUCTION"],
                         backup_dir=Path(app.config["DATABASE"]).parent / "backups")
     # A broken content file stops start-up here, naming the file and the field.
-    app.extensions["journey"] = content = load_journey(app.config["CONTENT_DIR"])
+    # Every language's journey (content/<lang>/ over the English), served only once complete: blueprints ask
+    # blueprints.web.journey_content() for the current page's language.
+    app.extensions["journeys"] = load_journeys(app.config["CONTENT_DIR"])
+    app.extensions["journey"] = content = app.extensions["journeys"]["en"]
     production.check_clinic_phone(content.clinic_phone, production=app.config["PRODUCTION"],
                                   path=Path(app.config["CONTENT_DIR"]) / "journey.yaml")
     if app.config["PRODUCTION"] and content.review_status() != "reviewed":

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from clinic import local_time
 from clinic.db import DatabaseBusy, connect
+from clinic.journey.translation import DEFAULT_LANGUAGE
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HTMX_FILE = "vendor/htmx-2.0.11.min.js"
@@ -47,8 +48,26 @@ def close_db(exc=None):
         db.close()
 
 
+def current_language():
+    """The language of the page being served ("en", "es"): set by the locale selector from the URL (/es/...)."""
+    return g.get("language") or DEFAULT_LANGUAGE
+
+
+def content_languages():
+    """The languages whose content is complete and served, English first."""
+    return list(current_app.extensions["journeys"])
+
+
+def journey_for(language):
+    """The journey in one language: the same steps, ids and routing in each, the text in that language. English
+    for a language whose content is not complete (content_languages() does not list it, so no page links to it)."""
+    journeys = current_app.extensions["journeys"]
+    return journeys.get(language) or journeys[DEFAULT_LANGUAGE]
+
+
 def journey_content():
-    return current_app.extensions["journey"]
+    """The journey in the current page's language."""
+    return journey_for(current_language())
 
 
 def is_htmx():

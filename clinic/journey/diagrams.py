@@ -1,5 +1,6 @@
 """Schematic pictures in content/diagrams/*.svg: read once, each checked so it is accessible, small and restylable."""
 import gzip
+import html
 import re
 import xml.etree.ElementTree as ET  # nosec B405 - parses the clinic's own content files, never uploads
 from pathlib import Path
@@ -21,10 +22,45 @@ def load_diagrams(folder):
 
 
 def _load_diagram(path):
-    name = path.stem
+    return _check_diagram(path, path.stem, path.read_text(encoding="utf-8").strip())
+
+
+_TITLE = re.compile(r"(<title\b[^>]*>)(.*?)(</title>)", re.S)
+_DESC = re.compile(r"(<desc\b[^>]*>)(.*?)(</desc>)", re.S)
+_TEXT = re.compile(r"(<text\b[^>]*>)(.*?)(</text>)", re.S)
+
+
+def diagram_words(path):
+    """{title, desc, labels}: the words of a checked picture, the shape of its translation file."""
+    svg = Path(path).read_text(encoding="utf-8").strip()
+    drawn = [m.group(2) for m in _TEXT.finditer(svg)]
+    if any("<" in label for label in drawn):
+        raise ContentError(path, "text", "a translated picture's <text> elements hold plain text only")
+    return {"title": " ".join(html.unescape(_TITLE.search(svg).group(2)).split()),
+            "desc": " ".join(html.unescape(_DESC.search(svg).group(2)).split()),
+            "labels": [" ".join(html.unescape(label).split()) for label in drawn]}
+
+
+def translate_diagram(english_path, data, path, language):
+    """The English picture with a translation's words (content/<lang>/diagrams/<name>.yaml: `title`, `desc`, and
+    `labels`, one for each <text> of the picture in order), checked like the English one."""
+    from clinic.journey import translation  # here: translation imports render, and nothing imports this late
+
+    english_path = Path(english_path)
+    svg = english_path.read_text(encoding="utf-8").strip()
+    words = translation.overlay(diagram_words(english_path), data, translation.DIAGRAM, path, language)
+    svg = _TITLE.sub(lambda m: m.group(1) + html.escape(" ".join(words["title"].split()), quote=False) + m.group(3),
+                     svg, count=1)
+    svg = _DESC.sub(lambda m: m.group(1) + html.escape(" ".join(words["desc"].split()), quote=False) + m.group(3),
+                    svg, count=1)
+    labels = iter(words["labels"])
+    svg = _TEXT.sub(lambda m: m.group(1) + html.escape(" ".join(next(labels).split()), quote=False) + m.group(3), svg)
+    return _check_diagram(path, english_path.stem, svg)
+
+
+def _check_diagram(path, name, text):
     if not NAME_PATTERN.match(name):
         raise ContentError(path, "file name", "diagram names use lowercase letters, digits and hyphens")
-    text = path.read_text(encoding="utf-8").strip()
     if len(gzip.compress(text.encode("utf-8"), compresslevel=6)) > DIAGRAM_MAX_GZIPPED:
         raise ContentError(path, "size", f"must be at most {DIAGRAM_MAX_GZIPPED} bytes gzipped")
     try:

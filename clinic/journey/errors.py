@@ -7,4 +7,5 @@ class ContentError(Exception):
     def __init__(self, source, field_name, problem):
         self.source = str(source)
         self.field_name = field_name
+        self.problem = problem
         super().__init__(f"{source}: field '{field_name}': {problem}")

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 from markupsafe import Markup
 
-from clinic.journey import schema
+from clinic.journey import schema, translation
 from clinic.journey.checks import check_graph
-from clinic.journey.diagrams import load_diagrams
+from clinic.journey.diagrams import load_diagrams, translate_diagram
 from clinic.journey.errors import ContentError
 from clinic.journey.model import (
     RESERVED_STEP_IDS,
@@ -30,6 +30,7 @@ from clinic.journey.model import (
 )
 from clinic.journey.reading import fill_reading_time
 from clinic.journey.render import Renderer
+from clinic.journey.translation import DEFAULT_LANGUAGE, LANGUAGES, spec_for
 from clinic.journey.version import content_version
 from clinic.journey.warning_signs import attach_to_steps, build_warning_signs, check_routes
 
@@ -39,31 +40,83 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?P<front>.*?)^---[ \t]*(?:\r?\n|\Z)(?P<body>.*)\Z", re.S | re.M)
 
 
-def load_journey(content_dir, reference_url="/references#ref-{n}"):
-    """Read and check everything under content_dir. Raises ContentError naming file and field."""
+def load_journey(content_dir, reference_url=None, language=DEFAULT_LANGUAGE, english=None):
+    """Read and check everything under content_dir. Raises ContentError naming file and field.
+
+    language "es": the English journey is loaded and checked first, then content/es/ is laid over it (text only,
+    see translation.py). A Spanish file that is missing leaves the English text in its place and is listed in the
+    journey's `missing`: such a journey is for checking (`make check-content`), never served (load_journeys)."""
     content_dir = Path(content_dir)
+    if language == DEFAULT_LANGUAGE:
+        return _build(content_dir, _Files(), reference_url or "/references#ref-{n}", language)
+    if language not in LANGUAGES:
+        raise ValueError(f"no content language '{language}'")
+    if english is None:
+        load_journey(content_dir)  # the structure is the English one: it must be sound first
+    files = _Translated(content_dir, language)
+    files.check_names()
+    try:
+        journey = _build(content_dir, files, reference_url or f"/{language}/references#ref-{{n}}", language)
+    except ContentError as exc:
+        # The English passed, so what differs is the translation's text: name its file.
+        translated = files.translated_path(exc.source)
+        raise ContentError(translated if translated.is_file() else exc.source, exc.field_name, exc.problem) from None
+    journey.missing = tuple(files.missing)
+    return journey
+
+
+def load_journeys(content_dir, languages=LANGUAGES):
+    """{language: Journey} for English and every language whose content is complete; a language with a file
+    still missing is left out (the site then offers it nowhere), one with a wrong file stops start-up.
+
+    Loaded once per content version in a process (the app factory runs often in tests; nothing changes a loaded
+    Journey), and a language without a folder under content/ is not tried at all."""
+    content_dir = Path(content_dir)
+    # The versions leave out the sign-off fields: the journey.yaml files themselves are part of the key.
+    metas = [content_dir / "journey.yaml"] + [content_dir / language / "journey.yaml" for language in languages]
+    key = (str(content_dir.resolve()), tuple(languages),
+           tuple(content_version(content_dir, language) for language in languages),
+           tuple(path.read_bytes() if path.is_file() else b"" for path in metas))
+    if key in _LOADED:
+        return dict(_LOADED[key])
+    journeys = {DEFAULT_LANGUAGE: load_journey(content_dir)}
+    for language in languages:
+        if language == DEFAULT_LANGUAGE or not (content_dir / language).is_dir():
+            continue
+        journey = load_journey(content_dir, language=language, english=journeys[DEFAULT_LANGUAGE])
+        if not journey.missing:
+            journeys[language] = journey
+    _LOADED.clear()  # one content folder at a time is plenty
+    _LOADED[key] = journeys
+    return dict(journeys)
+
+
+_LOADED = {}
+
+
+def _build(content_dir, files, reference_url, language):
     meta_file = content_dir / "journey.yaml"
-    meta = schema.validate(schema.JourneyMeta, read_yaml(meta_file), meta_file)
+    meta = schema.validate(schema.JourneyMeta, files.yaml(meta_file), meta_file)
     if (meta.reviewed is None) != (meta.reviewed_version is None):
         raise ContentError(meta_file, "reviewed_version", "a sign-off needs both its date (reviewed) and the content "
                            "version it approved (reviewed_version, printed by make check-content)")
     references = _load_references(content_dir / "references.yaml")
-    renderer = Renderer(references, reference_url)
+    renderer = Renderer(references, reference_url, language=language)
 
     signs_file = content_dir / "warning_signs.yaml"
     warning_signs = None
     if signs_file.exists():  # the small test journey has none
         warning_signs = build_warning_signs(
-            schema.validate(schema.WarningSignsFile, read_yaml(signs_file), signs_file), signs_file)
+            schema.validate(schema.WarningSignsFile, files.yaml(signs_file), signs_file), signs_file)
     screens = set(warning_signs.screens()) if warning_signs else set()
 
-    diagrams = load_diagrams(content_dir / "diagrams")
+    diagrams = files.diagrams(content_dir / "diagrams")
     steps = {}
     step_files = sorted((content_dir / "steps").glob("*.md"))
     if not step_files:
         raise ContentError(content_dir / "steps", "files", "no step files found")
     for path in step_files:
-        step = _load_step(path, renderer, diagrams, asks_warning_signs=path.stem in screens)
+        step = _load_step(path, renderer, diagrams, asks_warning_signs=path.stem in screens, files=files)
         steps[step.id] = step
     if warning_signs:
         attach_to_steps(steps, warning_signs, signs_file)
@@ -73,7 +126,7 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
 
     pages, page_sources = {}, {}
     for path in sorted((content_dir / "pages").glob("*.md")):
-        front, body = _split_front_matter(path)
+        front, body = files.front(path)
         page = schema.validate(schema.PageFront, front, path)
         pages[path.stem] = (page.title, renderer.html(body, path, "body"))
         page_sources[path.stem] = page.source
@@ -89,12 +142,15 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
         report_questions=tuple(meta.report_questions),
         warning_signs=warning_signs, parts=tuple(meta.parts),
         article_updated=meta.article_updated, reviewed_by=meta.reviewed_by,
-        version=content_version(content_dir), reviewed_version=meta.reviewed_version,
+        version=content_version(content_dir, language), reviewed_version=meta.reviewed_version,
+        language=language, translator=meta.translator or "",
         conflict_of_interest=meta.conflict_of_interest,
-        comparison=_load_comparison(content_dir / "comparison.yaml", renderer, steps),
+        comparison=_load_comparison(content_dir / "comparison.yaml", renderer, steps, files),
     )
-    check_graph(journey)
-    journey.decision = _load_decision(content_dir / "decision.yaml", renderer, journey)
+    # A half-translated journey (files still missing) mixes two languages' section names: its parts are checked
+    # once every file is there.
+    check_graph(journey, parts=not files.missing)
+    journey.decision = _load_decision(content_dir / "decision.yaml", renderer, journey, files)
     journey.page_sources = page_sources
     for question_id in journey.report_questions:
         question = journey.question(question_id)
@@ -105,11 +161,108 @@ def load_journey(content_dir, reference_url="/references#ref-{n}"):
     return fill_reading_time(journey)
 
 
-def _load_comparison(path, renderer, steps):
+class _Files:
+    """The English content files, as they are."""
+    missing = ()
+
+    def yaml(self, path):
+        return read_yaml(path)
+
+    def front(self, path):
+        return _split_front_matter(path)
+
+    def diagrams(self, folder):
+        return load_diagrams(folder)
+
+
+class _Translated:
+    """The English files with content/<language>/'s text laid over them (translation.overlay), each checked."""
+
+    def __init__(self, content_dir, language):
+        self.root, self.language = content_dir, language
+        self.folder = content_dir / language
+        self.missing = []  # files under content/ with no translation yet ("steps/tried.md")
+
+    def translated_path(self, english_path):
+        """content/steps/tried.md -> content/es/steps/tried.md (diagrams: content/es/diagrams/<name>.yaml)."""
+        english_path = Path(english_path)
+        if not english_path.is_absolute() and not english_path.is_relative_to(self.root):
+            english_path = self.root / english_path  # checks.py names journey.yaml on its own
+        try:
+            relative = english_path.relative_to(self.root)
+        except ValueError:
+            return english_path
+        if relative.parts and relative.parts[0] == self.language:
+            return english_path
+        if relative.suffix == ".svg":
+            relative = relative.with_suffix(".yaml")
+        return self.folder / relative
+
+    def _relative(self, english_path):
+        return self.translated_path(english_path).relative_to(self.folder).as_posix()
+
+    def check_names(self):
+        """Every translated file has its English file: a misspelled name would otherwise never be read."""
+        if not self.folder.is_dir():
+            return
+        for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
+            relative = path.relative_to(self.folder).as_posix()
+            english = self.root / (relative[:-len(".yaml")] + ".svg" if relative.startswith("diagrams/") else relative)
+            if spec_for(relative) is None or not english.is_file():
+                raise ContentError(path, "file name", f"there is no English file {english} to translate")
+
+    def _translated(self, english_path):
+        """The translation's path, or None (listed as missing) when it is not written yet."""
+        path = self.translated_path(english_path)
+        if not path.is_file():
+            self.missing.append(self._relative(english_path))
+            return None
+        return path
+
+    def yaml(self, path):
+        english = read_yaml(path)
+        relative = self._relative(path)
+        spec = spec_for(relative)
+        if spec is None:  # references.yaml: citations stay as published
+            return english
+        own = ()
+        if relative == "journey.yaml" and isinstance(english, dict):
+            # The translation is signed off on its own: the English sign-off is not carried over.
+            english = {k: v for k, v in english.items() if k not in translation.OWN_REVIEW_FIELDS}
+            own = translation.OWN_REVIEW_FIELDS
+        translated_path = self._translated(path)
+        if translated_path is None:
+            return english
+        return translation.overlay(english, read_yaml(translated_path), spec, translated_path, self.language, own)
+
+    def front(self, path):
+        front, body = _split_front_matter(path)
+        spec = spec_for(self._relative(path))
+        translated_path = self._translated(path)
+        if translated_path is None:
+            return front, body
+        translated_front, translated_body = _split_front_matter(translated_path)
+        merged = translation.overlay({**front, "body": body},
+                                     {**translated_front, **({"body": translated_body} if translated_body else {})},
+                                     spec, translated_path, self.language)
+        return {k: v for k, v in merged.items() if k != "body"}, merged["body"]
+
+    def diagrams(self, folder):
+        found = load_diagrams(folder)
+        for name in list(found):
+            english_path = Path(folder) / f"{name}.svg"
+            translated_path = self._translated(english_path)
+            if translated_path is not None:
+                found[name] = translate_diagram(english_path, read_yaml(translated_path), translated_path,
+                                                self.language)
+        return found
+
+
+def _load_comparison(path, renderer, steps, files):
     """content/comparison.yaml, or None when the content has no comparison (the small test journey)."""
     if not path.exists():
         return None
-    data = schema.validate(schema.ComparisonFile, read_yaml(path), path)
+    data = schema.validate(schema.ComparisonFile, files.yaml(path), path)
     rows = []
     for index, raw in enumerate(data.options):
         name = f"options[{index}]"
@@ -131,11 +284,11 @@ def _load_comparison(path, renderer, steps):
                       intro_text=renderer.plain(data.intro), rows=tuple(rows))
 
 
-def _load_decision(path, renderer, journey):
+def _load_decision(path, renderer, journey, files):
     """content/decision.yaml, or None without it (the small test journey). Its questions must exist and fit."""
     if not path.exists():
         return None
-    data = schema.validate(schema.DecisionFile, read_yaml(path), path)
+    data = schema.validate(schema.DecisionFile, files.yaml(path), path)
     question = journey.question(data.values_question)
     if question is None or question.type != "multiple":
         raise ContentError(path, "values_question", f"'{data.values_question}' is not a check-all-that-apply question")
@@ -240,8 +393,8 @@ def _conditions(when):
     return {question_id: frozenset(values) for question_id, values in (when or {}).items()}
 
 
-def _load_step(path, renderer, diagrams=None, asks_warning_signs=False):
-    front, body = _split_front_matter(path)
+def _load_step(path, renderer, diagrams=None, asks_warning_signs=False, files=None):
+    front, body = (files or _Files()).front(path)
     step_id = path.stem
     if not ID_PATTERN.match(step_id):
         raise ContentError(path, "file name", "step ids use lowercase letters, digits and hyphens")

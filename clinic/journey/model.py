@@ -254,6 +254,9 @@ class Journey:
     decision: Decision | None = None  # content/decision.yaml: the summary's "what matters to you" and SURE parts
     page_sources: dict = field(default_factory=dict)  # page slug -> `added: <reason>`, or None
     review_every_months: int = 12  # a sign-off holds this long: "Next review by" on every page and in the pack
+    language: str = "en"  # the text's language: "en" from content/, "es" from content/es/ over the English
+    translator: str = ""  # a translation's qualified medical translator (content/<lang>/journey.yaml)
+    missing: tuple = ()  # a translation's files not written yet ("steps/tried.md"): such a journey is never served
 
     def next_review_by(self, signed_on=None):
         """The date the content must be reviewed again by: `review_every_months` after the sign-off (or after

@@ -30,6 +30,27 @@ PLAIN_READING_TIME_MARK = Renderer.plain(READING_TIME_MARK)  # the plain text lo
 
 
 READ_MORE = "Read more"
+# The same interface words in each content language, as the templates show them (the Spanish ones are the msgstrs
+# of translations/es; tests/test_spanish_reading.py holds the two in step), and each language's word limit on a
+# typical path: Spanish says the same in about a fifth more words.
+INTERFACE = {
+    "en": {"research": RESEARCH_SUMMARY, "also": ALSO_HEADING, "or": OR_DIVIDER, "optional": OPTIONAL_MARK,
+           "read_more": READ_MORE, "summary_words": SUMMARY_TEMPLATE_WORDS,
+           "minutes": "{n} minutes", "minutes_range": "{low} to {high} minutes", "few_minutes": "a few minutes"},
+    "es": {"research": "Lo que dice la investigación", "also": "También en esta página", "or": "o",
+           "optional": "(opcional)", "read_more": "Leer más", "summary_words": 52,
+           "minutes": "{n} minutos", "minutes_range": "de {low} a {high} minutos", "few_minutes": "unos minutos"},
+}
+PATH_WORD_LIMITS = {"en": PATH_WORD_LIMIT, "es": 1800}
+
+
+def word_limit(journey):
+    """The most words a typical path may show in the journey's language."""
+    return PATH_WORD_LIMITS[getattr(journey, "language", "en")]
+
+
+def _ui(journey, key):
+    return INTERFACE[getattr(journey, "language", "en")][key]
 
 
 @dataclass(frozen=True)
@@ -92,18 +113,18 @@ def step_words(journey, step, answers):
     count += words(step.figure.text()) if step.figure else 0
     for question in step.questions:
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
-        count += words(OPTIONAL_MARK) if question.type == "text" and question.optional else 0
-        count += words(OR_DIVIDER) if question.exclusive else 0
+        count += words(_ui(journey, "optional")) if question.type == "text" and question.optional else 0
+        count += words(_ui(journey, "or")) if question.exclusive else 0
     shown = layout(step, answers)
     for block, _fits in shown.shown:
         count += words(block.heading) + words(block.body_text)
         count += words(block.diagram.labels) + words(block.diagram.caption) if block.diagram else 0
         count += words(block.figure.text()) if shows_figure(block) else 0
-        count += words(RESEARCH_SUMMARY) if block.research_text else 0
+        count += words(_ui(journey, "research")) if block.research_text else 0
     if shown.lead:
-        count += words(shown.lead.heading) + words(shown.lead.lead_text) + words(READ_MORE)
+        count += words(shown.lead.heading) + words(shown.lead.lead_text) + words(_ui(journey, "read_more"))
     if shown.also:
-        count += words(ALSO_HEADING) + sum(words(block.heading) for block, _fits in shown.also)
+        count += words(_ui(journey, "also")) + sum(words(block.heading) for block, _fits in shown.also)
     if step.kind == "summary":
         count += _summary_words(journey, answers)
     return count
@@ -113,7 +134,7 @@ def _summary_words(journey, answers):
     # The page's own headings and its request section are in the template; each tier of warning signs is headed by
     # its stop page's title. Not counted: the recap (class "recap"), the person's own answers and the warning signs
     # they went through on the safety screens, listed again to check and to print, not new reading.
-    count = SUMMARY_TEMPLATE_WORDS
+    count = _ui(journey, "summary_words")
     if journey.warning_signs:
         count += sum(words(journey.steps[tier.stop_step].title) for tier in journey.warning_signs.tiers)
     count += sum(words(text) for text in journey.doctor_questions(answers))
@@ -201,9 +222,12 @@ def reading_minutes(journey):
     return max(1, math.floor(min(counts) / WORDS_PER_MINUTE)), math.ceil(max(counts) / WORDS_PER_MINUTE)
 
 
-def reading_time_text(minutes):
+def reading_time_text(minutes, language="en"):
+    words = INTERFACE[language]
+    if not minutes:
+        return words["few_minutes"]
     low, high = minutes
-    return f"{low} minutes" if low == high else f"{low} to {high} minutes"
+    return words["minutes"].format(n=low) if low == high else words["minutes_range"].format(low=low, high=high)
 
 
 def fill_reading_time(journey):
@@ -214,7 +238,7 @@ def fill_reading_time(journey):
         return journey
     minutes = reading_minutes(journey)
     for _ in range(3):
-        text = reading_time_text(minutes) if minutes else "a few minutes"
+        text = reading_time_text(minutes, journey.language)
         for step in users:
             journey.steps[step.id] = replace(
                 step,

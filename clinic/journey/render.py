@@ -16,9 +16,10 @@ CITE_ID = re.compile(r"^cite-[a-z0-9][a-z0-9_-]*-[0-9]+$")
 class Renderer:
     """Content Markdown to HTML; a [ref:N] that names no reference is refused."""
 
-    def __init__(self, references, reference_url):
+    def __init__(self, references, reference_url, language="en"):
         self.references = references
         self.reference_url = reference_url
+        self.language = language
         self.cites = {}  # origin step id -> markers rendered so far, for ids unique on the step's page
 
     def check_refs(self, text, source, field_name):
@@ -37,10 +38,11 @@ class Renderer:
             markers = []
             for number in ref_numbers(match.group(1)):
                 if origin is None:
-                    markers.append(citation_marker(number, self.reference_url))
+                    markers.append(citation_marker(number, self.reference_url, language=self.language))
                 else:
                     self.cites[origin] = self.cites.get(origin, 0) + 1
-                    markers.append(citation_marker(number, self.reference_url, f"cite-{origin}-{self.cites[origin]}"))
+                    markers.append(citation_marker(number, self.reference_url, f"cite-{origin}-{self.cites[origin]}",
+                                                   language=self.language))
             return f'<span class="refs">{" ".join(markers)}</span>'
 
         # Numbers follow the punctuation, as in medical journals ("reason.6"), so a footnote opened in place
@@ -63,14 +65,20 @@ def ref_numbers(group):
     return [int(n) for n in re.findall(r"\d+", group)]
 
 
-def citation_marker(number, reference_url, cite_id=None, expanded=False):
+# The marker's accessible name, in the language of the text it sits in (the content's HTML is built at start-up,
+# outside any request, so not through gettext).
+REFERENCE_WORD = {"en": "Reference", "es": "Referencia"}
+
+
+def citation_marker(number, reference_url, cite_id=None, expanded=False, language="en"):
     """One reference number in the text, a tap target of at least 24x24 px (site.css). A link to the references
     page that works without JavaScript; with htmx a tap swaps in the marker with its footnote open (and back).
     `cite_id` ("cite-<step>-<n>") names the marker on its step's page and the step to go back to."""
     page, _, anchor = reference_url.partition("#")
+    word = REFERENCE_WORD[language]
     if cite_id is None:
-        return f'<a class="ref" href="{reference_url.format(n=number)}" aria-label="Reference {number}">{number}</a>'
-    note = f"/references/{number}/note?cite={cite_id}"
+        return f'<a class="ref" href="{reference_url.format(n=number)}" aria-label="{word} {number}">{number}</a>'
+    note = f"{page}/{number}/note?cite={cite_id}"  # /references/3/note, /es/references/3/note
     if expanded:
         toggle = (f'data-hx-get="{note}&amp;open=0" data-hx-target="closest .cite-open" data-hx-swap="outerHTML" '
                   f'aria-expanded="true" aria-controls="{cite_id}-note"')
@@ -78,7 +86,7 @@ def citation_marker(number, reference_url, cite_id=None, expanded=False):
         toggle = f'data-hx-get="{note}" data-hx-swap="outerHTML" aria-expanded="false"'
     href = f"{page}?cite={cite_id}" + (f"#{anchor.format(n=number)}" if anchor else "")
     return Markup(  # noqa: S704  # nosec B704 - a number and an id checked against CITE_ID
-        f'<a class="ref" id="{cite_id}" href="{href}" {toggle} aria-label="Reference {number}">{number}</a>')
+        f'<a class="ref" id="{cite_id}" href="{href}" {toggle} aria-label="{word} {number}">{number}</a>')
 
 
 def cite_origin(cite_id):

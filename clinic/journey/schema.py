@@ -191,6 +191,8 @@ class JourneyMeta(ContentModel):
     # version now served). Both or neither; without them every page says the guide is not yet reviewed.
     reviewed: Annotated[date | None, Field(strict=False)] = None  # YAML reads 2026-11-25 as a date
     reviewed_version: Annotated[Text | None, Field(pattern=VERSION_PATTERN)] = None
+    # content/<lang>/journey.yaml only: the qualified medical translator who checked that language's text.
+    translator: OptionalText = None
     clinic_name: Text
     clinic_phone: Text  # a production start refuses a placeholder (clinic.production.clinic_phone_problem)
     clinic_address: OptionalText = None  # one line, shown on the request page
