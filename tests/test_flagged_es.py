@@ -35,6 +35,8 @@ SPANISH_PHRASINGS = [
     ("ya no puedo más.", "self_harm"),
     ("quiero acabar con todo", "self_harm"),
     ("no vale la pena vivir asi", "self_harm"),
+    ("a veces pienso que seria mejor morirme", "self_harm"),
+    ("no le veo sentido a la vida", "self_harm"),
     # weakness
     ("tengo las piernas más débiles", "weakness"),
     ("las piernas mas debiles desde ayer", "weakness"),
@@ -43,16 +45,19 @@ SPANISH_PHRASINGS = [
     ("se me doblan las rodillas", "weakness"),
     ("no puedo levantar la punta del pie", "weakness"),
     ("no puedo caminar desde esta mañana", "weakness"),
+    ("no me puedo parar", "weakness"),
     # bladder and bowel
     ("no puedo orinar", "bladder_bowel"),
     ("NO PUEDO ORINAR DESDE AYER", "bladder_bowel"),
     ("se me sale la orina sin querer", "bladder_bowel"),
     ("perdi el control de la vejiga", "bladder_bowel"),
     ("me orine encima en el trabajo", "bladder_bowel"),
+    ("no controlo la orina", "bladder_bowel"),
     # saddle area
     ("tengo adormecida la entrepierna", "saddle"),
     ("no siento las nalgas", "saddle"),
     ("hormigueo entre las piernas", "saddle"),
+    ("tengo dormidas las nalgas", "saddle"),
     # chest and breathing
     ("dolor de pecho", "chest_breathing"),
     ("me duele el pecho cuando camino", "chest_breathing"),
@@ -135,6 +140,12 @@ ORDINARY_ES = [
     "Tengo miedo de hacerme daño otra vez",
     "Me pusieron tornillos en la espalda",
     "Hace un año me pusieron un estimulador y no me ayudó",
+    "Tomé muchas pastillas este año y no me ayudaron",
+    "No he dormido bien por el dolor en las nalgas",
+    "Me cuesta trabajo subir las escaleras por el dolor de espalda.",
+    "Siento el cuello tenso por el estrés.",
+    "Me siento frustrado porque nada funciona.",
+    "Tengo miedo de otra operación.",
 ]
 
 
