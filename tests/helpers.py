@@ -8,7 +8,7 @@ import time
 from blueprints.requests import sign_started
 from clinic.journey.reading import complete_answers
 from tests.support.factors import browser_sign_in
-from tests.test_staff import EMAIL, PASSWORD
+from tests.support.staff import EMAIL, PASSWORD
 
 PATIENT = {
     "name": "Alex Example",

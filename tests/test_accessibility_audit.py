@@ -7,8 +7,8 @@ import pytest
 from clinic.journey import ContentError, all_paths, load_journey
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, content_dir, new_context, route_to_summary
 from tests.helpers import sign_in, submit_request
-from tests.test_staff import EMAIL, FAST_ARGON2, add_request, create_staff
-from tests.test_staff import sign_in as staff_sign_in
+from tests.support.staff import EMAIL, FAST_ARGON2, add_request, create_staff
+from tests.support.staff import sign_in as staff_sign_in
 
 HTMX = {"HX-Request": "true"}
 

@@ -9,8 +9,8 @@ import pytest
 from clinic import callback
 from tests.conftest import content_dir
 from tests.helpers import submit_request
+from tests.support.staff import FAST_ARGON2, create_staff, sign_in
 from tests.support.storage import stored
-from tests.test_staff import FAST_ARGON2, create_staff, sign_in
 
 
 @pytest.fixture

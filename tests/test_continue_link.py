@@ -10,7 +10,7 @@ from itsdangerous import URLSafeTimedSerializer
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, pages_site
 from tests.helpers import sign_in, tampered
 from tests.support import factors as factor_support
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
+from tests.support.staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
 CONFIRM = "Continue your saved answers?"

@@ -298,7 +298,7 @@ def test_the_summary_ties_each_value_to_the_guide_and_shows_the_next_step_after_
 def test_values_and_sure_answers_go_with_the_request_and_staff_see_them_on_the_request_and_in_the_csv(make_app):
     from tests.conftest import route_to_summary
     from tests.helpers import submit_request
-    from tests.test_staff import FAST_ARGON2, create_staff, sign_in
+    from tests.support.staff import FAST_ARGON2, create_staff, sign_in
     app = make_app(CONTENT_DIR=str(CONTENT), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2)
     create_staff(app)
     patient = app.test_client()
@@ -328,7 +328,7 @@ def test_values_and_sure_answers_go_with_the_request_and_staff_see_them_on_the_r
 @pytest.fixture
 def site(make_app, tmp_path):
     from tests.conftest import LiveServer
-    from tests.test_staff import FAST_ARGON2, create_staff
+    from tests.support.staff import FAST_ARGON2, create_staff
     app = make_app(CONTENT_DIR=str(CONTENT), STAFF_ARGON2=FAST_ARGON2, REQUEST_MIN_SECONDS=0, OUTBOX_AUTOSEND=False)
     create_staff(app)
     with LiveServer(app) as server:

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import ROOT, LiveServer
 from tests.helpers import sign_in
-from tests.test_staff import FAST_ARGON2, create_staff, db
+from tests.support.staff import FAST_ARGON2, create_staff, db
 
 pytestmark = pytest.mark.browser
 REAL_CONTENT = ROOT / "content"

@@ -17,7 +17,7 @@ import pytest
 from scripts.bench_export import fill, open_export, patient_post, peak_rss, read_export, serve, sign_in, stop, worker_pid
 from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir
 from tests.helpers import PATIENT
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD
+from tests.support.staff import EMAIL, FAST_ARGON2, PASSWORD
 
 REQUESTS = 30_000
 POSTS_DURING_EXPORT = 3

@@ -11,8 +11,7 @@ from blueprints.journey import CONTINUE_SALT
 from clinic import factors, fhir
 from tests.conftest import content_dir, walk_to_summary
 from tests.support import factors as support
-from tests.test_html_valid import html_problems
-from tests.test_staff import (
+from tests.support.staff import (
     EMAIL,
     FAST_ARGON2,
     PASSWORD,
@@ -23,6 +22,7 @@ from tests.test_staff import (
     db,
     sign_in,
 )
+from tests.test_html_valid import html_problems
 from tests.test_uploads import PDF as UPLOADED_PDF
 from tests.test_uploads import post_request as upload_request
 

@@ -7,7 +7,7 @@ import pytest
 from clinic import factors
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir
 from tests.support import factors as support
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, Clock, add_request, audit_rows, create_staff
+from tests.support.staff import EMAIL, FAST_ARGON2, PASSWORD, Clock, add_request, audit_rows, create_staff
 
 
 @pytest.fixture

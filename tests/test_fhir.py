@@ -16,8 +16,8 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from clinic import fhir
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
+from tests.support.staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 from tests.support.storage import stored
-from tests.test_staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 
 SCHEMA = ROOT / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
 

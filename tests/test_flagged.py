@@ -19,9 +19,9 @@ from clinic.journey import ContentError, conditions_hold, load_journey
 from clinic.requests import RequestStore
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
+from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 from tests.test_html_valid import html_problems
 from tests.test_requests import deliver, rows
-from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 

@@ -89,7 +89,7 @@ def test_starting_a_journey_leaves_other_expired_journeys_to_housekeeping(app):
 
 
 def test_staff_sign_in_leaves_requests_past_retention_to_housekeeping(make_app):
-    from tests.test_staff import FAST_ARGON2, create_staff, sign_in
+    from tests.support.staff import FAST_ARGON2, create_staff, sign_in
 
     app = make_app(CONTENT_DIR=str(FIXTURE_CONTENT), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2,
                    REQUEST_RETENTION_DAYS=30)

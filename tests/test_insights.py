@@ -12,7 +12,7 @@ from clinic.db import connect
 from tests.conftest import assert_no_axe_violations, content_dir, new_context, route_to_stop, route_to_summary
 from tests.helpers import submit_request
 from tests.support import factors as factor_support
-from tests.test_staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
+from tests.support.staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
 
 # Columns a counter table may have: none of them can hold who, where from, or when more finely than the week.
 ALLOWED_COLUMNS = {"week", "step", "event", "question", "answer", "reached", "moved_on", "count"}

@@ -22,7 +22,7 @@ from tests import test_staff
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked, route_to_summary
 from tests.helpers import PATIENT, form_fields, submit_request
 from tests.support.servers import wait_until_healthy
-from tests.test_staff import FAST_ARGON2, add_request, audit_rows, create_staff, sign_in
+from tests.support.staff import FAST_ARGON2, add_request, audit_rows, create_staff, sign_in
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 

@@ -13,7 +13,7 @@ import pytest
 from scripts.loopback import LoopbackClient, free_port
 from tests.conftest import ROOT, TEST_SECRET, content_dir
 from tests.support.servers import wait_until_healthy
-from tests.test_staff import EMAIL, create_staff
+from tests.support.staff import EMAIL, create_staff
 
 # Cheap enough for 60 checks on a shared machine, slow enough (some ms) that checks overlap.
 ARGON2 = {"time_cost": 2, "memory_cost": 8192, "parallelism": 1}

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
 from tests.helpers import sign_in
-from tests.test_staff import FAST_ARGON2, add_request, create_staff, db
+from tests.support.staff import FAST_ARGON2, add_request, create_staff, db
 
 pytestmark = pytest.mark.browser
 
@@ -132,7 +132,7 @@ def test_an_htmx_click_after_the_session_ended_takes_the_whole_page_to_sign_in(p
 
 def test_a_page_on_another_site_cannot_make_a_signed_in_nurse_view_or_export_requests(phone, staff_server):
     """Issue 11 L3: navigations from another site write no "viewed" or "exported" row and download nothing."""
-    from tests.test_staff import audit_rows
+    from tests.support.staff import audit_rows
 
     reference = add_request(staff_server.app, name="Alex Example")
     view = f"{staff_server.url}/staff/requests/{reference}"

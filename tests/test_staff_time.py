@@ -9,7 +9,7 @@ import pytest
 from clinic import local_time
 from clinic.production import ConfigError
 from tests.conftest import content_dir
-from tests.test_staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
+from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 
 # Two moments, 18:00 UTC in mid-January and mid-July 2026: New York (the default: the clinic is in Fort Myers,
 # Florida) is UTC-5 (EST) then UTC-4 (EDT); Chicago UTC-6 (CST) then UTC-5 (CDT); Sydney, whose summer is our

@@ -17,8 +17,8 @@ from PIL import ExifTags, Image
 from clinic import backup, uploads
 from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir
 from tests.helpers import PATIENT, form_fields, sign_started
+from tests.support.staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 from tests.support.storage import stored
-from tests.test_staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 EXECUTABLE = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 200  # an ELF program's first bytes
