@@ -8,10 +8,10 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
+from scripts.loopback import LoopbackClient
 from tests.conftest import ROOT
 from tests.support.hosts import AppHost, Balancer, flask_command
 
-pytestmark = pytest.mark.browser
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 LINE = re.compile(r"^(\S+ \S+) INFO blueprints.request_log: request id=\S+ method=(\S+) route=(\S+) status=(\d+)", re.M)
 
@@ -33,6 +33,7 @@ def hosts(tmp_path_factory, redis_server):
         "FLASK_MAIL_DIR": str(workdir / "mail"),
         "FLASK_PROXY_FIX": "1",
         "FLASK_REQUEST_MIN_SECONDS": "0",
+        "FLASK_JOURNEY_CREATE_RATE_LIMIT": "6 per minute",
         "FLASK_HOUSEKEEPING_IN_PROCESS": "false",
         "GUNICORN_THREADS": "2",
     }
@@ -47,6 +48,7 @@ def hosts(tmp_path_factory, redis_server):
         for host in pair:
             host.wait_healthy()
         balancer.start()
+        balancer.redis = redis_server
         yield balancer
     finally:
         balancer.stop()
@@ -74,6 +76,7 @@ def answer_step(page):
     page.locator("form.step-form button[type=submit]").click()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("js", [True, False], ids=["javascript", "no-javascript"])
 def test_a_journey_served_by_two_hosts_in_turn_reaches_a_sent_request(phone, hosts, js):
     since = {host.name: len(host.log()) for host in hosts.hosts}
@@ -104,3 +107,25 @@ def test_a_journey_served_by_two_hosts_in_turn_reaches_a_sent_request(phone, hos
     names = [name for _, name, _, _ in served]
     assert all(a != b for a, b in zip(names, names[1:])), f"the hosts did not take turns: {served}"
     assert ("POST", "/request") in [(method, route) for _, _, method, route in served]
+
+
+def new_journey(port):
+    """A new visitor (no cookie) through nginx: the start page, Start, the first answer; returns its status."""
+    client = LoopbackClient(port)
+    html = client.fetch("GET", "/")[2]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.fetch("POST", "/journey/start", {"csrf_token": token})[0] == 303
+    return client.fetch("POST", "/journey/safety", {"csrf_token": token, "bladder": "no"})[0]
+
+
+def test_six_new_journeys_a_minute_means_six_across_both_hosts(hosts):
+    """Through nginx, three requests a journey, so the hosts take turns at the first answers: one count in Redis."""
+    since = {host.name: len(host.log()) for host in hosts.hosts}
+    hosts.redis.flush()  # this minute's count starts here (the browser walks make journeys too)
+    try:
+        statuses = [new_journey(hosts.port) for _ in range(14)]
+    finally:
+        hosts.redis.flush()
+    assert statuses == [303] * 6 + [429] * 8  # counting per host, each would have let 6 in: 12
+    for host in hosts.hosts:  # both hosts turned first answers away, each from the count they share
+        assert "route=/journey/<step_id> status=429" in host.log()[since[host.name]:], host.name
