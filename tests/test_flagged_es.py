@@ -8,9 +8,9 @@ from clinic import triage
 from clinic.journey import ContentError
 from tests.conftest import ROOT, content_dir
 from tests.helpers import submit_request
+from tests.support.staff import FAST_ARGON2, Clock, create_staff, sign_in
 from tests.test_flagged import ORDINARY, PATIENT_PHRASINGS, banner_of, concepts_in, csv_rows, reference_of
 from tests.test_requests import rows
-from tests.test_staff import FAST_ARGON2, Clock, create_staff, sign_in
 
 
 @pytest.fixture(scope="module")
