@@ -7,15 +7,15 @@ import subprocess
 
 import pytest
 
+from clinic.journey import load_journey
 from tests.conftest import ROOT
 
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
-SAFE = {"signs_nerves": "none", "signs_chest": "none"}
-SAFE_MORE = {"signs_infection": "none", "signs_medicines_devices": "none"}
+# Every safety screen with "None of these" (content/warning_signs.yaml: one group a screen).
+SAFETY = [(group.step, {group.question_id: "none"}) for group in load_journey(ROOT / "content").warning_signs.groups]
 ANSWERS = [
     ("start", {}),
-    ("safety", SAFE),
-    ("safety-more", SAFE_MORE),
+    *SAFETY,
     ("surgery", {"surgery": "fusion"}),
     ("after-surgery", {"how_long": "over_2_years", "told": ["technical_success", "scar_tissue"]}),
     ("hardware", {"hardware_problem": "yes"}),
@@ -42,10 +42,12 @@ def journey_pages(client):
     link = re.search(r'href="https?://[^/"]+(/journey/continue/[^"]+)"', pages["journey-save"]).group(1)
     pages["continue-confirm"] = client.application.test_client().get(link).get_data(as_text=True)
     pages["continue-expired"] = client.get("/journey/continue/no-such-link").get_data(as_text=True)
-    client.post("/journey/safety", data={**SAFE, "signs_chest": "calf_pain"})
+    for screen, form in SAFETY:
+        client.post(f"/journey/{screen}", data={"signs_chest": "calf_pain"} if "signs_chest" in form else form)
     pages["same-day"] = client.get("/journey/same-day").get_data(as_text=True)
-    pages["safety-error"] = client.post("/journey/safety", data={"signs_chest": ["none", "chest_pain"]}).get_data(as_text=True)
-    client.post("/journey/safety", data={**SAFE, "signs_chest": "chest_pain"})
+    pages["safety-error"] = client.post("/journey/safety-chest", data={"signs_chest": ["none", "chest_pain"]}).get_data(
+        as_text=True)
+    client.post("/journey/safety-chest", data={"signs_chest": "chest_pain"})
     pages["urgent"] = client.get("/journey/urgent").get_data(as_text=True)
     return pages
 

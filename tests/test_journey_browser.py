@@ -3,13 +3,15 @@ import re
 
 import pytest
 
-from tests.conftest import assert_no_axe_violations, new_context
+from clinic.journey import load_journey
+from tests.conftest import ROOT, assert_no_axe_violations, new_context
 from tests.helpers import submit_and_wait
 
 pytestmark = pytest.mark.browser
 
-# "None of these" on every warning-sign group of the two safety screens (content/warning_signs.yaml).
-SAFE = {"signs_nerves": ["none"], "signs_chest": ["none"], "signs_infection": ["none"], "signs_medicines_devices": ["none"]}
+# "None of these" on every warning-sign group of the safety screens (content/warning_signs.yaml).
+SIGNS = load_journey(ROOT / "content").warning_signs
+SAFE = {group.question_id: ["none"] for group in SIGNS.groups}
 # What matters to them, and the SURE questions ("" skips one).
 CHOOSING = {"values": ["avoid_operation"], "sure_sure": "no", "sure_understand": "yes", "sure_values": "",
             "sure_support": "yes"}
@@ -30,7 +32,7 @@ PATHS = {
         **SAFE, **CHOOSING, "surgery": "laminectomy", "how_long": "over_2_years", "told": ["weakness"], "tried": ["mind_therapy"],
     },
 }
-SAFETY = ["start", "safety", "safety-more"]
+SAFETY = ["start", *SIGNS.screens()]
 OPTIONS = ["tried", "conventional", "regenerative", "values", "ready", "summary"]
 EXPECTED = {
     "fusion-with-hardware-problem": SAFETY + ["surgery", "after-surgery", "hardware", "hardware-first", "causes"] + OPTIONS,
@@ -135,7 +137,7 @@ def test_back_returns_to_the_previous_step_with_answers_kept_and_reload_keeps_th
     page = phone(js=True).new_page()
     plan = PATHS["several-operations"]
     page.goto(live_server.url + "/")
-    for _ in range(5):  # start, safety, safety-more, surgery, after-surgery
+    for _ in range(len(SAFETY) + 2):  # start, the safety screens, surgery, after-surgery
         answer_step(page, plan)
         submit_and_wait(page)
     assert page.url.endswith("/journey/hardware")
@@ -164,13 +166,13 @@ def test_a_warning_sign_stops_the_journey_at_the_urgent_care_page_with_a_way_bac
     page.goto(live_server.url + "/")
     submit(page)
     page.wait_for_url(re.compile(r"/journey/safety$"))
-    answer_step(page, {**SAFE, "signs_nerves": ["leg_weakness"]})
+    answer_step(page, {**SAFE, "signs_nerves": ["urine_trouble"]})
     submit(page)
     page.wait_for_url(re.compile(r"/journey/urgent$"))
     assert page.locator("form.step-form").count() == 0
     page.get_by_role("link", name="go back and change your answer").click()
     page.wait_for_url(re.compile(r"/journey/safety$"))
-    assert page.is_checked("input[name=signs_nerves][value=leg_weakness]")
+    assert page.is_checked("input[name=signs_nerves][value=urine_trouble]")
 
 
 def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_server, phone):
@@ -182,7 +184,7 @@ def test_an_unanswered_question_shows_the_error_summary_and_focuses_it(live_serv
     page.wait_for_selector(".error-summary")
     page.wait_for_function("() => document.activeElement && document.activeElement.classList.contains('error-summary')")
     assert page.title().startswith("Error:")
-    assert page.locator(".error-message").count() == 2  # the two groups of signs on the first safety screen
+    assert page.locator(".error-message").count() == 1  # the one group of signs on the first safety screen
 
 
 def test_axe_finds_no_violations_on_any_step(live_server, phone):
@@ -206,7 +208,7 @@ def test_axe_finds_no_violations_on_any_step(live_server, phone):
     submit(page)
     page.wait_for_selector(".error-summary")
     assert_no_axe_violations(page)
-    answer_step(page, {**SAFE, "signs_chest": ["chest_pain"]})
+    answer_step(page, {**SAFE, "signs_nerves": ["bladder_bowel_control"]})
     submit(page)
     page.wait_for_url(re.compile(r"/journey/urgent$"))
     assert_no_axe_violations(page)

@@ -88,6 +88,8 @@ def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_untick
             first.check()
             assert not none.is_checked() and first.is_checked()
     print("Continue's bottom on each safety screen, in screens of 844 px:", bottoms)
+    assert all(len(journey.warning_signs.groups_on(s)) == 1 for s in screens), "one group of signs a screen"
+    assert max(bottoms.values()) <= 1.3, f"Continue more than 1.3 screens (1,097 px) down: {bottoms}"
 
 
 SIZES = """() => {

@@ -20,6 +20,19 @@ ALL_SIGNS = SIGNS.signs()
 NOTHING = {group.question_id: [NONE_VALUE] for group in SIGNS.groups}
 
 
+def screen_forms(*signs, until=None):
+    """[(screen, form)] a person fills in with these signs ticked (None of these elsewhere), screen by screen until
+    the screens send them on, or until the screen `until`."""
+    forms, answers, screen = [], {}, SIGNS.screens()[0]
+    while screen in SIGNS.screens() and screen != until:
+        form = {group.question_id: [s.id for s in signs if s.group == group.id] or [NONE_VALUE]
+                for group in SIGNS.groups_on(screen)}
+        forms.append((screen, form))
+        answers.update(form)
+        screen = JOURNEY.next_step(JOURNEY.steps[screen], answers)
+    return forms
+
+
 def ticked(*signs):
     answers = {**NOTHING}
     for sign in signs:
@@ -29,11 +42,13 @@ def ticked(*signs):
 
 
 # --- the data ---------------------------------------------------------------------------------------------
-def test_the_issue_s_signs_are_all_there_in_both_tiers_on_at_most_two_screens():
+def test_the_issue_s_signs_are_all_there_in_both_tiers_one_group_a_screen():
     assert [t.id for t in SIGNS.tiers] == ["emergency", "same_day"]
     by_tier = {tier.id: [s for s in ALL_SIGNS if s.tier == tier] for tier in SIGNS.tiers}
     assert len(by_tier["emergency"]) >= 12 and len(by_tier["same_day"]) >= 6
-    assert len(SIGNS.screens()) <= 2
+    # Calm screens (issue 19): one group of at most five signs each; the browser test measures Continue's place.
+    assert all(len(SIGNS.groups_on(screen)) == 1 for screen in SIGNS.screens())
+    assert max(len(group.signs) for group in SIGNS.groups) <= 5
     assert JOURNEY.steps["urgent"].title == "Call 911 or go to the emergency department now"
     assert JOURNEY.steps["same-day"].title == "Call your surgeon's office today"
     labels = " ".join(s.label.lower() for s in ALL_SIGNS)
@@ -68,7 +83,8 @@ def test_the_second_pass_signs_are_there_with_their_tier_and_words(sign_id):
 def test_the_old_wordings_are_gone_and_every_screen_has_one_hint():
     labels = " ".join(s.label for s in ALL_SIGNS)
     assert "Trouble starting to pass urine" not in labels and "loss of sexual function" not in labels
-    assert {group.hint for group in SIGNS.groups} == {"Check each sign you have now, or None of these."}
+    # "None of these" has its own "or" divider on every screen (issue 19), so the hint does not repeat it.
+    assert {group.hint for group in SIGNS.groups} == {"Check each sign you have now."}
 
 
 def test_every_988_line_on_the_safety_screens_and_stop_pages_says_to_call_911_in_danger():
@@ -113,7 +129,7 @@ def test_a_broken_signs_file_stops_start_up_naming_the_file_and_field(tmp_path):
     shutil.copytree(CONTENT, content)
     text = (content / "warning_signs.yaml").read_text(encoding="utf-8")
     (content / "warning_signs.yaml").write_text(text.replace("tier: same_day", "tier: sameday", 1), encoding="utf-8")
-    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[0\].signs\[5\].tier'"):
+    with pytest.raises(ContentError, match=r"warning_signs.yaml: field 'groups\[1\].signs\[2\].tier'"):
         load_journey(content)
 
 
@@ -143,48 +159,80 @@ def test_the_journey_model_names_the_signs_in_a_journey_s_answers_with_label_and
     assert JOURNEY.warning_signs_in({}) == []
 
 
+def test_a_sign_stored_under_its_old_group_is_still_found_after_a_screen_is_split():
+    """Requests stored before a group was split (signs_nerves held leg weakness until issue 19) keep their signs."""
+    weakness = SIGNS.sign("leg_weakness")
+    assert weakness.group != "nerves"
+    assert [s.id for s in JOURNEY.warning_signs_in({"signs_nerves": ["leg_weakness", "urine_trouble"]})] == [
+        "urine_trouble", "leg_weakness"]
+    assert JOURNEY.warning_signs_in({"surgery": "fusion", "tried": ["opioids"]}) == []
+
+
 # --- the routes -------------------------------------------------------------------------------------------
 @pytest.fixture
 def client(make_app):
     return make_app(CONTENT_DIR=str(CONTENT), WTF_CSRF_ENABLED=False).test_client()
 
 
-def test_nothing_ticked_asks_for_the_signs_or_none_of_these_next_to_each_group(client):
+def answer_screen(client, screen, *signs):
+    """Post one safety screen with these signs ticked (None of these for a group without one)."""
+    form = {group.question_id: [s.id for s in signs if s.group == group.id] or NONE_VALUE
+            for group in SIGNS.groups_on(screen)}
+    return client.post(f"/journey/{screen}", data=form)
+
+
+def answer_screens(client, *signs):
+    """Answer the safety screens in order, each sign on its own screen, until they send the person on."""
+    screen = SIGNS.screens()[0]
+    while screen in SIGNS.screens():
+        response = answer_screen(client, screen, *signs)
+        assert response.status_code == 303, (screen, response.status_code)
+        screen = response.headers["Location"].rsplit("/", 1)[1]
+    return screen
+
+
+def test_nothing_ticked_asks_for_the_signs_or_none_of_these_next_to_the_group(client):
     client.post("/journey/start")
-    response = client.post("/journey/safety", data={"signs_nerves": "none"})
+    first = SIGNS.groups[0]
+    response = client.post(f"/journey/{first.step}", data={})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<title>Error:" in html
-    assert "Breathing, chest, fainting, and calf: check each one you have, or check \u201cNone of these\u201d" in html
-    assert 'href="#signs_chest-0"' in html and 'id="signs_chest-error"' in html
-    assert re.search(r'value="none" checked', html)  # what was ticked is kept
+    assert f"{first.label}: check each one you have, or check \u201cNone of these\u201d" in html
+    assert f'href="#{first.question_id}-0"' in html and f'id="{first.question_id}-error"' in html
 
 
 def test_none_of_these_together_with_a_sign_is_an_error_not_a_guess(client):
     client.post("/journey/start")
-    response = client.post("/journey/safety", data={"signs_nerves": ["none", "foot_drop"], "signs_chest": "none"})
+    first = SIGNS.groups[0]
+    response = client.post(f"/journey/{first.step}", data={first.question_id: ["none", first.signs[0].id]})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "you checked a sign and \u201cNone of these\u201d" in html
-    assert client.get("/journey/safety-more").headers["Location"] == "/journey/safety"  # not let through
+    assert re.search(r'value="none" checked', html) and re.search(rf'value="{first.signs[0].id}" checked', html)  # kept
+    second = SIGNS.screens()[1]
+    assert client.get(f"/journey/{second}").headers["Location"] == f"/journey/{first.step}"  # not let through
 
 
-def test_a_same_day_sign_on_the_first_screen_still_asks_the_second_and_an_emergency_there_wins(client):
+def test_a_same_day_sign_on_an_early_screen_still_asks_the_next_and_an_emergency_there_wins(client):
     client.post("/journey/start")
-    response = client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "calf_pain"})
-    assert response.headers["Location"] == "/journey/safety-more"
-    response = client.post("/journey/safety-more", data={"signs_infection": "fever_stiff_neck",
-                                                         "signs_medicines_devices": "none"})
-    assert response.headers["Location"] == "/journey/urgent"
+    screens = SIGNS.screens()
+    numbness, fever_neck = SIGNS.sign("leg_numbness"), SIGNS.sign("fever_stiff_neck")
+    assert numbness.tier.id == "same_day" and fever_neck.tier.id == "emergency"
+    first_screen = next(g.step for g in SIGNS.groups if g.id == numbness.group)
+    later_screen = next(g.step for g in SIGNS.groups if g.id == fever_neck.group)
+    assert screens.index(first_screen) < screens.index(later_screen)
+    assert answer_screens(client, numbness, fever_neck) == "urgent"
     html = client.get("/journey/urgent").get_data(as_text=True)
-    assert "A fever with a stiff neck, or a fever with confusion" in html and "Pain or swelling in one calf" in html
+    assert "A fever with a stiff neck, or a fever with confusion" in html and "New numbness or tingling in a leg" in html
+    client.post("/journey/start")
+    assert answer_screens(client, numbness) == "same-day"  # alone, after every screen with an emergency sign
 
 
 def test_stop_pages_have_tap_to_call_buttons_real_headings_and_one_way_back(client):
     client.post("/journey/start")
-    client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "calf_pain"})
-    client.post("/journey/safety-more", data={"signs_infection": "none", "signs_medicines_devices": "none"})
+    assert answer_screens(client, SIGNS.sign("calf_pain")) == "same-day"
     same_day = client.get("/journey/same-day").get_data(as_text=True)
-    client.post("/journey/safety", data={"signs_nerves": "urine_trouble", "signs_chest": "none"})
+    assert answer_screens(client, SIGNS.sign("urine_trouble")) == "urgent"
     emergency = client.get("/journey/urgent").get_data(as_text=True)
     phone = JOURNEY.clinic_phone
     clinic_tel = "tel:" + re.sub(r"[^\d+]", "", phone)
@@ -208,13 +256,13 @@ def test_stop_pages_have_tap_to_call_buttons_real_headings_and_one_way_back(clie
 
 def test_the_safety_screens_keep_not_sure_means_yes_and_show_988(client):
     client.post("/journey/start")
-    for step in ("safety", "safety-more"):
-        if step == "safety-more":
-            client.post("/journey/safety", data={"signs_nerves": "none", "signs_chest": "none"})
-        html = client.get(f"/journey/{step}").get_data(as_text=True)
+    for screen in SIGNS.screens():
+        html = client.get(f"/journey/{screen}").get_data(as_text=True)
         assert "If you are not sure, treat it as yes." in html
         assert 'href="tel:988"' in html and 'href="sms:988"' in html
-        assert html.count('value="none"') == 2 and html.count('type="checkbox"') >= 8
+        group, = SIGNS.groups_on(screen)
+        assert html.count('value="none"') == 1 and html.count('type="checkbox"') == len(group.signs) + 1
+        answer_screen(client, screen)
 
 
 def test_the_summary_lists_every_warning_sign_and_the_confirmation_the_emergency_ones(make_app):
@@ -242,7 +290,7 @@ def signs_site(tmp_path_factory):
     # Every sign starts a new journey from 127.0.0.1: lift the per-address limit on new journeys (issue 11 M2).
     app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE": str(folder / "clinic.sqlite3"),
                       "MAIL_DIR": str(folder / "mail"), "CONTENT_DIR": str(CONTENT),
-                      "JOURNEY_CREATE_RATE_LIMIT": "10000 per minute"})
+                      "JOURNEY_CREATE_RATE_LIMIT": "10000 per minute", "WTF_CSRF_ENABLED": False})
     with LiveServer(app) as server:
         yield server
 
@@ -264,8 +312,15 @@ def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_c
     context.clear_cookies()
     page = context.new_page()
     try:
-        page.goto(signs_site.url + "/")
-        _submit_and_wait(page, js)
+        # The screens before the sign's own are answered "None of these" by plain posts (six screens, walked in the
+        # browser 44 times, took a minute); from the sign's own screen on, the browser ticks and sends.
+        own = next(group.step for group in SIGNS.groups if group.id == sign.group)
+        assert context.request.post(signs_site.url + "/journey/start", max_redirects=0).status == 303
+        for screen, form in screen_forms(sign, until=own):
+            none = {name: values[0] for name, values in form.items()}  # "None of these": one value each
+            response = context.request.post(f"{signs_site.url}/journey/{screen}", form=none, max_redirects=0)
+            assert response.status == 303, (screen, response.status)
+        page.goto(f"{signs_site.url}/journey/{own}")
         while page.locator(f"input[name^=signs_][value={NONE_VALUE}]").count():
             for group in SIGNS.groups_on(page.url.rsplit("/", 1)[1]):
                 value = sign.id if sign.group == group.id else NONE_VALUE
@@ -292,12 +347,9 @@ def test_on_the_same_day_page_the_surgeon_s_office_comes_before_any_911_link(sig
     try:
         page.goto(signs_site.url + "/")
         _submit_and_wait(page, js)
-        page.check("input[name=signs_nerves][value=none]")
-        page.check("input[name=signs_chest][value=calf_pain]")
-        _submit_and_wait(page, js)
-        page.check("input[name=signs_infection][value=none]")
-        page.check("input[name=signs_medicines_devices][value=none]")
-        _submit_and_wait(page, js)
+        for _screen, form in screen_forms(SIGNS.sign("calf_pain")):
+            fill_answers(page, form)
+            _submit_and_wait(page, js)
         assert page.url.endswith("/journey/same-day") and page.viewport_size == {"width": 390, "height": 844}
         office = page.get_by_text("Call your surgeon's office today. The number is", exact=False)
         first_911 = page.locator("main a[href='tel:911']").first
@@ -324,13 +376,8 @@ def test_crisis_links_are_at_least_44_by_44_px(signs_site, sign_contexts, where)
         if where == "summary":
             route = [form for step, form in route_to_summary(JOURNEY)[:-1] if step.id != JOURNEY.first_step]
         else:
-            route = {
-                "safety": [],
-                "safety-more": [{"signs_nerves": "none", "signs_chest": "none"}],
-                "urgent": [{"signs_nerves": "foot_drop", "signs_chest": "none"}],
-                "same-day": [{"signs_nerves": "none", "signs_chest": "calf_pain"},
-                             {"signs_infection": "none", "signs_medicines_devices": "none"}],
-            }[where]
+            signs = {"urgent": [SIGNS.sign("foot_drop")], "same-day": [SIGNS.sign("calf_pain")]}.get(where, [])
+            route = [form for _screen, form in screen_forms(*signs, until=where)]
         for form in route:
             fill_answers(page, form)
             _submit_and_wait(page, True)
@@ -350,25 +397,36 @@ def _submit_and_wait(page, js):
         page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
 
 
-@pytest.mark.browser
-def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean(live_server, phone):
+def assert_axe_clean_light_and_dark(page):
     from tests.conftest import assert_no_axe_violations
 
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+        assert_no_axe_violations(page)
+    page.emulate_media(color_scheme="light")
+
+
+@pytest.mark.browser
+def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean_in_light_and_dark_mode(live_server, phone):
     page = phone(js=True, bypass_csp=True).new_page()
     page.goto(live_server.url + "/")
     _submit_and_wait(page, js=True)
-    assert_no_axe_violations(page)
-    # Nothing ticked: each group needs an answer (the script keeps "None of these" and a sign from both being ticked).
+    # Nothing ticked: the group needs an answer (the script keeps "None of these" and a sign from both being ticked).
     page.locator("form.step-form button[type=submit]").click()
     page.wait_for_selector(".error-summary")
-    assert_no_axe_violations(page)
-    page.check("input[name=signs_nerves][value=none]")
-    page.check("input[name=signs_chest][value=calf_pain]")
-    _submit_and_wait(page, js=True)
-    assert page.url.endswith("/journey/safety-more")
-    assert_no_axe_violations(page)
-    page.check("input[name=signs_infection][value=none]")
-    page.check("input[name=signs_medicines_devices][value=none]")
-    _submit_and_wait(page, js=True)
+    assert_axe_clean_light_and_dark(page)
+    # The screens themselves: axe checks them on a fusion path in light and dark (test_question_pages_browser.py).
+    forms = screen_forms(SIGNS.sign("calf_pain"))
+    for screen, form in forms:
+        assert page.url.endswith(f"/journey/{screen}")
+        fill_answers(page, form)
+        _submit_and_wait(page, js=True)
     assert page.url.endswith("/journey/same-day")
-    assert_no_axe_violations(page)
+    assert_axe_clean_light_and_dark(page)
+    page.goto(f"{live_server.url}/journey/{forms[-1][0]}")  # back to the last screen, and an emergency sign there
+    emergency = next(s for s in SIGNS.groups_on(forms[-1][0])[0].signs if s.tier.rank == 0)
+    fill_answers(page, {SIGNS.groups_on(forms[-1][0])[0].question_id: [emergency.id]})
+    _submit_and_wait(page, js=True)
+    assert page.url.endswith("/journey/urgent")
+    assert_axe_clean_light_and_dark(page)

@@ -158,8 +158,29 @@ def _decision_words(journey, answers):
 
 
 def path_words(journey, answers):
-    """Words shown along the whole route these answers take, summary included."""
-    return sum(step_words(journey, journey.steps[s], answers) for s in journey.expected_route(answers))
+    """Words shown along the whole route these answers take, summary included.
+
+    A paragraph of a step's own text shown word for word on an earlier step of the route (the "If you are not sure"
+    and 988 lines on each safety screen) counts once, like the summary's recap: seen again, not read again."""
+    route = journey.expected_route(answers)
+    return sum(step_words(journey, journey.steps[s], answers) for s in route) - repeated_words(
+        journey.steps[s].intro_text for s in route)
+
+
+def repeated_words(intros):
+    """Words of the paragraphs in `intros` (each a step's plain text, in route order) shown on an earlier step."""
+    seen, repeated = set(), 0
+    for intro in intros:
+        for paragraph in paragraphs(intro):
+            if paragraph in seen:
+                repeated += words(paragraph)
+            seen.add(paragraph)
+    return repeated
+
+
+def paragraphs(text):
+    """A text's paragraphs, white space made single (a browser's `textContent` of each, once normalised)."""
+    return [" ".join(p.split()) for p in str(text or "").split("\n\n") if p.strip()]
 
 
 def complete_answers(journey, boxes="typical"):

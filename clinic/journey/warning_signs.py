@@ -9,6 +9,7 @@ from clinic.journey.errors import ContentError
 from clinic.journey.model import Option, Question, Rule
 
 NONE_VALUE = "none"
+QUESTION_PREFIX = "signs_"  # a group's question id is this and its id
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class SignGroup:
 
     @property
     def question_id(self):
-        return f"signs_{self.id}"
+        return QUESTION_PREFIX + self.id
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,16 @@ class WarningSigns:
         return [group for group in self.groups if group.step == step_id]
 
     def in_answers(self, answers):
-        """The warning signs a journey's answers contain, in content order (each has .label and .tier)."""
-        found = []
-        for group in self.groups:
-            given = answers.get(group.question_id)
-            given = set(given) if isinstance(given, list) else {given}
-            found += [sign for sign in group.signs if sign.id in given]
-        return found
+        """The warning signs a journey's answers contain, in content order (each has .label and .tier).
+
+        A sign counts under any group's question: sign ids are unique, and a sign moved to another group (a screen
+        split in two) is still found in answers stored before the move.
+        """
+        given = set()
+        for question_id, value in answers.items():
+            if question_id.startswith(QUESTION_PREFIX):
+                given |= set(value) if isinstance(value, list) else {value}
+        return [sign for sign in self.signs() if sign.id in given]
 
     def top_tier(self, answers):
         """The most urgent tier among the answers' signs, or None when there are none."""
