@@ -228,8 +228,8 @@ EMPTY_ANSWER = {"single": "Not answered", "multiple": "None of these"}
 def stored_answers(found):
     """What the request stores of the guide (clinic/request_answers.py): ids of the answers in `found`
     ((answers, seen), or None when none are sent), the content version and the language."""
-    return request_answers.from_journey(journey_content(), *(found or (None, ())),
-                                        language=request_answers.DEFAULT_LANGUAGE)
+    content = journey_content()  # the journey in the page's language: its `language` is the one answered in
+    return request_answers.from_journey(content, *(found or (None, ())), language=content.language)
 
 
 def journey_answer_pairs():

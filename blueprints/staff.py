@@ -201,6 +201,8 @@ def call_times(ids):
 
 
 bp.add_app_template_filter(callback.language_words, "language_words")
+bp.add_app_template_filter(callback.preferred_language, "preferred_language")
+bp.add_app_template_filter(lambda code: callback.LANGUAGES.get(code, code), "language_name")
 
 
 @bp.app_template_filter("file_kind")

@@ -76,6 +76,17 @@ def language_words(language, other=None, interpreter=False):
     return f"{name}, would like an interpreter" if interpreter else name
 
 
+def preferred_language(language, other=None, interpreter=False, answers_language=None):
+    """What staff read as "Preferred language": the one the patient chose for a call back, else the language of
+    the guide they answered in when it is not English ('Spanish' for a request from /es/); None when neither says."""
+    chosen = language_words(language, other, interpreter)
+    if chosen:
+        return chosen
+    if answers_language and answers_language != "en":
+        return LANGUAGES.get(answers_language, answers_language)
+    return None
+
+
 @dataclass(frozen=True)
 class CallBack:
     """What the patient said about being called back. call_times: tuple of ids; voicemail 'yes'/'no' or None."""

@@ -18,7 +18,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # a request saved before ids stored); answer_ids, warning_sign_ids, content_version and language are what is stored.
 CSV_COLUMNS = ("reference", "received", "received_utc", "status", "flagged", "warning_signs", "flag_words",
                "spam_reason", "name", "email", "phone", "contact_by", "call_times", "voicemail", "language",
-               "interpreter", "description", "journey_answers", "notes", "consent_version", "consent_utc",
+               "interpreter", "preferred_language", "description", "journey_answers", "notes", "consent_version", "consent_utc",
                "answer_ids", "warning_sign_ids", "content_version", "answers_language")
 DAY = 86400
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ def list_requests(conn, status):
     """Requests with `status`, flagged ones first, then newest first (only what the list shows: no description
     or answers, and no reason for a flag)."""
     return conn.execute(
-        "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged, past_ceiling FROM requests "
+        "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged, past_ceiling, language, "
+        "language_other, interpreter, answers_language FROM requests "
         "WHERE status = ? ORDER BY flagged DESC, created_at DESC, id DESC",
         (status,),
     ).fetchall()
@@ -181,6 +182,8 @@ def _csv_chunks(reader, zone, status, chunk_chars, journey, empty_answer):
                 row["voicemail"],
                 callback.language_words(row["language"], row["language_other"]),
                 "yes" if row["interpreter"] else "no",
+                callback.preferred_language(row["language"], row["language_other"], row["interpreter"],
+                                            row["answers_language"]),
                 row["description"],
                 "\n".join(f"{answer.question}: {answer.text or empty_answer.get(answer.kind, '')}" for answer in guide.rows),
                 "\n".join(f"{n['staff_email']}: {n['body']}" for n in notes),

@@ -14,6 +14,10 @@ MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "request
 STAFF_SUBJECT = "New second-opinion request"
 PRIORITY_MARK = " (priority)"  # flagged requests: the subject says so, the email never says why
 RECEIPT_SUBJECT = "We have received your request"
+# The receipt is in the language of the guide the patient used (requests.answers_language): its own template per
+# language, since the outbox sends outside any request (no page language to translate with). Staff mail is English.
+RECEIPT_SUBJECTS = {"en": RECEIPT_SUBJECT, "es": "Hemos recibido su solicitud"}
+RECEIPT_TEMPLATES = {"en": "patient_receipt.txt", "es": "patient_receipt.es.txt"}
 DIGEST_SUBJECT = "Many second-opinion requests this hour: one email for all of them"
 
 # Plain text mail (.txt): no HTML escaping there; StrictUndefined so a missing value fails loudly in tests.
@@ -26,11 +30,12 @@ def staff_link(base_url, reference):
 
 
 def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipients, base_url,
-                  clinic_name, clinic_phone, priority=False, held=0):
+                  clinic_name, clinic_phone, priority=False, held=0, language="en"):
     """An EmailMessage for one outbox row. `recipients`: staff addresses, or the patient's own for a receipt.
 
     `priority`: the request is flagged (clinic/triage.py). Only the staff subject says so, never why.
     A staff digest (no reference) says how many requests (`held`) arrived past the hourly ceiling, and links to the inbox.
+    `language`: the patient's, for their receipt ("es": the Spanish one); staff mail is always English.
     """
     context = {"reference": reference, "clinic_name": clinic_name, "clinic_phone": clinic_phone, "held": held,
                "link": staff_link(base_url, reference) if reference else f"{base_url.rstrip('/')}/staff"}
@@ -39,7 +44,8 @@ def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipien
     elif kind == "staff_notification":
         subject, template = STAFF_SUBJECT + (PRIORITY_MARK if priority else ""), "staff_notification.txt"
     elif kind == "patient_receipt":
-        subject, template = RECEIPT_SUBJECT, "patient_receipt.txt"
+        language = language if language in RECEIPT_TEMPLATES else "en"
+        subject, template = RECEIPT_SUBJECTS[language], RECEIPT_TEMPLATES[language]
     else:
         raise ValueError(f"unknown outbox kind {kind!r}")
     message = EmailMessage()

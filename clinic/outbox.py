@@ -112,7 +112,7 @@ class Outbox:
             # A digest (kind staff_digest) has no request: it counts the requests stored past the ceiling since it
             # was queued, when it is sent.
             rows = self.conn.execute(
-                "SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email, r.flagged,"
+                "SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email, r.flagged, r.answers_language,"
                 " (SELECT COUNT(*) FROM requests h WHERE h.past_ceiling = 1 AND h.created_at >= o.created_at) AS held"
                 " FROM outbox o LEFT JOIN requests r ON r.id = o.request_id"
                 " WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= ?"
@@ -156,7 +156,8 @@ class Outbox:
         return build_message(kind=row["kind"], outbox_id=row["id"], reference=row["reference"],
                              created_at=row["created_at"], mail_from=s.mail_from, recipients=self.recipients(row),
                              base_url=s.base_url, clinic_name=s.clinic_name, clinic_phone=s.clinic_phone,
-                             priority=bool(row.get("flagged")), held=row.get("held") or 0)
+                             priority=bool(row.get("flagged")), held=row.get("held") or 0,
+                             language=row.get("answers_language") or "en")
 
     def send_pending(self, limit=20):
         """One pass: claim what is due and try each once. Returns counts {'sent', 'retry', 'failed'}."""

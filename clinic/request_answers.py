@@ -82,6 +82,9 @@ class RequestAnswers:
     labels_version: str  # the version of the content the labels come from (the one loaded)
     values: dict = field(default_factory=dict)  # the stored ids themselves: {question id: [values]}
     free_text: dict = field(default_factory=dict)
+    # The version served now in the language the patient answered in (a Spanish request's version is the Spanish
+    # content's, clinic.journey.version); the labels themselves are always the English content's.
+    current_version: str = ""
 
     @property
     def legacy(self):
@@ -90,7 +93,7 @@ class RequestAnswers:
     @property
     def version_differs(self):
         """True when the content changed since the request was saved: the labels are today's wording."""
-        return not self.legacy and self.content_version != self.labels_version
+        return not self.legacy and self.content_version != (self.current_version or self.labels_version)
 
 
 def _stored(raw, kind):
@@ -123,10 +126,12 @@ def read(journey, row):
               if isinstance(vs, list)}
     free_text = {str(k): str(v) for k, v in _stored(_column(row, "free_text"), dict).items()}
     sign_ids = [str(s) for s in _stored(_column(row, "warning_sign_ids"), list)]
+    language = _column(row, "answers_language")
+    current = (getattr(journey, "versions", None) or {}).get(language, labels_version)
     return RequestAnswers(
         rows=tuple(answer_rows(journey, values, free_text)), signs=tuple(sign_labels(journey, sign_ids)),
-        stored_as="ids", content_version=_column(row, "content_version"), language=_column(row, "answers_language"),
-        labels_version=labels_version, values=values, free_text=free_text)
+        stored_as="ids", content_version=_column(row, "content_version"), language=language,
+        labels_version=labels_version, values=values, free_text=free_text, current_version=current)
 
 
 def _questions(journey):

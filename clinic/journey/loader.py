@@ -86,6 +86,8 @@ def load_journeys(content_dir, languages=LANGUAGES):
         journey = load_journey(content_dir, language=language, english=journeys[DEFAULT_LANGUAGE])
         if not journey.missing:
             journeys[language] = journey
+    for journey in journeys.values():  # staff compare a request's version with the one served in its language
+        journey.versions = {language: each.version for language, each in journeys.items()}
     _LOADED.clear()  # one content folder at a time is plenty
     _LOADED[key] = journeys
     return dict(journeys)

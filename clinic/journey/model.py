@@ -257,6 +257,7 @@ class Journey:
     language: str = "en"  # the text's language: "en" from content/, "es" from content/es/ over the English
     translator: str = ""  # a translation's qualified medical translator (content/<lang>/journey.yaml)
     missing: tuple = ()  # a translation's files not written yet ("steps/tried.md"): such a journey is never served
+    versions: dict = field(default_factory=dict)  # language -> the version served in it (load_journeys sets it)
 
     def next_review_by(self, signed_on=None):
         """The date the content must be reviewed again by: `review_every_months` after the sign-off (or after
