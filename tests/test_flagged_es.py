@@ -23,6 +23,7 @@ SPANISH_PHRASINGS = [
     # self-harm
     ("quiero hacerme daño", "self_harm"),
     ("a veces quiero hacerme dano", "self_harm"),
+    ("quiero aserme daño", "self_harm"),
     ("No quiero vivir así", "self_harm"),
     ("ya no quiero bivir con este dolor", "self_harm"),
     ("he pensado en quitarme la vida", "self_harm"),
@@ -80,10 +81,12 @@ SPANISH_PHRASINGS = [
     ("escalofríos toda la noche", "infection"),
     ("está confundido y tiene el cuello rígido", "infection"),
     ("creo que tengo una infecsion", "infection"),
+    ("tengo fievre", "infection"),
     # wound
     ("la herida está roja y caliente", "wound"),
     ("le sale pus a la cicatriz", "wound"),
     ("se me abrieron dos puntos", "wound"),
+    ("la erida esta roja", "wound"),
     # device, calf, falls
     ("la piel sobre el estimulador está hinchada", "device"),
     ("la bomba de medicina suena una alarma", "device"),
