@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint check-content serve bench bench-taps bench-export audit
+.PHONY: run test install install-dev lint check-content serve bench bench-taps bench-export audit translations
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,9 +20,17 @@ $(DEVSTAMP): requirements.txt requirements-dev.txt package.json package-lock.jso
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
+# The interface text's catalogs (translations/*/LC_MESSAGES/messages.po) compiled to .mo, which git does not keep.
 install: $(STAMP)
+	$(VENV)/bin/pybabel -q compile -d translations
 
 install-dev: $(DEVSTAMP)
+	$(VENV)/bin/pybabel -q compile -d translations
+
+## After changing interface text in templates or Python: re-extract translations/messages.pot and merge it into each
+## language's messages.po; prints the messages still missing or fuzzy (README "Translations").
+translations: install-dev
+	$(PY) -m clinic.catalogs update
 
 ## Serve the site on http://127.0.0.1:5000 with embedded defaults (SQLite and mail folder under instance/).
 run: install

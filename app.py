@@ -9,7 +9,21 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import assets, fhir, housekeeping, insights, journey, ops, pages, request_log, requests, security, staff, web
+from blueprints import (
+    assets,
+    fhir,
+    housekeeping,
+    i18n,
+    insights,
+    journey,
+    ops,
+    pages,
+    request_log,
+    requests,
+    security,
+    staff,
+    web,
+)
 from clinic import local_time, migrate, production
 from clinic.journey import load_journeys
 from clinic.private_files import private_folder
@@ -91,6 +105,7 @@ def create_app(config=None):
     security.init_app(app)  # before CSRF: a cross-site post is refused with 403 before its token is checked
     csrf.init_app(app)
     web.init_app(app)  # database teardown, layout context, error pages
+    i18n.init_app(app)  # Flask-Babel; Spanish patient pages at /es/... (a WSGI wrapper), English at /
     app.register_blueprint(journey.bp)
     app.register_blueprint(pages.bp)
     requests.init_app(app)  # the request form at /request, its rate limit, the outbox sender and `outbox send`

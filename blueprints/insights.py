@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 
 from blueprints import staff
 from blueprints.web import get_db, journey_content, render
-from clinic import insights
+from clinic import insights, local_time
 from clinic.db import connect
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
@@ -66,7 +66,7 @@ def report_page():
     weeks, content, report = audited_report("viewed")
     return render("staff/insights.html", title="Journey report", report=report, weeks=weeks,
                   periods=insights.PERIODS,
-                  starts_on=insights.week_start(report.first_week).strftime('%B %-d, %Y'), funnel=insights.funnel_bars(report),
+                  starts_on=local_time.long_day(insights.week_start(report.first_week)), funnel=insights.funnel_bars(report),
                   weekly=insights.weekly_bars(report), event_label=lambda name: event_label(content, name),
                   short_label=lambda name: event_short_label(content, name),
                   shown=shown, is_small=insights.is_small, fewer=FEWER)

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, current_app, redirect, request, session, url
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse_many
 
+from blueprints.i18n import showing
 from blueprints.web import get_db, is_htmx, journey_content, render
 from clinic import insights
 from clinic.answer_store import AnswerStore
@@ -202,7 +203,9 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
             context["decision"] = decision
             context["values_chosen"] = decision.values_chosen(content, answers)
             context["unsure"] = decision.unsure(answers)
-    headers = {"HX-Push-Url": push_url or request.full_path.rstrip("?")} if is_htmx() else {}
+    if push_url:
+        showing(push_url)
+    headers = {"HX-Push-Url": push_url or request.script_root + request.full_path.rstrip("?")} if is_htmx() else {}
     return render("journey/step.html", **context), status, headers
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask import current_app, g, render_template, request
+from flask_babel import format_date
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from blueprints.i18n import language
 from clinic import local_time
 from clinic.db import DatabaseBusy, connect
 from clinic.journey.translation import DEFAULT_LANGUAGE
@@ -49,8 +51,8 @@ def close_db(exc=None):
 
 
 def current_language():
-    """The language of the page being served ("en", "es"): set by the locale selector from the URL (/es/...)."""
-    return g.get("language") or DEFAULT_LANGUAGE
+    """The language of the page being served ("en", "es"): from the URL (/es/...), as Flask-Babel's locale."""
+    return language()
 
 
 def content_languages():
@@ -85,8 +87,9 @@ def render(template, **context):
 
 
 def printed_on():
-    """Today in the clinic's zone ("December 3, 2026"): a printed summary or comparison says when it was made."""
-    return local_time.long_date(time.time(), current_app.extensions["clinic_zone"])
+    """Today in the clinic's zone, in the page's language ("December 3, 2026", "3 de diciembre de 2026"): a printed
+    summary or comparison says when it was made."""
+    return local_time.long_date(time.time(), current_app.extensions["clinic_zone"], locale=language())
 
 
 def init_app(app):
@@ -101,10 +104,12 @@ def init_app(app):
     icon = (STATIC_DIR / "favicon.svg").read_text(encoding="utf-8").strip()
     app.extensions["favicon_data_url"] = "data:image/svg+xml," + quote(icon, safe=":/=")
 
-    @app.template_filter("us_date")
-    def us_date(day):
-        """November 25, 2026: the US way, used wherever a patient reads a date."""
-        return f"{day:%B} {day.day}, {day.year}"
+    @app.template_filter("long_date")
+    def long_date(day):
+        """A day in the page's language, through Babel: "November 25, 2026", "25 de noviembre de 2026"."""
+        return format_date(day, "long")
+
+    app.jinja_env.filters["us_date"] = long_date  # its old name, for templates on branches not yet rebased
 
     @app.template_filter("tel")
     def tel_href(number):

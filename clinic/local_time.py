@@ -6,10 +6,11 @@ zoneinfo applies its daylight saving rules, so a January time reads EST and a Ju
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_datetime
+
 DEFAULT_ZONE = "America/New_York"
-# Spelled out here rather than with strftime's %B and %p, which follow the server's locale.
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+# Month names and AM/PM from Babel's data for a named locale, never strftime's %B and %p (the server's locale).
+STAFF_LOCALE = "en_US"
 
 
 def load_zone(name):
@@ -44,16 +45,18 @@ def abbreviation(moment):
 def staff_time(seconds, zone):
     """'November 25, 2026, 11:42 PM EST': what staff read on every page."""
     moment = local(seconds, zone)
-    hour = moment.hour % 12 or 12
-    half = "AM" if moment.hour < 12 else "PM"
-    return (f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}, "
-            f"{hour}:{moment.minute:02d} {half} {abbreviation(moment)}")
+    return f"{format_datetime(moment, 'MMMM d, y, h:mm a', locale=STAFF_LOCALE)} {abbreviation(moment)}"
 
 
-def long_date(seconds, zone):
-    """'November 25, 2026': the day in the clinic's zone, as a printed summary shows it."""
-    moment = local(seconds, zone)
-    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
+def long_day(day, locale=STAFF_LOCALE):
+    """A date as 'November 25, 2026' (or in `locale`: '25 de noviembre de 2026')."""
+    return format_date(day, "long", locale=locale)
+
+
+def long_date(seconds, zone, locale=STAFF_LOCALE):
+    """'November 25, 2026' ('25 de noviembre de 2026' with locale 'es'): the day in the clinic's zone, as a printed
+    summary shows it."""
+    return long_day(local(seconds, zone).date(), locale)
 
 
 def csv_time(seconds, zone):

@@ -20,6 +20,7 @@ def test_htmx_licence_sits_beside_it():
 def test_pages_load_htmx_from_our_own_static_folder_only(client):
     html = client.get("/").get_data(as_text=True)
     assert '/static/vendor/htmx-2.0.11.min.js' in html
-    sources = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"', html)
+    # (hreflang alternates are links to pages, never fetched by the browser)
+    sources = re.findall(r'<(?:script|link)\b(?![^>]*rel="alternate")[^>]*\b(?:src|href)="([^"]+)"', html)
     # The icon is the one exception: a data: URL in the page, so no step asks for it again (issue 19).
     assert sources and all(s.startswith("/static/") or s.startswith("data:image/svg+xml,") for s in sources), sources

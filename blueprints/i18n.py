@@ -1,0 +1,114 @@
+"""Languages: English at /, Spanish at /es/... (Flask-Babel picks the interface text from the URL alone).
+
+`/es` is moved from the path into SCRIPT_NAME before Flask sees the request, so one set of routes serves both
+languages and every url_for() and redirect made while serving a Spanish page stays under /es/ (htmx partials and
+the request form included). A cookie never chooses the language, and Accept-Language never redirects: on the
+start page it only shows a "Ver en español" link.
+"""
+from pathlib import Path
+
+from flask import abort, current_app, g, has_request_context, request
+from flask_babel import Babel
+
+from clinic import catalogs
+
+DEFAULT = "en"
+# Languages served under a prefix of their own, with the name a reader of that language knows it by.
+PREFIXED = {"es": "Español"}
+NAMES = {"en": "English", **PREFIXED}
+# Only patient pages have a Spanish twin; staff pages, FHIR, /healthz stay English at one address.
+PATIENT_BLUEPRINTS = {"journey", "pages", "requests"}
+ENVIRON_KEY = "clinic.language"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+class LanguagePrefix:
+    """WSGI wrapper: /es/journey/x is served as /journey/x with SCRIPT_NAME ending in /es."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        for code in PREFIXED:
+            prefix = "/" + code
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["clinic.script_name"] = environ.get("SCRIPT_NAME", "")
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix):] or "/"
+                environ[ENVIRON_KEY] = code
+                break
+        return self.wsgi_app(environ, start_response)
+
+
+def language():
+    """'en' or 'es': the language of the page being served (from its URL), 'en' outside a request."""
+    if not has_request_context():
+        return DEFAULT
+    return request.environ.get(ENVIRON_KEY, DEFAULT)
+
+
+def offered_languages():
+    """English, and each language whose content is complete (es-loader's `extensions["journeys"]`): the ones
+    linked to. A Spanish URL still works without it (Spanish interface, English content), linked from nowhere;
+    from there the link leads back to English."""
+    journeys = current_app.extensions.get("journeys") or {}
+    offered = [code for code in NAMES if code == DEFAULT or code in journeys]
+    here = language()
+    return offered if here in offered else [DEFAULT, here]
+
+
+def showing(url):
+    """Say which page this response shows when it is not the request's own URL: an htmx answer posted to step A
+    returns step B (the URL htmx pushes), and the language link must lead to B."""
+    g.shown_url = url
+
+
+def page_url(code):
+    """This page's path in language `code`: the header's language link and hreflang. Without the query string:
+    nothing a link elsewhere put there is echoed into the page (a page's arguments are checked by its view)."""
+    base = request.environ.get("clinic.script_name", request.script_root)
+    prefix = "" if code == DEFAULT else "/" + code
+    shown = g.get("shown_url")
+    if shown and shown.startswith(request.script_root + "/"):
+        return base + prefix + shown[len(request.script_root):].split("?", 1)[0]
+    return base + prefix + request.path
+
+
+def init_app(app):
+    catalogs.compile_stale(TRANSLATIONS_DIR)
+    Babel(app, locale_selector=language, default_translation_directories=str(TRANSLATIONS_DIR))
+    app.wsgi_app = LanguagePrefix(app.wsgi_app)
+
+    @app.before_request
+    def patient_pages_only():
+        # /es/staff, /es/healthz ...: one address each, in English.
+        if language() != DEFAULT and request.endpoint != "static" and request.blueprint not in PATIENT_BLUEPRINTS:
+            abort(404)
+
+    @app.context_processor
+    def language_context():
+        if not has_request_context():  # `flask content review-pack` renders without a request
+            return {"page_language": DEFAULT, "other_language": None, "alternates": [], "offer_spanish": False}
+        here = language()
+        offered = offered_languages()
+        other = next((code for code in offered if code != here), None)
+        base_url = current_app.config["BASE_URL"].rstrip("/")
+        offer_spanish = ("es" in offered and here == DEFAULT and request.endpoint == "journey.start"
+                         and request.accept_languages.best_match(["en", "es"]) == "es")
+        return {
+            "page_language": here,
+            "other_language": {"code": other, "name": NAMES[other], "url": page_url(other)} if other else None,
+            # Absolute, as search engines want them; x-default is the English page.
+            "alternates": [(code, base_url + page_url(code)) for code in offered]
+                          + [("x-default", base_url + page_url(DEFAULT))] if len(offered) > 1 else [],
+            "offer_spanish": offer_spanish,
+            "spanish_start_url": page_url("es") if offer_spanish else None,
+        }
+
+    @app.after_request
+    def vary_on_accept_language(response):
+        # The English start page differs by Accept-Language (the "Ver en español" notice).
+        if language() == DEFAULT and request.endpoint == "journey.start":
+            response.vary.add("Accept-Language")
+        return response
