@@ -91,7 +91,10 @@ def create_app(config=None):
     # A broken content file stops start-up here, naming the file and the field.
     # Every language's journey (content/<lang>/ over the English), served only once complete: blueprints ask
     # blueprints.web.journey_content() for the current page's language.
-    app.extensions["journeys"] = load_journeys(app.config["CONTENT_DIR"])
+    translation_problems = {}
+    app.extensions["journeys"] = load_journeys(app.config["CONTENT_DIR"], problems=translation_problems)
+    for language, problem in translation_problems.items():
+        log.error("The %s content is not served, English only: %s (README, 'The Spanish content')", language, problem)
     app.extensions["journey"] = content = app.extensions["journeys"]["en"]
     production.check_clinic_phone(content.clinic_phone, production=app.config["PRODUCTION"],
                                   path=Path(app.config["CONTENT_DIR"]) / "journey.yaml")

@@ -9,13 +9,19 @@ import pytest
 from clinic import callback, request_answers
 from clinic.journey import reading
 from clinic.notifications import build_message
-from tests.test_staff import add_request, clock, create_staff, sign_in, staff_app  # noqa: F401 - fixtures
+from tests.conftest import content_dir
+from tests.support.staff import FAST_ARGON2, add_request, create_staff, sign_in
 
 SPANISH_WORDS = ("¿", "á", "é", "í", "ó", "ú", "ñ", " usted", " su ")
 
 
 @pytest.fixture
-def journeys(staff_app):  # noqa: F811
+def staff_app(make_app):
+    return make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2)
+
+
+@pytest.fixture
+def journeys(staff_app):
     return staff_app.extensions["journeys"]
 
 
@@ -62,7 +68,7 @@ def test_the_preferred_language_is_the_call_back_choice_else_the_guide_language(
     assert callback.preferred_language(None) is None
 
 
-def test_a_spanish_request_shows_staff_preferred_language_spanish_in_the_list_the_page_and_the_csv(staff_app, journeys):  # noqa: F811
+def test_a_spanish_request_shows_staff_preferred_language_spanish_in_the_list_the_page_and_the_csv(staff_app, journeys):
     spanish = journeys["es"]
     seen = {s for s, step in spanish.steps.items() if step.kind == "info"}
     stored = request_answers.from_journey(spanish, _typical(spanish), seen, language="es")

@@ -167,13 +167,25 @@ def test_a_complete_translation_is_served_with_the_english_structure(small):
     assert set(load_journeys(small)) == {"en", "es"}
 
 
-def test_a_translated_file_that_differs_stops_start_up_naming_the_spanish_file_and_key(small):
+def test_a_translated_file_that_differs_is_refused_naming_the_spanish_file_and_key(small):
     path = small / "es" / "steps" / "surgery.md"
     path.write_text(path.read_text(encoding="utf-8").replace("fusion:", "fusión:"), encoding="utf-8")
     with pytest.raises(ContentError) as caught:
-        load_journeys(small)
+        load_journey(small, language="es")
     assert caught.value.source == str(path)
     assert caught.value.field_name == "questions.surgery.options" and "fusion" in caught.value.problem
+    # At start-up the English site stays up, without Spanish, and the caller gets the error to log.
+    problems = {}
+    assert set(load_journeys(small, problems=problems)) == {"en"}
+    assert str(problems["es"]) == str(caught.value)
+
+
+def test_a_start_up_with_a_refused_translation_serves_english_and_logs_why(small, make_app, caplog):
+    path = small / "es" / "steps" / "surgery.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("fusion:", "fusión:"), encoding="utf-8")
+    app = make_app(CONTENT_DIR=str(small))
+    assert list(app.extensions["journeys"]) == ["en"]
+    assert "The es content is not served, English only" in caplog.text and "questions.surgery.options" in caplog.text
 
 
 def test_a_check_across_files_names_the_spanish_file(small):

@@ -65,9 +65,13 @@ def load_journey(content_dir, reference_url=None, language=DEFAULT_LANGUAGE, eng
     return journey
 
 
-def load_journeys(content_dir, languages=LANGUAGES):
-    """{language: Journey} for English and every language whose content is complete; a language with a file
-    still missing is left out (the site then offers it nowhere), one with a wrong file stops start-up.
+def load_journeys(content_dir, languages=LANGUAGES, problems=None):
+    """{language: Journey} for English and every language whose content is complete and matches the English.
+
+    A language with a file still missing is left out (the site then offers it nowhere). So is one with a file
+    that differs from the English (an English edit the translation has not followed yet): the English site, its
+    safety screens first, must never go down for a translation; its ContentError goes into `problems`
+    ({language: error}) for the caller to log, and `make check-content` and the tests fail on it.
 
     Loaded once per content version in a process (the app factory runs often in tests; nothing changes a loaded
     Journey), and a language without a folder under content/ is not tried at all."""
@@ -78,18 +82,27 @@ def load_journeys(content_dir, languages=LANGUAGES):
            tuple(content_version(content_dir, language) for language in languages),
            tuple(path.read_bytes() if path.is_file() else b"" for path in metas))
     if key in _LOADED:
-        return dict(_LOADED[key])
-    journeys = {DEFAULT_LANGUAGE: load_journey(content_dir)}
+        journeys, found_problems = _LOADED[key]
+        if problems is not None:
+            problems.update(found_problems)
+        return dict(journeys)
+    journeys, found_problems = {DEFAULT_LANGUAGE: load_journey(content_dir)}, {}
     for language in languages:
         if language == DEFAULT_LANGUAGE or not (content_dir / language).is_dir():
             continue
-        journey = load_journey(content_dir, language=language, english=journeys[DEFAULT_LANGUAGE])
+        try:
+            journey = load_journey(content_dir, language=language, english=journeys[DEFAULT_LANGUAGE])
+        except ContentError as exc:
+            found_problems[language] = exc
+            continue
         if not journey.missing:
             journeys[language] = journey
     for journey in journeys.values():  # staff compare a request's version with the one served in its language
         journey.versions = {language: each.version for language, each in journeys.items()}
     _LOADED.clear()  # one content folder at a time is plenty
-    _LOADED[key] = journeys
+    _LOADED[key] = (journeys, found_problems)
+    if problems is not None:
+        problems.update(found_problems)
     return dict(journeys)
 
 
