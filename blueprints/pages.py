@@ -11,6 +11,7 @@ from markupsafe import Markup
 from blueprints.web import STATIC_DIR, is_htmx, journey_content, render
 from clinic.journey import review_pack
 from clinic.journey.render import citation_marker, cite_origin
+from clinic.journey.translation import LANGUAGE_NAMES
 
 # `flask content ...`: commands about the journey content (README "Content and clinical review").
 bp = Blueprint("pages", __name__, cli_group="content")
@@ -103,9 +104,14 @@ def review_pack_command(out):
         doctor_questions=review_pack.doctor_questions(journey),
         references=review_pack.cited_references(journey, current_app.config["CONTENT_DIR"]),
         conditions=lambda when: review_pack.condition_text(journey, when),
+        # Each translation beside the English, with its own sign-off (a language not yet served is not in it).
+        translations=[(LANGUAGE_NAMES[code], other, review_pack.side_by_side(journey, other))
+                      for code, other in current_app.extensions["journeys"].items() if code != journey.language],
     )
     # Reference markers point into the pack itself, so the file works alone and on paper.
-    html = re.sub(r'href="/references[^"#]*#ref-', 'href="#ref-', html).replace('href="/compare"', 'href="#comparison"')
+    # The Spanish text's markers point to the same numbered references (/es/references...).
+    html = re.sub(r'href="(?:/[a-z]{2})?/references[^"#]*#ref-', 'href="#ref-', html)
+    html = re.sub(r'href="(?:/[a-z]{2})?/compare"', 'href="#comparison"', html)
     out.write_text(html, encoding="utf-8")
     click.echo(f"review pack: {out} ({len(journey.steps)} steps, {len(review_pack.sign_table(journey))} warning signs, "
                f"{len(journey.references)} references, {len(added)} added claims)")

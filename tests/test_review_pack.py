@@ -243,3 +243,28 @@ def test_printed_at_letter_size_page_1_holds_the_sign_off_and_the_contents(brows
         everything = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         stops = everything.split("3. The two stop pages as the patient sees them\n")[-1].split("4. The staff flag")[0]
         assert "Call 911\n" in stops  # the emergency page's big button prints, as the patient sees it
+
+
+def test_the_spanish_text_is_beside_the_english_with_a_translator_box_and_its_own_sign_off(pack):
+    from clinic.journey.loader import load_journey as load
+
+    spanish = load(CONTENT, language="es")
+    assert spanish.missing == ()
+    first = pack.split('<section class="part"', 1)[0]
+    assert f'Spanish beside the English; its own sign-off</a> (<span class="pack-translation-version">{spanish.version}' in first
+    side = part(pack, "tr-es")
+    box = side.split('<table class="pack-side"', 1)[0]
+    assert "Spanish sign-off" in box and spanish.version in box
+    assert "Qualified medical translator who checked the Spanish" in box and "Medical director" in box
+    assert f"reviewed_version: {spanish.version}" in box and "translator:" in box
+    assert "not yet reviewed" in box  # no one has signed the Spanish yet: its pages say so too
+    for step_id in step_order(JOURNEY):
+        english, other = JOURNEY.steps[step_id], spanish.steps[step_id]
+        table = side.split(f'id="tr-es-{step_id}"', 1)[1].split("</table>", 1)[0]
+        assert f"<td>{english.title}</td><td lang=\"es\">{other.title}</td>" in table
+        for question, translated in zip(english.questions, other.questions, strict=True):
+            assert translated.label in table and all(o.label in table for o in translated.options)
+        assert all(block.heading in table for block in other.blocks)
+    signs = side.split('id="tr-es-signs"', 1)[1].split("</table>", 1)[0]
+    for sign, other_sign in zip(JOURNEY.warning_signs.signs(), spanish.warning_signs.signs(), strict=True):
+        assert f"<td>{sign.label}</td><td lang=\"es\">{other_sign.label}</td>" in signs

@@ -252,3 +252,19 @@ def test_every_file_of_the_real_content_can_be_translated(tmp_path):
     spanish = load_journey(content, language="es")
     assert spanish.missing == ()
     assert "la" in spanish.steps["conventional"].blocks[0].body_text.split()
+
+
+def test_each_language_says_not_yet_reviewed_until_its_own_version_is_signed(small, make_app):
+    from tests.conftest import sign_off
+
+    sign_off(small)  # the English only
+    app = make_app(CONTENT_DIR=str(small))
+    client = app.test_client()
+    english, spanish = client.get("/").get_data(as_text=True), client.get("/es/").get_data(as_text=True)
+    assert "This guide was last reviewed on" in english
+    assert "aún no ha revisado esta guía" in spanish and "revisó esta guía por última vez" not in spanish
+    meta = small / "es" / "journey.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8") + f"reviewed: 2026-11-25\nreviewed_version: "
+                    f"{content_version(small, 'es')}\ntranslator: Ana Pérez\n", encoding="utf-8")
+    spanish = make_app(CONTENT_DIR=str(small)).test_client().get("/es/").get_data(as_text=True)
+    assert "revisó esta guía por última vez el" in spanish and "25 de noviembre de 2026" in spanish

@@ -205,3 +205,86 @@ def flag_banner(triage):
     """The banner texts staff see on a flagged request, as {key: text}."""
     banner = getattr(triage, "banner", None) or {}
     return {key: _shown(value) for key, value in (banner.items() if isinstance(banner, dict) else vars(banner).items())}
+
+
+# --- issue 20 C: a translation beside the English, for the qualified medical translator and the reviewer ----------
+@dataclass(frozen=True)
+class SideBySide:
+    title: str  # "1. Is anything urgent? (safety)"
+    anchor: str  # an id in the pack
+    rows: tuple  # (what, English, translation): text, or rendered HTML for Markdown fields
+
+
+def _text_rows(english, other):
+    """(what, English, translation) for every text field two parallel steps show, in page order."""
+    rows = [("Title", english.title, other.title), ("Part", english.section, other.section)]
+    if english.intro_text:
+        rows.append(("Text", english.intro_html, other.intro_html))
+    for question, translated in zip(english.questions, other.questions, strict=True):
+        rows.append((f"Question {question.id}", question.label, translated.label))
+        if question.summary_label != question.label:
+            rows.append(("On the summary", question.summary_label, translated.summary_label))
+        if question.hint:
+            rows.append(("Hint", question.hint, translated.hint))
+        rows += [(f"Answer {option.value}", option.label, theirs.label)
+                 for option, theirs in zip(question.options, translated.options, strict=True)]
+    for block, translated in zip(english.blocks, other.blocks, strict=True):
+        rows.append((f"Block {block.id}", block.heading, translated.heading))
+        if block.diagram:
+            rows.append(("Picture", f"{block.diagram.title}. {block.diagram.labels}. {block.diagram.caption}",
+                         f"{translated.diagram.title}. {translated.diagram.labels}. {translated.diagram.caption}"))
+        rows.append(("Text", block.body_html, translated.body_html))
+        if block.figure:
+            rows.append(("Figure", block.figure.caveat, translated.figure.caveat))
+        if block.research_html:
+            rows.append(("What the research says", block.research_html, translated.research_html))
+        rows += [("Added claim", claim, theirs) for (claim, _), (theirs, _) in zip(block.added, translated.added, strict=True)]
+    rows += [("Doctor question", item.text, theirs.text)
+             for item, theirs in zip(english.doctor_questions, other.doctor_questions, strict=True)]
+    rows += [("Call button", label, theirs) for (_, label, _), (_, theirs, _) in zip(english.calls, other.calls, strict=True)]
+    return rows
+
+
+def side_by_side(english, other):
+    """Every text the patient reads in `other` (a translation's Journey) beside the English it was written from:
+    the steps in order, the warning signs, the summary's lines, the comparison, the pages and the site's lines.
+    Both journeys have the same structure (the loader refused anything else), so each text is paired by its id."""
+    sections = []
+    for index, step_id in enumerate(step_order(english), start=1):
+        step = english.steps[step_id]
+        sections.append(SideBySide(f"{index}. {step.title} ({step_id})", f"tr-{other.language}-{step_id}",
+                                   tuple(_text_rows(step, other.steps[step_id]))))
+    if english.warning_signs:
+        signs, theirs = english.warning_signs, other.warning_signs
+        rows = [(f"Tier {tier.id}", tier.label, other_tier.label)
+                for tier, other_tier in zip(signs.tiers, theirs.tiers, strict=True)]
+        rows.append(("None of these", signs.none_label, theirs.none_label))
+        for group, other_group in zip(signs.groups, theirs.groups, strict=True):
+            rows.append((f"Group {group.id}", group.label, other_group.label))
+            if group.hint:
+                rows.append(("Hint", group.hint, other_group.hint))
+            rows += [(f"Sign {sign.id} ({sign.tier.label})", sign.label, other_sign.label)
+                     for sign, other_sign in zip(group.signs, other_group.signs, strict=True)]
+        sections.append(SideBySide("Warning signs", f"tr-{other.language}-signs", tuple(rows)))
+    if english.decision:
+        rows = [(f"Line {value}", english.decision.lines[value], other.decision.lines[value]) for value in english.decision.lines]
+        rows += [("After a “no”", english.decision.unsure_html, other.decision.unsure_html)]
+        sections.append(SideBySide("What matters to you (the summary)", f"tr-{other.language}-decision", tuple(rows)))
+    if english.comparison:
+        rows = []
+        for row, theirs in zip(english.comparison.rows, other.comparison.rows, strict=True):
+            rows.append((f"Option {row.id}", row.name, theirs.name))
+            rows += [(point, getattr(row, key), getattr(theirs, key)) for key, point in (
+                ("involves", "What it involves"), ("known", "What is known"), ("risks", "Main risks"), ("who", "Who offers it"))]
+        sections.append(SideBySide("Compare the options", f"tr-{other.language}-comparison", tuple(rows)))
+    for slug, (title, body) in english.pages.items():
+        other_title, other_body = other.pages[slug]
+        sections.append(SideBySide(f"Page /{slug}", f"tr-{other.language}-page-{slug}",
+                                   (("Title", title, other_title), ("Text", body, other_body))))
+    sections.append(SideBySide("On every page", f"tr-{other.language}-site", (
+        ("Guide title", english.title, other.title), ("Disclaimer", english.disclaimer, other.disclaimer),
+        ("Conflict of interest", english.conflict_of_interest, other.conflict_of_interest),
+        ("Reviewer (role)", english.reviewed_by, other.reviewed_by),
+        ("Insurance", english.clinic_insurance, other.clinic_insurance),
+        ("Parts", " · ".join(english.parts), " · ".join(other.parts)))))
+    return sections
