@@ -314,8 +314,30 @@ class Triage:
 
 def load_triage(content_dir):
     """Read content/triage.yaml; ContentError naming the file and the field when it is wrong (an unknown key, a
-    pattern that does not compile, an id used twice, an example its concept does not find)."""
+    pattern that does not compile, an id used twice, an example its concept does not find).
+
+    Read once per file content in a process: the app factory runs for every test, and checking every example
+    against every pattern took a third of it (a Triage is frozen, so sharing it changes nothing)."""
     path = Path(content_dir) / TRIAGE_FILE
+    try:
+        key = (str(path.resolve()), path.read_bytes())
+    except OSError:
+        return _load_triage(path)  # read_yaml names the file
+    if key in _LOADED:
+        _LOADED[key] = _LOADED.pop(key)  # the most recently used last
+        return _LOADED[key]
+    triage = _load_triage(path)
+    _LOADED[key] = triage
+    while len(_LOADED) > KEEP_LOADED:
+        del _LOADED[next(iter(_LOADED))]
+    return triage
+
+
+KEEP_LOADED = 4  # the real content and the tests' fixture journey, in turn, are each read once
+_LOADED = {}
+
+
+def _load_triage(path):
     data = read_yaml(path)
     if isinstance(data, dict) and "phrases" in data:
         raise ContentError(path, "phrases", "the phrase list is now `concepts`, each with its own patterns and examples "

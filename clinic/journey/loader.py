@@ -82,6 +82,7 @@ def load_journeys(content_dir, languages=LANGUAGES, problems=None):
            tuple(content_version(content_dir, language) for language in languages),
            tuple(path.read_bytes() if path.is_file() else b"" for path in metas))
     if key in _LOADED:
+        _LOADED[key] = _LOADED.pop(key)  # the most recently used last
         journeys, found_problems = _LOADED[key]
         if problems is not None:
             problems.update(found_problems)
@@ -99,13 +100,17 @@ def load_journeys(content_dir, languages=LANGUAGES, problems=None):
             journeys[language] = journey
     for journey in journeys.values():  # staff compare a request's version with the one served in its language
         journey.versions = {language: each.version for language, each in journeys.items()}
-    _LOADED.clear()  # one content folder at a time is plenty
     _LOADED[key] = (journeys, found_problems)
+    while len(_LOADED) > KEEP_LOADED:
+        del _LOADED[next(iter(_LOADED))]
     if problems is not None:
         problems.update(found_problems)
     return dict(journeys)
 
 
+# Content folders kept loaded: tests build apps on the real content and on the small fixture journey in turn, and
+# reloading the real one took a second or more each time.
+KEEP_LOADED = 4
 _LOADED = {}
 
 
