@@ -1,13 +1,15 @@
 """Spanish descriptions are flagged like English ones (issue 20 C): the Spanish patterns of content/triage.yaml,
 accents folded on both sides, every English behaviour kept (tests/test_flagged.py)."""
 import json
+import time
 
 import pytest
 
+from blueprints.requests import sign_started
 from clinic import triage
 from clinic.journey import ContentError
 from tests.conftest import ROOT, content_dir
-from tests.helpers import submit_request
+from tests.helpers import PATIENT, form_fields
 from tests.support.staff import FAST_ARGON2, Clock, create_staff, sign_in
 from tests.test_flagged import ORDINARY, PATIENT_PHRASINGS, banner_of, concepts_in, csv_rows, reference_of
 from tests.test_requests import rows
@@ -223,12 +225,18 @@ def test_a_spanish_request_is_flagged_like_an_english_one(make_app, smtp_server)
     assert sign_in(staff).status_code == 303
     patient = app.test_client()
     description = "El dolor no se quita y a veces quiero hacerme daño"
-    assert submit_request(patient, description=description).status_code == 303
-    confirmation = patient.get("/request/sent").get_data(as_text=True)
-    assert app.extensions["journey"].clinic_phone in confirmation and "2 working days" not in confirmation
+    # Sent from the Spanish guide's form (/es/request), as a Spanish-speaking patient sends it.
+    page = patient.get("/es/request")
+    assert page.status_code == 200 and 'lang="es"' in page.get_data(as_text=True)
+    hidden = form_fields(page.get_data(as_text=True))
+    hidden["started"] = sign_started(time.time() - 60, app.config["SECRET_KEY"])
+    sent = patient.post("/es/request", data={**hidden, **PATIENT, "description": description})
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/es/request/sent")
+    confirmation = patient.get("/es/request/sent").get_data(as_text=True)
+    assert app.extensions["journey"].clinic_phone in confirmation and 'href="tel:988"' in confirmation
     reference = reference_of(app, description)
-    stored = rows(app, "SELECT flagged, flag_words FROM requests")[0]
-    assert stored["flagged"] == 1
+    stored = rows(app, "SELECT flagged, flag_words, answers_language FROM requests")[0]
+    assert stored["flagged"] == 1 and stored["answers_language"] == "es"
     assert json.loads(stored["flag_words"]) == [
         {"concept": "self_harm", "label": "self-harm", "matched": "quiero hacerme daño"}]
     own = app.extensions["triage"].banner_for(("self_harm",))
