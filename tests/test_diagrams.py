@@ -207,3 +207,51 @@ def test_diagrams_render_at_390_px_with_text_alternatives_in_forced_colours_and_
             answered = context.request.post(f"{base}/journey/{step.id}", data=urlencode(form, doseq=True), max_redirects=0,
                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
             assert answered.status == 303, (step.id, answered.status)
+
+
+# WCAG 1.4.12 text spacing, as the W3C's test bookmarklet sets it.
+TEXT_SPACING = ("* { line-height: 1.5 !important; letter-spacing: 0.12em !important; word-spacing: 0.16em !important; }"
+                " p { margin-bottom: 2em !important; }")
+LABELS_OUT_OF_PLACE = """() => [...document.querySelectorAll('figure.diagram svg')].map(svg => {
+  const room = svg.viewBox.baseVal, problems = [];
+  const boxes = [...svg.querySelectorAll('text')].map(t => { const b = t.getBBox();
+    return {label: t.textContent, left: b.x, top: b.y, right: b.x + b.width, bottom: b.y + b.height}; });
+  boxes.filter(b => b.left < room.x - 0.5 || b.top < room.y - 0.5 || b.right > room.x + room.width + 0.5
+    || b.bottom > room.y + room.height + 0.5).forEach(b => problems.push('past the picture: ' + b.label));
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) {
+      problems.push('over each other: ' + a.label + ' / ' + b.label); } }));
+  return [svg.closest('figure').id, problems]; }).filter(([, problems]) => problems.length)"""
+
+
+@pytest.mark.browser
+def test_diagram_labels_stay_apart_and_inside_their_picture_with_wcag_text_spacing_in_english_and_spanish(browser):
+    """Each label has its room (textLength with lengthAdjust="spacing"): 1.4.12's letter and word spacing made
+    "Disc bulges", "Pump under the skin," and three laminectomy labels run past the picture or into each other."""
+    import yaml
+
+    from clinic.journey.diagrams import translate_diagram
+    from tests.conftest import new_context
+
+    pictures = {p.stem: p.read_text(encoding="utf-8") for p in sorted(DIAGRAMS.glob("*.svg"))}
+    for words in sorted((CONTENT / "es" / "diagrams").glob("*.yaml")):
+        data = yaml.safe_load(words.read_text(encoding="utf-8"))
+        pictures["es-" + words.stem] = translate_diagram(DIAGRAMS / f"{words.stem}.svg", data, words, "es")[0]
+    assert all('textLength="' in svg for svg in pictures.values())
+    css = (ROOT / "static" / "site.css").read_text(encoding="utf-8")
+    figures = "".join(f'<figure class="diagram" id="{name}">{svg}</figure>' for name, svg in pictures.items())
+    context = new_context(browser, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        found = {}
+        for spacing in ("", TEXT_SPACING):
+            page.set_content(f"<!doctype html><html><head><style>{css}{spacing}</style></head>"
+                             f"<body><main>{figures}</main></body></html>")
+            assert page.locator("figure.diagram svg text").count() > 30
+            found[spacing] = dict(page.evaluate(LABELS_OUT_OF_PLACE))
+        assert not {name: p for name, p in found[TEXT_SPACING].items() if not name.startswith("es-")}, found
+        # A translation's labels get the English room scaled by their length in characters: the spacing adds no
+        # problem to what normal spacing shows (a label too long for its place is the translation's to shorten).
+        assert found[TEXT_SPACING] == found[""], found
+    finally:
+        context.close()

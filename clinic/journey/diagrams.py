@@ -54,8 +54,26 @@ def translate_diagram(english_path, data, path, language):
     svg = _DESC.sub(lambda m: m.group(1) + html.escape(" ".join(words["desc"].split()), quote=False) + m.group(3),
                     svg, count=1)
     labels = iter(words["labels"])
-    svg = _TEXT.sub(lambda m: m.group(1) + html.escape(" ".join(next(labels).split()), quote=False) + m.group(3), svg)
+
+    def label(match):
+        english, translated = " ".join(html.unescape(match.group(2)).split()), " ".join(next(labels).split())
+        return _fitted(match.group(1), english, translated) + html.escape(translated, quote=False) + match.group(3)
+
+    svg = _TEXT.sub(label, svg)
     return _check_diagram(path, english_path.stem, svg)
+
+
+_TEXT_LENGTH = re.compile(r'textLength="([\d.]+)"')
+
+
+def _fitted(tag, english, translated):
+    """A <text> tag whose textLength (the English label's drawn length, so WCAG 1.4.12 letter and word spacing
+    cannot push it past its room) is scaled to the translated label's length in characters."""
+    found = _TEXT_LENGTH.search(tag)
+    if not found or not english:
+        return tag
+    length = float(found.group(1)) * len(translated) / len(english)
+    return tag[:found.start()] + f'textLength="{length:.0f}"' + tag[found.end():]
 
 
 def _check_diagram(path, name, text):
