@@ -2,6 +2,8 @@
 import time
 
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse_many
 
@@ -102,7 +104,7 @@ def report_progress(answers, seen):
     return insights.milestones(journey_content(), answers, seen)
 
 
-# --- refused answers, in words (clinic/journey/model.py gives message ids; Flask-Babel will wrap these) ---------
+# --- refused answers, in words (clinic/journey/model.py gives message ids; worded here in the page's language) ---
 def answer_error_message(content, error):
     """The sentence for one refused answer (model.AnswerError), shown next to its question and in the summary."""
     question = error.question
@@ -111,25 +113,28 @@ def answer_error_message(content, error):
     is_sign = bool(signs) and any(group.question_id == question.id for group in signs.groups)
     code = error.code
     if code == "choose_one":
-        return f"Choose an answer: {label}"
+        return _("Choose an answer: %(question)s", question=label)
     if code == "unknown_option":
-        return "Choose one of the answers shown"
+        return _("Choose one of the answers shown")
     if code == "unknown_options":
-        return "Choose only from the answers shown"
+        return _("Choose only from the answers shown")
     if code == "none_checked":
-        return (f"{label}: check each one you have, or check \u201c{alone}\u201d" if is_sign
-                else f"{label} Check at least one, or check \u201c{alone}\u201d")
+        return (_("%(question)s: check each one you have, or check \u201c%(none)s\u201d", question=label, none=alone)
+                if is_sign else _("%(question)s Check at least one, or check \u201c%(none)s\u201d", question=label, none=alone))
     if code == "exclusive_with_other":
-        return (f"{label}: you checked a sign and \u201c{alone}\u201d. Uncheck \u201c{alone}\u201d if you have the sign"
-                if is_sign else f"You checked \u201c{alone}\u201d and another answer. Uncheck one of them")
+        return (_("%(question)s: you checked a sign and \u201c%(none)s\u201d. Uncheck \u201c%(none)s\u201d if you have the "
+                  "sign", question=label, none=alone)
+                if is_sign else _("You checked \u201c%(none)s\u201d and another answer. Uncheck one of them", none=alone))
     if code == "tick_one":
-        return f"Tick at least one box: {label}"
+        return _("Tick at least one box: %(question)s", question=label)
     if code == "text_missing":
-        return f"Enter an answer: {label}"
+        return _("Enter an answer: %(question)s", question=label)
     if code == "text_too_long":
-        return f"{label} must be {question.max_length} characters or fewer (you wrote {error.length})"
+        return ngettext("%(question)s must be %(num)d character or fewer (you wrote %(length)d)",
+                        "%(question)s must be %(num)d characters or fewer (you wrote %(length)d)",
+                        question.max_length, question=label, length=error.length)
     if code == "text_repeated":
-        return f"{label}: send one answer"
+        return _("%(question)s: send one answer", question=label)
     raise ValueError(f"no words for the answer error {code!r}")
 
 
@@ -176,7 +181,7 @@ def show_step(step_id, errors=None, typed=None, status=200, push_url=None, retur
     previous = walked[index - 1] if index > 0 else None
     context = {
         "step": step,
-        "title": ("Error: " if errors else "") + step.heading,
+        "title": _("Error: %(title)s", title=step.heading) if errors else step.heading,
         "answers": typed if typed is not None else answers,
         "errors": errors or {},
         "error_list": [(f"{q.id}-0", errors[q.id]) for q in step.questions if errors and q.id in errors],
@@ -262,7 +267,7 @@ def go_to(step_id, show_answers=False):
 
 
 def too_many_journeys(retry_after):
-    page = render("journey/too_many.html", title="Please wait a moment")
+    page = render("journey/too_many.html", title=_("Please wait a moment"))
     return page, 429, {"Retry-After": str(retry_after)}
 
 
@@ -278,7 +283,7 @@ def restart_confirm():
     if journey_id is None:
         return redirect(url_for("journey.start"))
     walked = journey_content().path(answers, seen)
-    return render("journey/restart.html", title="Start again and clear your answers?", back_url=step_url(walked[-1]))
+    return render("journey/restart.html", title=_("Start again and clear your answers?"), back_url=step_url(walked[-1]))
 
 
 @bp.post("/journey/restart")
@@ -298,7 +303,7 @@ def save():
     token = continue_serializer().dumps(journey_id)
     link = current_app.config["BASE_URL"].rstrip("/") + url_for("journey.resume", token=token)
     walked = journey_content().path(answers, seen)
-    return render("journey/save.html", title="Continue later", link=link, back_url=step_url(walked[-1]),
+    return render("journey/save.html", title=_("Continue later"), link=link, back_url=step_url(walked[-1]),
                   keep_days=current_app.config["CONTINUE_LINK_MAX_AGE_DAYS"])
 
 
@@ -315,7 +320,7 @@ def saved_journey_id(token):
 
 
 def link_expired():
-    return render("journey/link_expired.html", title="This link no longer works"), 410
+    return render("journey/link_expired.html", title=_("This link no longer works")), 410
 
 
 def where_they_were(answers, seen):
@@ -333,7 +338,7 @@ def resume(token):
     if journey_id == saved_id:  # their own link, in the browser that made it
         return redirect(where_they_were(answers, seen))
     here_url = where_they_were(answers, seen) if journey_id else None
-    return render("journey/continue.html", title="Continue your saved answers?", token=token, here_url=here_url)
+    return render("journey/continue.html", title=_("Continue your saved answers?"), token=token, here_url=here_url)
 
 
 @bp.post("/journey/continue/<token>")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 
-from blueprints.web import STATIC_DIR, is_htmx, journey_content, render
+from blueprints.web import STATIC_DIR, current_language, is_htmx, journey_content, render
 from clinic.journey import review_pack
 from clinic.journey.render import citation_marker, cite_origin
 from clinic.journey.translation import LANGUAGE_NAMES
@@ -31,7 +32,7 @@ def where_from():
 def references():
     origin, cite = where_from()
     back_url = url_for("journey.step", step_id=origin, _anchor=cite) if origin else None
-    return render("pages/references.html", title="References", references=journey_content().references,
+    return render("pages/references.html", title=_("References"), references=journey_content().references,
                   back_url=back_url)
 
 
@@ -46,7 +47,8 @@ def reference_note(number):
     if not is_htmx():
         return redirect(page_url)
     opened = request.args.get("open") != "0"
-    marker = citation_marker(number, "/references#ref-{n}", cite, expanded=opened)
+    marker = citation_marker(number, url_for("pages.references") + "#ref-{n}", cite, expanded=opened,
+                             language=current_language())
     return render_template("pages/_reference_note.html", marker=marker, opened=opened, cite=cite, number=number,
                            text=text, page_url=page_url)
 

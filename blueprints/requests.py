@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -73,71 +75,79 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _call_time_label(key):
+    label, hours = callback.CALL_TIMES[key]
+    return _l("%(when)s, %(hours)s", when=_l(label), hours=_l(hours))  # 'Weekday mornings, 8 AM to noon'
+
+
 class RequestForm(FlaskForm):
-    name = StringField("Full name", filters=[_strip], validators=[
-        DataRequired("Enter your full name"),
-        Length(max=200, message="Full name must be 200 characters or fewer")])
-    email = EmailField("Email address", filters=[_strip], validators=[
-        DataRequired("Enter your email address"),
-        Length(max=254, message="Email address must be 254 characters or fewer"),
-        Email("Enter an email address in the correct format, like name@example.com", check_deliverability=False)])
-    contact_by = RadioField("How should we contact you?", validate_choice=False,
-                            choices=[SelectChoice("email", "By email"), SelectChoice("phone", "By phone")])
+    # Labels and messages in the page's language (lazy: the form class is made once, read on each request).
+    name = StringField(_l("Full name"), filters=[_strip], validators=[
+        DataRequired(_l("Enter your full name")),
+        Length(max=200, message=_l("Full name must be 200 characters or fewer"))])
+    email = EmailField(_l("Email address"), filters=[_strip], validators=[
+        DataRequired(_l("Enter your email address")),
+        Length(max=254, message=_l("Email address must be 254 characters or fewer")),
+        Email(_l("Enter an email address in the correct format, like name@example.com"), check_deliverability=False)])
+    contact_by = RadioField(_l("How should we contact you?"), validate_choice=False,
+                            choices=[SelectChoice("email", _l("By email")), SelectChoice("phone", _l("By phone"))])
     # After the choice, so it reads as the follow-up it is; required only when phone is chosen.
-    phone = TelField("Phone number (needed if you choose phone)", filters=[_strip])
+    phone = TelField(_l("Phone number (needed if you choose phone)"), filters=[_strip])
     # Call-back details (clinic/callback.py): ids stored, words drawn from there. Voicemail only with phone contact.
-    voicemail = RadioField("May we leave a voicemail that says it is about your back?", validate_choice=False,
-                           choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")])
-    call_times = CheckboxesField("Best times to call you", validate_choice=False,
-                                 choices=[SelectChoice(key, label) for key, label in callback.call_time_choices()])
-    language = RadioField("Which language would you like us to use?", validate_choice=False,
-                          choices=[SelectChoice(key, label) for key, label in callback.LANGUAGES.items()])
-    language_other = StringField("Which language?", filters=[_strip])
-    interpreter = BooleanField("I would like an interpreter")
+    voicemail = RadioField(_l("May we leave a voicemail that says it is about your back?"), validate_choice=False,
+                           choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))])
+    call_times = CheckboxesField(_l("Best times to call you"), validate_choice=False,
+                                 choices=[SelectChoice(key, _call_time_label(key)) for key in callback.CALL_TIMES])
+    language = RadioField(_l("Which language would you like us to use?"), validate_choice=False,
+                          choices=[SelectChoice(key, _l(label)) for key, label in callback.LANGUAGES.items()])
+    language_other = StringField(_l("Which language?"), filters=[_strip])
+    interpreter = BooleanField(_l("I would like an interpreter"))
     # No maxlength attribute: a browser would cut pasted text short without a word; the server says what is too long.
-    description = TextAreaField("Your back problem, in your own words", filters=[_one_newline_per_line],
+    description = TextAreaField(_l("Your back problem, in your own words"), filters=[_one_newline_per_line],
                                 render_kw={"maxlength": False}, validators=[
-        DataRequired("Tell us about your back problem"),
-        Length(max=DESCRIPTION_MAX, message=f"Your description must be {DESCRIPTION_MAX:,} characters or fewer")])
+        DataRequired(_l("Tell us about your back problem")),
+        Length(max=DESCRIPTION_MAX, message=_l("Your description must be %(num)s characters or fewer",
+                                               num=f"{DESCRIPTION_MAX:,}"))])
     # Only on the page with FLASK_UPLOADS=true; checked in create() (clinic/uploads.py), not by WTForms.
-    reports = MultipleFileField("Add your reports (optional)")
-    consent = BooleanField(callback.CONSENT_TEXT, validators=[
-        DataRequired("Tick the box to agree that we may contact you about your request")])
-    include_answers = BooleanField("Include my answers from the guide", default=True)
+    reports = MultipleFileField(_l("Add your reports (optional)"))
+    consent = BooleanField(_l(callback.CONSENT_TEXT), validators=[
+        DataRequired(_l("Tick the box to agree that we may contact you about your request"))])
+    include_answers = BooleanField(_l("Include my answers from the guide"), default=True)
     # Hidden from people by a stylesheet class; a bot that fills every field gives itself away.
-    website = StringField("Leave this field empty")
+    website = StringField(_l("Leave this field empty"))
     submission_id = HiddenField()
     started = HiddenField()
 
     def validate_email(self, field):
         if not field.errors and not is_replyable_email(field.data):
-            raise ValidationError("Enter an email address we can reply to: "
-                                  "only letters, numbers and . _ - + ' = before the @")
+            raise ValidationError(_("Enter an email address we can reply to: "
+                                    "only letters, numbers and . _ - + ' = before the @"))
 
     def validate_phone(self, field):
         if field.data:
             if len(field.data) > 40 or normalise_phone(field.data) is None:
-                raise ValidationError("Enter a phone number, like (555) 010-0199, +1 555 010 0199 or 555 010 0199 ext 12")
+                raise ValidationError(_("Enter a phone number, like (555) 010-0199, +1 555 010 0199 or 555 010 0199 "
+                                        "ext 12"))
         elif self.contact_by.data == "phone":
-            raise ValidationError("Enter a phone number, or choose to be contacted by email")
+            raise ValidationError(_("Enter a phone number, or choose to be contacted by email"))
 
     def validate_voicemail(self, field):
         if self.contact_by.data != "phone":
             return  # not asked: whatever a browser sent is ignored (call_back() stores nothing)
         if field.data not in callback.VOICEMAIL:
-            raise ValidationError("Choose yes or no: may we leave a voicemail that says it is about your back?")
+            raise ValidationError(_("Choose yes or no: may we leave a voicemail that says it is about your back?"))
 
     def validate_call_times(self, field):
         if any(key not in callback.CALL_TIMES for key in field.data or []):
-            raise ValidationError("Choose times to call from the list")
+            raise ValidationError(_("Choose times to call from the list"))
 
     def validate_language(self, field):
         if field.data not in (None, "", *callback.LANGUAGES):
-            raise ValidationError("Choose a language from the list")
+            raise ValidationError(_("Choose a language from the list"))
 
     def validate_language_other(self, field):
         if field.data and len(field.data) > callback.LANGUAGE_OTHER_MAX:
-            raise ValidationError(f"The language must be {callback.LANGUAGE_OTHER_MAX} characters or fewer")
+            raise ValidationError(_("The language must be %(num)s characters or fewer", num=callback.LANGUAGE_OTHER_MAX))
 
     def call_back(self):
         """The validated call-back details as stored. A language typed without choosing one counts as 'other'."""
@@ -150,7 +160,7 @@ class RequestForm(FlaskForm):
 
     def validate_contact_by(self, field):
         if field.data not in ("email", "phone"):
-            raise ValidationError("Choose how you would like us to contact you")
+            raise ValidationError(_("Choose how you would like us to contact you"))
 
 
 def error_list(form):
@@ -222,7 +232,7 @@ def journey_answers():
 
 
 # An answer with nothing in it, by question type: a single choice skipped, tick boxes left empty.
-EMPTY_ANSWER = {"single": "Not answered", "multiple": "None of these"}
+EMPTY_ANSWER = {"single": _l("Not answered"), "multiple": _l("None of these")}
 
 
 def stored_answers(found):
@@ -252,11 +262,11 @@ def flag_for(form, found):
 def show_form(form, *, template="requests/new.html", status=200, expired=False):
     errors = error_list(form)
     pairs, back_url = journey_answer_pairs()
-    title = {"requests/new.html": "Ask for a second opinion",
-             "requests/not_sent.html": "Your request has not been sent yet"}[template]
-    return render(template, title=("Error: " if errors else "") + title, form=form, error_list=errors,
+    title = {"requests/new.html": _("Ask for a second opinion"),
+             "requests/not_sent.html": _("Your request has not been sent yet")}[template]
+    return render(template, title=_("Error: %(title)s", title=title) if errors else title, form=form, error_list=errors,
                   answer_pairs=pairs, back_url=back_url, expired=expired, description_max=DESCRIPTION_MAX,
-                  clinic_zone_words=callback.zone_words(current_app.extensions["clinic_zone"].key),
+                  clinic_zone_words=_(callback.zone_words(current_app.extensions["clinic_zone"].key)),
                   uploads_on=current_app.config["UPLOADS"]), status
 
 
@@ -292,7 +302,7 @@ def check_files(form, valid):
         form.reports.errors = problems
     elif not valid:
         # A browser cannot put a file back in a form: say so, next to the field, rather than lose it silently.
-        form.reports.errors = ["Choose your files again: they were not sent because of the problem above"]
+        form.reports.errors = [_("Choose your files again: they were not sent because of the problem above")]
     return checked if valid and not problems else []
 
 
@@ -324,7 +334,7 @@ def create():
             phone=normalise_phone(form.phone.data) if form.phone.data else None, contact_by=form.contact_by.data,
             description=form.description.data, answers=stored_answers(found),
             spam_reason=reason, flag=flag_for(form, found), call_back=form.call_back(),
-            consent_text=form.consent.label.text, files=files), patient_receipt=config["PATIENT_RECEIPT"],
+            consent_text=str(form.consent.label.text), files=files), patient_receipt=config["PATIENT_RECEIPT"],
             hourly_ceiling=config["REQUEST_HOURLY_CEILING"])
     except DatabaseBusy as error:
         store.delete([f.stored_name for f in files])
@@ -335,7 +345,7 @@ def create():
         form.submission_id.data = submission_id
         keep_hidden_fields(form)
         if files:
-            form.reports.errors = ["Choose your files again: they were not sent"]
+            form.reports.errors = [_("Choose your files again: they were not sent")]
         return show_form(form, template="requests/not_sent.html", status=503)
     except BaseException:
         store.delete([f.stored_name for f in files])
@@ -371,15 +381,15 @@ def sent():
     except sqlite3.Error:
         current_app.logger.exception("could not read whether a request is flagged; its confirmation asks for a call")
         flagged = True
-    return render("requests/sent.html", title="Request sent", reference=reference, flagged=flagged)
+    return render("requests/sent.html", title=_("Request sent"), reference=reference, flagged=flagged)
 
 
 @bp.errorhandler(CSRFError)
 def form_expired(error):
     """An expired or missing token (a patient who took over an hour): the form again, as typed, with a fresh token."""
     if request.endpoint != "requests.create":
-        return render("errors/error.html", code=400, title="This page has expired",
-                      message="Please go back, reload the page and try again."), 400
+        return render("errors/error.html", code=400, title=_("This page has expired"),
+                      message=_("Please go back, reload the page and try again.")), 400
     form = posted_form()
     keep_hidden_fields(form)
     return show_form(form, expired=True, status=400)
@@ -387,7 +397,7 @@ def form_expired(error):
 
 @bp.errorhandler(429)
 def too_many(error):
-    response = current_app.make_response((render("requests/too_many.html", title="Please wait a moment"), 429))
+    response = current_app.make_response((render("requests/too_many.html", title=_("Please wait a moment")), 429))
     limit = current_app.extensions["request_limiter"].current_limit
     if limit is not None:
         response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))

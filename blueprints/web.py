@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from flask import current_app, g, render_template, request
 from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -139,27 +140,28 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_expired(error):
-        message = ("For your safety, forms expire after a while. "
-                   "Please go back, reload the page and try again. Nothing was lost.")
-        return render("errors/error.html", code=400, title="This page has expired", message=message), 400
+        message = _("For your safety, forms expire after a while. "
+                    "Please go back, reload the page and try again. Nothing was lost.")
+        return render("errors/error.html", code=400, title=_("This page has expired"), message=message), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error):
         titles = {
-            400: "Something in that request was not right",
-            403: "This form can only be sent from our own pages",
-            404: "Page not found",
-            405: "This page cannot be used that way",
-            413: "That was too much text",
+            400: _("Something in that request was not right"),
+            403: _("This form can only be sent from our own pages"),
+            404: _("Page not found"),
+            405: _("This page cannot be used that way"),
+            413: _("That was too much text"),
         }
         messages = {
-            403: "For your safety, we only accept forms sent from this site. Please open the page on our site and try again.",
-            404: "We could not find that page. It may have moved.",
-            413: "What you sent was larger than we can accept. Please shorten it and try again.",
+            403: _("For your safety, we only accept forms sent from this site. Please open the page on our site and "
+                   "try again."),
+            404: _("We could not find that page. It may have moved."),
+            413: _("What you sent was larger than we can accept. Please shorten it and try again."),
         }
         code = error.code or 500
-        return render("errors/error.html", code=code, title=titles.get(code, "Something went wrong"),
-                      message=messages.get(code, "Please go back and try again.")), code
+        return render("errors/error.html", code=code, title=titles.get(code, _("Something went wrong")),
+                      message=messages.get(code, _("Please go back and try again."))), code
 
     @app.errorhandler(DatabaseBusy)
     def database_busy(error):
@@ -167,14 +169,14 @@ def init_app(app):
         # database error (a missing column, a damaged file) is a fault: server_error below logs it, answers 500.
         current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.url_rule, error)
         response = current_app.make_response((render(
-            "errors/error.html", code=503, title="The site is busy",
-            message="We could not save or load your answers just now. Please try again in a moment. "
-                    "What you answered before is kept."), 503))
+            "errors/error.html", code=503, title=_("The site is busy"),
+            message=_("We could not save or load your answers just now. Please try again in a moment. "
+                      "What you answered before is kept.")), 503))
         response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)
     def server_error(error):
         current_app.logger.exception("Unhandled error on %s %s", request.method, request.url_rule)
-        return render("errors/error.html", code=500, title="Something went wrong on our side",
-                      message="Please try again in a moment."), 500
+        return render("errors/error.html", code=500, title=_("Something went wrong on our side"),
+                      message=_("Please try again in a moment.")), 500

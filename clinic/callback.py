@@ -7,27 +7,34 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+
+def N_(text):  # noqa: N802 - gettext's name for "mark only"
+    """Marks patient-facing words for `make translations`; the form (blueprints/requests.py) translates them.
+    Staff read them in English, as they are here."""
+    return text
+
+
 # id -> (what the patient ticks, the hours staff read beside it in the clinic's time zone)
 CALL_TIMES = {
-    "weekday_mornings": ("Weekday mornings", "8 AM to noon"),
-    "weekday_afternoons": ("Weekday afternoons", "noon to 5 PM"),
-    "weekday_evenings": ("Weekday evenings", "5 PM to 8 PM"),
-    "weekends": ("Weekends", "9 AM to 5 PM"),
+    "weekday_mornings": (N_("Weekday mornings"), N_("8 AM to noon")),
+    "weekday_afternoons": (N_("Weekday afternoons"), N_("noon to 5 PM")),
+    "weekday_evenings": (N_("Weekday evenings"), N_("5 PM to 8 PM")),
+    "weekends": (N_("Weekends"), N_("9 AM to 5 PM")),
 }
 VOICEMAIL = {"yes": "Yes, you may leave a voicemail", "no": "No, do not leave a voicemail"}
 # BCP 47 tags, as a records system (FHIR Patient.communication) wants them; "other" comes with the person's words.
-LANGUAGES = {"en": "English", "es": "Spanish", "other": "Another language"}
+LANGUAGES = {"en": N_("English"), "es": N_("Spanish"), "other": N_("Another language")}
 LANGUAGE_OTHER_MAX = 60
 
 # The wall-clock words people use for the zones a US clinic is likely in; any other zone reads as its city.
 ZONE_WORDS = {
-    "America/New_York": "Eastern Time", "America/Detroit": "Eastern Time", "America/Chicago": "Central Time",
-    "America/Denver": "Mountain Time", "America/Phoenix": "Arizona Time", "America/Boise": "Mountain Time",
-    "America/Los_Angeles": "Pacific Time", "America/Anchorage": "Alaska Time", "Pacific/Honolulu": "Hawaii Time",
-    "America/Puerto_Rico": "Atlantic Time",
+    "America/New_York": N_("Eastern Time"), "America/Detroit": N_("Eastern Time"), "America/Chicago": N_("Central Time"),
+    "America/Denver": N_("Mountain Time"), "America/Phoenix": N_("Arizona Time"), "America/Boise": N_("Mountain Time"),
+    "America/Los_Angeles": N_("Pacific Time"), "America/Anchorage": N_("Alaska Time"),
+    "Pacific/Honolulu": N_("Hawaii Time"), "America/Puerto_Rico": N_("Atlantic Time"),
 }
 
-CONSENT_TEXT = "I agree that the clinic may contact me about my request"
+CONSENT_TEXT = N_("I agree that the clinic may contact me about my request")
 
 
 def zone_words(zone_name):

@@ -44,7 +44,7 @@ def compile_stale(translations_dir):
 
 # --- extraction: `make translations` and the freshness test run exactly this -------------------------------------
 POT = "translations/messages.pot"
-KEYWORDS = ("lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
+KEYWORDS = ("_l", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
 # Not interface text (content/ has its own files and content/es/), or not ours.
 IGNORE_DIRS = ".* ._ node_modules instance content tests static deploy docs scripts translations"
 

@@ -43,8 +43,8 @@
     if (!field) { return; }
     function done(copied) {
       if (status) {
-        status.textContent = copied ? "Link copied. Paste it somewhere private, like a note or an email to yourself."
-          : "Could not copy the link. Select it above and copy it yourself.";
+        // The words are the page's, in its language (data-copied / data-not-copied on the status line).
+        status.textContent = status.getAttribute(copied ? "data-copied" : "data-not-copied");
       }
     }
     function fallback() {

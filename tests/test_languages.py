@@ -130,3 +130,97 @@ def test_a_language_whose_content_is_not_complete_is_linked_from_nowhere(make_ap
     assert language_link(english) is None and not alternates(english) and "Ver en español" not in english
     spanish = client.get("/es/").get_data(as_text=True)  # the address still works: Spanish interface text
     assert html_lang(spanish) == "es" and 'href="/"' in language_link(spanish)
+
+
+# --- No English interface text on a Spanish page (issue 20 "Done when": a test looks for untranslated messages) ---
+def english_messages():
+    """Every interface message of the .pot whose Spanish differs from its English, as the literal pieces a page
+    would show: the text between placeholders and tags, each at least two words (or a whole one-word message)."""
+    from babel.messages.pofile import read_po
+
+    with (ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    pieces = {}
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for english in ids:
+            if english in strings:
+                continue  # 'Error:', 'No', '%(when)s, %(hours)s': the same in both languages
+            for piece in re.split(r"%\([a-z_]+\)[sd]|<[^>]+>", english):
+                piece = piece.strip(" .,:;?!“”()")
+                if len(piece.split()) >= 2 or (piece and piece == english.strip(" .:")):
+                    pieces[piece] = english
+    return pieces
+
+
+def visible_text(html):
+    """What a reader sees or hears: text nodes and the attributes read aloud, tags and scripts left out."""
+    html = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)
+    html = re.sub(r'<a [^>]*\blang="en"[^>]*>[^<]*</a>', " ", html)  # the header's "English" link is meant to be
+    read_out = r"aria-label|alt|title|placeholder|content|data-offline|data-server|data-copied|data-not-copied"
+    spoken = " | ".join(re.findall(rf'(?:{read_out})="([^"]*)"', html))
+    text = re.sub(r"<[^>]+>", " | ", html)
+    return re.sub(r"\s+", " ", text + " | " + spoken).replace("&#39;", "'").replace("&quot;", '"').replace("&amp;", "&")
+
+
+def untranslated(html, pieces):
+    text = visible_text(html)
+    nodes = {node.strip(" .:") for node in text.split("|")}
+    return sorted({english for piece, english in pieces.items()
+                   # a short piece is looked for as a whole text node, so content words ("The article's list...")
+                   # are not taken for the interface's "The article"
+                   if (piece in nodes if len(piece.split()) < 4 else re.search(rf"(?<!\w){re.escape(piece)}(?!\w)", text))})
+
+
+def spanish_pages(client, journey):
+    """(url, html) of every kind of patient page in Spanish: each step of a path to the summary (and with an
+    error), a stop page, the request form (empty and refused), references, comparison, about, privacy, save,
+    restart, a 404."""
+    from tests.conftest import route_to_stop
+
+    pages = []
+
+    def get(url, **kwargs):
+        response = client.get(url, **kwargs)
+        pages.append((url, response.get_data(as_text=True)))
+        return response
+
+    route = route_to_summary(journey)
+    question = next(step for step, _ in route if step.kind == "question")
+    for step, form in route[:-1]:
+        get(f"/es/journey/{step.id}")
+        get(f"/es/journey/{step.id}", headers=HTMX)  # the partial htmx swaps in
+        if step is question:
+            refused = client.post(f"/es/journey/{step.id}", data={})
+            pages.append((f"POST /es/journey/{step.id}", refused.get_data(as_text=True)))
+        assert client.post(f"/es/journey/{step.id}", data=form).status_code == 303
+    get(f"/es/journey/{route[-1][0].id}")  # the summary
+    for path in ("/es/request", "/es/references", "/es/compare", "/es/about", "/es/privacy", "/es/journey/save",
+                 "/es/journey/restart", "/es/no-such-page"):
+        get(path)
+    refused = client.post("/es/request", data={"contact_by": "phone", "description": "x" * 2001})
+    pages.append(("POST /es/request", refused.get_data(as_text=True)))
+    client.post("/es/journey/restart", data={"confirm": "yes"})
+    stop_route, _ = route_to_stop(journey)
+    for step, form in stop_route[:-1]:
+        client.post(f"/es/journey/{step.id}", data=form)
+    get(f"/es/journey/{stop_route[-1][0].id}")
+    return pages
+
+
+def test_no_spanish_page_shows_an_english_interface_message(app, client):
+    pieces = english_messages()
+    assert len(pieces) > 100
+    found = {url: untranslated(html, pieces) for url, html in spanish_pages(client, app.extensions["journeys"]["es"])}
+    assert not {url: words for url, words in found.items() if words}, found
+
+
+def test_the_untranslated_check_finds_english_messages_on_english_pages(app, client):
+    pieces = english_messages()
+    client.post(f"/journey/{app.extensions['journey'].first_step}")
+    english = client.get("/request").get_data(as_text=True)
+    found = untranslated(english, pieces)
+    assert {"Send my request", "Ask for a second opinion", "Full name", "Back"} <= set(found), found
