@@ -92,7 +92,11 @@ def update(root):
     from babel.messages.frontend import CommandLineInterface
 
     root = Path(root)
-    extract(root, root / POT)
+    with tempfile.TemporaryDirectory() as folder:
+        fresh = Path(folder) / "messages.pot"
+        extract(root, fresh)
+        if not (root / POT).exists() or messages(fresh) != messages(root / POT):
+            os.replace(fresh, root / POT)  # only when a message changed: no new date to commit otherwise
     CommandLineInterface().run(["pybabel", "-q", "update", "-i", str(root / POT), "-d", str(root / "translations"),
                                 "--ignore-pot-creation-date", "--ignore-obsolete"])
 
