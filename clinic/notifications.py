@@ -8,16 +8,25 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 
+from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "requests" / "mail"
 STAFF_SUBJECT = "New second-opinion request"
 PRIORITY_MARK = " (priority)"  # flagged requests: the subject says so, the email never says why
-RECEIPT_SUBJECT = "We have received your request"
-# The receipt is in the language of the guide the patient used (requests.answers_language): its own template per
-# language, since the outbox sends outside any request (no page language to translate with). Staff mail is English.
-RECEIPT_SUBJECTS = {"en": RECEIPT_SUBJECT, "es": "Hemos recibido su solicitud"}
-RECEIPT_TEMPLATES = {"en": "patient_receipt.txt", "es": "patient_receipt.es.txt"}
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def N_(text):  # noqa: N802 - gettext's name for "mark only"
+    """Marks text for `make translations`; translated below with the patient's catalog."""
+    return text
+
+
+RECEIPT_SUBJECT = N_("We have received your request")
+# The receipt is in the language of the guide the patient used (requests.answers_language), from the same gettext
+# catalogs as the pages (translations/), loaded by language since the outbox sends outside any request.
+# Staff mail is English and not translated.
+RECEIPT_LANGUAGES = ("en", "es")
 DIGEST_SUBJECT = "Many second-opinion requests this hour: one email for all of them"
 
 # Plain text mail (.txt): no HTML escaping there; StrictUndefined so a missing value fails loudly in tests.
@@ -44,10 +53,36 @@ def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipien
     elif kind == "staff_notification":
         subject, template = STAFF_SUBJECT + (PRIORITY_MARK if priority else ""), "staff_notification.txt"
     elif kind == "patient_receipt":
-        language = language if language in RECEIPT_TEMPLATES else "en"
-        subject, template = RECEIPT_SUBJECTS[language], RECEIPT_TEMPLATES[language]
+        templates, translations = _receipt_templates(language if language in RECEIPT_LANGUAGES else "en")
+        subject = translations.gettext(RECEIPT_SUBJECT)
+        message = _message(subject, outbox_id, created_at, mail_from, recipients)
+        message.set_content(templates.get_template("patient_receipt.txt").render(context))
+        return message
     else:
         raise ValueError(f"unknown outbox kind {kind!r}")
+    message = _message(subject, outbox_id, created_at, mail_from, recipients)
+    message.set_content(_templates.get_template(template).render(context))
+    return message
+
+
+_receipts = {}
+
+
+def _receipt_templates(language):
+    """(Jinja environment with gettext in `language`, its translations), made once per language."""
+    if language not in _receipts:
+        translations = (NullTranslations() if language == "en"
+                        else Translations.load(str(TRANSLATIONS_DIR), [language]))
+        if language != "en" and not isinstance(translations, Translations):
+            raise RuntimeError(f"no compiled catalog for {language!r} in {TRANSLATIONS_DIR} (make install compiles it)")
+        templates = Environment(loader=FileSystemLoader(MAIL_TEMPLATES), autoescape=select_autoescape(["html"]),
+                                undefined=StrictUndefined, keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+        templates.install_gettext_translations(translations, newstyle=True)
+        _receipts[language] = (templates, translations)
+    return _receipts[language]
+
+
+def _message(subject, outbox_id, created_at, mail_from, recipients):
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail_from
@@ -58,5 +93,4 @@ def build_message(*, kind, outbox_id, reference, created_at, mail_from, recipien
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<outbox-{outbox_id}-{created_at}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_templates.get_template(template).render(context))
     return message
