@@ -717,9 +717,15 @@ def summary_walk(journey):
 
 
 def answers_shown(page):
-    """(question, answer) pairs of the Journey answers list on a staff request page."""
+    """(question, answer) pairs of the Journey answers list on a staff request page; several ticked boxes are a
+    list there, and come back as a tuple of their labels."""
     listing = re.search(r'<dl class="answer-list journey-answers">(.*?)</dl>', page, re.S).group(1)
-    return re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", listing)
+    pairs = []
+    for question, answer in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", listing):
+        ticked = re.fullmatch(r'<ul class="ticked">(.*)</ul>(.*)', answer)
+        pairs.append((question, (*re.findall(r"<li>(.*?)</li>", ticked.group(1)), *filter(None, [ticked.group(2)]))
+                      if ticked else answer))
+    return pairs
 
 
 def test_staff_see_the_same_english_labels_for_the_same_answer_ids_whichever_language_the_patient_used(
@@ -730,14 +736,20 @@ def test_staff_see_the_same_english_labels_for_the_same_answer_ids_whichever_lan
 
     journey = staff_app.extensions["journey"]
     answers, seen = summary_walk(journey)
+    several = next(q for _step, q, _given in journey.relevant_answers(answers, seen)
+                   if q.type == "multiple" and len(q.options) > 2 and not q.id.startswith("signs_"))
+    answers[several.id] = [o.value for o in several.options if o.value != several.exclusive][:2]  # two boxes ticked
     english = add_request(staff_app, answers=request_answers.from_journey(journey, answers, seen, language="en"))
     # From the Spanish guide when the content has one (the same ids, the Spanish content's version)
     in_spanish = staff_app.extensions["journeys"].get("es", journey)
     spanish = add_request(staff_app, answers=request_answers.from_journey(in_spanish, answers, seen, language="es"))
-    expected = [(str(escape(question.label)),
-                 str(escape("; ".join(question.label_for(v) for v in (given if isinstance(given, list) else [given])))))
+    def shown(question, given):  # one answer as text; several ticked boxes as a list of their labels (issue 19)
+        labels = [str(escape(question.label_for(v))) for v in (given if isinstance(given, list) else [given])]
+        return tuple(labels) if len(labels) > 1 else "".join(labels)
+
+    expected = [(str(escape(question.label)), shown(question, given))
                 for _step, question, given in journey.relevant_answers(answers, seen) if question.type != "text"]
-    assert expected
+    assert expected and any(isinstance(answer, tuple) for _question, answer in expected), "a list of ticked boxes"
     pages = {ref: signed_in.get(f"/staff/requests/{ref}").get_data(as_text=True) for ref in (english, spanish)}
     assert answers_shown(pages[english]) == answers_shown(pages[spanish]) == expected
     for page in pages.values():
