@@ -75,10 +75,28 @@ def page_url(code):
     return base + prefix + request.path
 
 
+def static_at_the_root(app):
+    """Static files keep one address in every language (/static/..., which nginx serves from disk and browsers
+    cache once), though url_for() on a Spanish page puts everything else under /es."""
+    build = app.url_for
+
+    def url_for(endpoint, **values):
+        url = build(endpoint, **values)
+        if endpoint == "static" and has_request_context() and ENVIRON_KEY in request.environ:
+            root = request.script_root
+            if url.startswith(root + "/"):
+                return request.environ["clinic.script_name"] + url[len(root):]
+        return url
+
+    app.url_for = url_for
+    app.jinja_env.globals["url_for"] = url_for  # the environment already holds the method it was made with
+
+
 def init_app(app):
     catalogs.compile_stale(TRANSLATIONS_DIR)
     Babel(app, locale_selector=language, default_translation_directories=str(TRANSLATIONS_DIR))
     app.wsgi_app = LanguagePrefix(app.wsgi_app)
+    static_at_the_root(app)
 
     @app.before_request
     def patient_pages_only():

@@ -78,6 +78,12 @@ def test_links_forms_and_htmx_partials_on_a_spanish_page_stay_spanish(client, ro
     assert plain.status_code == 303 and plain.headers["Location"] == f"/es/journey/{third.id}"
 
 
+def test_static_files_keep_one_address_in_both_languages(client):
+    spanish = client.get("/es/").get_data(as_text=True)
+    assert re.search(r'href="/static/site\.css\?v=\w+"', spanish) and 'src="/static/vendor/htmx' in spanish
+    assert "/es/static/" not in spanish
+
+
 def test_answers_survive_switching_language_mid_journey(client, route):
     half = len(route) // 2
     for step, form in route[:half]:
