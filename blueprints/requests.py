@@ -298,8 +298,9 @@ def check_files(form, valid):
     if not files:
         return []
     checked, problems = uploads.prepare(files, clamd_socket=current_app.config["CLAMD_SOCKET"] or None)
-    if problems:
-        form.reports.errors = problems
+    if problems:  # worded in the page's language (clinic/uploads.py Message)
+        form.reports.errors = [_(problem.template, **problem.params) if isinstance(problem, uploads.Message) else problem
+                               for problem in problems]
     elif not valid:
         # A browser cannot put a file back in a form: say so, next to the field, rather than lose it silently.
         form.reports.errors = [_("Choose your files again: they were not sent because of the problem above")]

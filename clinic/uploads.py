@@ -28,6 +28,21 @@ CLAMD_CHUNK = 64 * 1024
 log = logging.getLogger(__name__)
 
 
+def N_(text):  # noqa: N802 - gettext's name for "mark only"
+    """Marks a message for `make translations`."""
+    return text
+
+
+class Message(str):
+    """A message for the patient: the English text, carrying its template and values so the Flask layer can word it
+    in the page's language (`gettext(message.template, **message.params)`)."""
+
+    def __new__(cls, template, **params):
+        text = super().__new__(cls, template % params if params else template)
+        text.template, text.params = template, params
+        return text
+
+
 class UploadRefused(ValueError):
     """A file the site will not take; the message is for the patient and names no file content."""
 
@@ -55,12 +70,13 @@ def read_limited(stream, limit=MAX_BYTES):
 def check(data, position):
     """The kind of an uploaded file's bytes, or UploadRefused saying why (position: 1, 2, 3 as the patient counts)."""
     if not data:
-        raise UploadRefused(f"File {position} is empty: choose the report again")
+        raise UploadRefused(Message(N_("File %(num)s is empty: choose the report again"), num=position))
     if len(data) > MAX_BYTES:
-        raise UploadRefused(f"File {position} is larger than 10 MB: send a smaller copy, or bring it to your visit")
+        raise UploadRefused(Message(N_("File %(num)s is larger than 10 MB: send a smaller copy, or bring it to your visit"),
+                                     num=position))
     kind = sniff(data[:8])
     if kind is None:
-        raise UploadRefused(f"File {position} is not a PDF, JPEG or PNG: only those can be sent")
+        raise UploadRefused(Message(N_("File %(num)s is not a PDF, JPEG or PNG: only those can be sent"), num=position))
     return kind
 
 
@@ -74,7 +90,7 @@ def clean(kind, data, position):
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format != {"jpeg": "JPEG", "png": "PNG"}[kind]:
-                raise UploadRefused(f"File {position} is not a PDF, JPEG or PNG: only those can be sent")
+                raise UploadRefused(Message(N_("File %(num)s is not a PDF, JPEG or PNG: only those can be sent"), num=position))
             image.load()
             upright = ImageOps.exif_transpose(image)  # keep the way the photo was held, then drop the EXIF
             out = io.BytesIO()
@@ -90,9 +106,10 @@ def clean(kind, data, position):
     except UploadRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadRefused(f"File {position} is too large a picture: send a smaller copy") from None
+        raise UploadRefused(Message(N_("File %(num)s is too large a picture: send a smaller copy"), num=position)) from None
     except (OSError, ValueError, SyntaxError):  # Pillow's ways of saying the image is broken or truncated
-        raise UploadRefused(f"File {position} could not be read as a picture: send it again, or as a PDF") from None
+        raise UploadRefused(Message(N_("File %(num)s could not be read as a picture: send it again, or as a PDF"),
+                                    num=position)) from None
 
 
 def scan(socket_path, data, timeout=30):
@@ -139,24 +156,24 @@ def prepare(files, *, clamd_socket=None):
     """[(position, bytes)] from the form -> ([Upload], [problem messages]). Nothing is stored here."""
     uploads, problems = [], []
     if len(files) > MAX_FILES:
-        return [], [f"You can send up to {MAX_FILES} files: choose {MAX_FILES} or fewer"]
+        return [], [Message(N_("You can send up to %(num)s files: choose %(num)s or fewer"), num=MAX_FILES)]
     for position, data in files:
         try:
             kind = check(data, position)
             cleaned = clean(kind, data, position)
         except UploadRefused as refused:
-            problems.append(str(refused))
+            problems.append(refused.args[0])
             continue
         if clamd_socket:
             try:
                 found = scan(clamd_socket, data)
             except ScannerUnavailable as error:
                 log.warning("upload not scanned: %s", error)
-                return [], ["We could not check your files for viruses just now. Send your request without them, "
-                            "or try again later"]
+                return [], [Message(N_("We could not check your files for viruses just now. Send your request without "
+                                       "them, or try again later"))]
             if found:
                 log.warning("upload refused: the virus scanner found %s", found)
-                problems.append(f"File {position} did not pass our virus check: it was not sent")
+                problems.append(Message(N_("File %(num)s did not pass our virus check: it was not sent"), num=position))
                 continue
         uploads.append(Upload(kind, cleaned))
     return ([] if problems else uploads), problems

@@ -278,3 +278,11 @@ def test_the_form_with_uploads_and_the_staff_pages_with_files_and_fhir_export_ar
              "fhir-error": staff.post("/staff/export-fhir", data={"received_from": "x"}).get_data(as_text=True)}
     assert "Download file 1 (PDF" in pages["detail"] and "Enter the first day as a date" in pages["fhir-error"]
     assert html_problems(pages, tmp_path) == []
+
+
+def test_a_refused_file_is_explained_in_the_language_of_the_page(app, client):
+    page = client.get("/es/request").get_data(as_text=True)
+    data = {**form_fields(page), **PATIENT, "started": sign_started(time.time() - 60, app.config["SECRET_KEY"])}
+    data["reports"] = [(io.BytesIO(EXECUTABLE), "informe.pdf")]
+    html = client.post("/es/request", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    assert html.count("El archivo 1 no es PDF, JPEG ni PNG") == 2 and "File 1" not in html
