@@ -196,9 +196,8 @@ def test_axe_finds_no_violations_on_any_step(live_server, phone):
             assert_no_axe_violations(page)
             checked.add(current)
 
-    for name in ("fusion-with-hardware-problem", "discectomy"):
-        page.context.clear_cookies()
-        walk(page, live_server.url, PATHS[name], js=True, on_step=check)
+    # The fusion path passes every step (the check below); axe runs once a step, so a second path added no check.
+    walk(page, live_server.url, PATHS["fusion-with-hardware-problem"], js=True, on_step=check)
 
     # Error state, the urgent page, and the plain pages.
     page.context.clear_cookies()
