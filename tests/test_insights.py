@@ -257,6 +257,15 @@ def test_the_report_renders_at_phone_width_and_is_accessible(browser, make_app, 
             assert page.locator("table.report-table").count() >= 3
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"page scrolls sideways at {width} px"
+            # Chart text at least 12 px as drawn (it was about 9 px at 320 px), and inside its chart.
+            drawn = page.evaluate("""() => [...document.querySelectorAll('svg.chart-svg text')].map(t => {
+              const svg = t.ownerSVGElement, scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+              const box = t.getBBox(), room = svg.viewBox.baseVal;
+              return [t.textContent, parseFloat(getComputedStyle(t).fontSize) * scale,
+                      box.x >= room.x - 0.5 && box.x + box.width <= room.x + room.width + 0.5
+                      && box.y >= room.y - 0.5 && box.y + box.height <= room.y + room.height + 0.5]; })""")
+            assert len(drawn) > 10, drawn
+            assert not [d for d in drawn if d[1] < 12 or not d[2]], width
             if js:
                 assert_no_axe_violations(page)
             context.close()
