@@ -436,3 +436,50 @@ def test_after_the_upgrade_a_new_request_stores_ids_the_content_version_and_the_
     assert values and all(journey.question(q) and set(v) <= {o.value for o in journey.question(q).options}
                           for q, v in values.items())
     assert new["content_version"] == journey.version and new["answers_language"] == "en" and new["journey_answers"] is None
+
+
+def test_after_the_upgrade_staff_see_the_same_english_labels_whichever_language_the_patient_used(
+        released, make_app, tmp_path):
+    """Issue 20's migration test, its last point: the same answers sent from / and from /es/ are stored as the same
+    ids, with each language's content version and its code, and staff read both in the same English words."""
+    import re
+
+    from tests.conftest import route_to_summary
+    from tests.helpers import PATIENT, form_fields
+    from tests.support.translations import write_translation
+
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, content)
+    write_translation(content, "es", lambda text: f"{text} (es)")  # every text "translated"
+    migrate.upgrade(released)
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(content), OUTBOX_AUTOSEND=False, WTF_CSRF_ENABLED=False,
+                   REQUEST_MIN_SECONDS=0)
+    journeys = app.extensions["journeys"]
+    assert set(journeys) == {"en", "es"}
+    references = {}
+    for language, prefix in (("en", ""), ("es", "/es")):
+        patient = app.test_client()
+        for step, form in route_to_summary(journeys[language])[:-1]:
+            assert patient.post(f"{prefix}/journey/{step.id}", data=form).status_code == 303
+        page = patient.get(f"{prefix}/request").get_data(as_text=True)
+        sent = patient.post(f"{prefix}/request", data={**form_fields(page), **PATIENT, "description": language})
+        assert sent.status_code == 303, sent.status_code
+        conn = sqlite3.connect(released)
+        conn.row_factory = sqlite3.Row
+        references[language] = dict(conn.execute("SELECT * FROM requests WHERE description = ?", (language,)).fetchone())
+        conn.close()
+    english, spanish = references["en"], references["es"]
+    assert spanish["answer_values"] == english["answer_values"] and english["answer_values"]
+    assert (english["answers_language"], spanish["answers_language"]) == ("en", "es")
+    assert (english["content_version"], spanish["content_version"]) == (journeys["en"].version, journeys["es"].version)
+
+    staff = app.test_client()
+    assert factor_support.sign_in(staff, "alice.staff@clinic.example", "correct horse battery staple").status_code == 200
+    shown = {}
+    for language, row in references.items():
+        page = staff.get(f"/staff/requests/{row['reference']}").get_data(as_text=True)
+        answers = page.split('class="answer-list journey-answers"', 1)[1].split("</dl>", 1)[0]
+        shown[language] = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", answers)
+        assert "The guide has changed" not in page
+    assert shown["en"] == shown["es"] and shown["en"]
+    assert not any("(es)" in question + answer for question, answer in shown["es"])  # English labels only

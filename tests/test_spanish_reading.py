@@ -118,3 +118,15 @@ def test_the_start_page_gives_the_minutes_of_the_spanish_words(english, spanish)
     assert "minutos" in start.intro_text and "minutes" not in start.intro_text
     # computed from the Spanish words, not the English ones
     assert counts != [reading.path_words(english, answers) for answers in reading.complete_answers(english)]
+
+
+def test_the_spanish_interface_words_counted_are_the_catalog_s():
+    """reading.py counts the Spanish of a few template words ("What the research says", "or" ...): the same words
+    translations/es gives the templates."""
+    from babel.messages.pofile import read_po
+
+    with (ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    for key in ("research", "also", "or", "optional", "read_more"):
+        message = catalog[reading.INTERFACE["en"][key]]
+        assert message is not None and message.string == reading.INTERFACE["es"][key], key
