@@ -66,7 +66,7 @@ def messages(pot_path):
     """What a .pot says, less its header (creation date, year): [(context, msgid, flags, comments)] in order."""
     with Path(pot_path).open("rb") as handle:
         catalog = read_po(handle)
-    return [(m.context, m.id, sorted(m.flags), list(m.auto_comments)) for m in catalog if m.id]
+    return [(m.context, m.id, tuple(sorted(m.flags)), tuple(m.auto_comments)) for m in catalog if m.id]
 
 
 def untranslated(po_path, pot_path):
