@@ -5,6 +5,7 @@ languages and every url_for() and redirect made while serving a Spanish page sta
 the request form included). A cookie never chooses the language, and Accept-Language never redirects: on the
 start page it only shows a "Ver en español" link.
 """
+import logging
 from pathlib import Path
 
 from flask import abort, current_app, g, has_request_context, request
@@ -20,6 +21,7 @@ NAMES = {"en": "English", **PREFIXED}
 PATIENT_BLUEPRINTS = {"journey", "pages", "requests"}
 ENVIRON_KEY = "clinic.language"
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+log = logging.getLogger(__name__)
 
 
 class LanguagePrefix:
@@ -93,7 +95,11 @@ def static_at_the_root(app):
 
 
 def init_app(app):
-    catalogs.compile_stale(TRANSLATIONS_DIR)
+    try:
+        catalogs.compile_stale(TRANSLATIONS_DIR)
+    except OSError as error:  # a read-only checkout: `make install` compiled them; serve what is there
+        log.warning("could not compile the translations in %s (%s): serving the compiled ones as they are",
+                    TRANSLATIONS_DIR, error)
     Babel(app, locale_selector=language, default_translation_directories=str(TRANSLATIONS_DIR))
     app.wsgi_app = LanguagePrefix(app.wsgi_app)
     static_at_the_root(app)

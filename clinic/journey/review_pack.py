@@ -2,6 +2,7 @@
 
 Plain Python, no Flask: `flask content review-pack OUT.html` renders this into one printable file.
 """
+import ast
 import html as html_lib
 import re
 from dataclasses import dataclass
@@ -141,6 +142,32 @@ def template_values(journey):
             "site.article_by": journey.article_by, "site.conflict_of_interest": journey.conflict_of_interest}
 
 
+# Interface text is in gettext calls (README "Interface text in each language"): the pack shows their English.
+_TRANS_BLOCK = re.compile(r"\{%-?\s*trans\b(.*?)-?%\}(.*?)\{%-?\s*endtrans\s*-?%\}", re.S)
+_PLURALIZE = re.compile(r"\{%-?\s*pluralize\b.*?-?%\}", re.S)
+_STRING = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+_MESSAGE = re.compile(rf"\b(?:_|gettext|ngettext)\(\s*{_STRING}(?:\s*,\s*{_STRING})?")
+
+
+def _trans_text(match):
+    """A {% trans name=expr %}...{% endtrans %} block as its (plural) English, each {{ name }} as {{ expr }}."""
+    names = dict(re.findall(r"(\w+)\s*=\s*([^,]+?)\s*(?:,|$)", match.group(1).strip()))
+    body = _PLURALIZE.split(match.group(2))[-1]
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: "{{ " + names.get(m.group(1), m.group(1)) + " }}", body)
+
+
+def _expression_text(expression, values):
+    """What a {{ ... }} shows: the English of the messages in it (placeholders as their values, or "…"), else the
+    value of the expression from `values`, else "…"."""
+    found = _MESSAGE.findall(expression)
+    if not found:
+        return values.get(expression.split("|")[0].strip(), "…")
+    names = dict(re.findall(r"(\w+)\s*=\s*([\w.]+)", expression))
+    texts = [ast.literal_eval(plural or single) for single, plural in found]
+    return "\n".join(re.sub(r"%\((\w+)\)[sd]", lambda m: values.get(names.get(m.group(1), ""), "…"), text)
+                     for text in texts)
+
+
 def template_sentences(template_dir, values, names=PATIENT_TEMPLATES):
     """[(template name, [sentence, ...])]: the visible text of each template, line by line, with `{{ ... }}` shown as
     the value it takes (`values`: expression -> text) or "…". Read from the files when the pack is made, so the pack
@@ -152,8 +179,9 @@ def template_sentences(template_dir, values, names=PATIENT_TEMPLATES):
             continue
         text = path.read_text(encoding="utf-8")
         text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
+        text = _TRANS_BLOCK.sub(_trans_text, text)  # the English of {% trans %} blocks, their names as expressions
         text = re.sub(r"\{%.*?%\}", "\n", text, flags=re.S)
-        text = re.sub(r"\{\{(.*?)\}\}", lambda m: values.get(m.group(1).split("|")[0].strip(), "…"), text, flags=re.S)
+        text = re.sub(r"\{\{(.*?)\}\}", lambda m: _expression_text(m.group(1), values), text, flags=re.S)
         text = re.sub(r'aria-label="([^"]*)"', r"> \1 <", text)  # a link's spoken name is part of its sentence
         text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
         text = re.sub(rf"</?({_BLOCK_TAGS})\b[^>]*>", "\n", text)
