@@ -63,7 +63,13 @@ ENV_FILE=${ENV_FILE:-deploy/fbss-journey.env.example}
 uploads=$(sed -n 's/^FLASK_UPLOADS=//p' "$ENV_FILE" 2>/dev/null | tail -1 | tr '[:upper:]' '[:lower:]')
 request_limit=$(awk '/location = \/request /{inside=1} inside && /client_max_body_size/{gsub(";", "", $2); print $2; exit}' \
   deploy/nginx-fbss-journey.conf)
+es_request_limit=$(awk '/location = \/es\/request /{inside=1} inside && /client_max_body_size/{gsub(";", "", $2); print $2; exit}' \
+  deploy/nginx-fbss-journey.conf)
 case "$uploads" in true|1|yes|on) wanted=31m ;; *) wanted=128k ;; esac
+if [ "$es_request_limit" != "$request_limit" ]; then
+  echo "nginx body limit for /es/request (${es_request_limit:-missing}) differs from /request's ($request_limit): FAILED"
+  status=1
+fi
 if [ "$request_limit" = "$wanted" ]; then
   echo "nginx body limit for /request ($request_limit) follows FLASK_UPLOADS (${uploads:-unset} in $ENV_FILE): ok"
 else
