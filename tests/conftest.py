@@ -224,6 +224,16 @@ def assert_no_axe_violations(page):
     assert not violations, f"axe-core on {page.url}:\n{json.dumps(violations, indent=1)}"
 
 
+def assert_no_axe_violations_light_and_dark(page):
+    """axe-core on the page as it is, in the light and then the dark colour scheme (one page load for both)."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+        violations = axe_violations(page)
+        assert not violations, f"axe-core on {page.url} ({scheme}):\n{json.dumps(violations, indent=1)}"
+    page.emulate_media(color_scheme="light")
+
+
 # --- Security and reliability (issue 5): shared by the header, property, fault and canary tests ---------
 def content_dir():
     """The real journey once content/ has one; the small fixture journey until then."""

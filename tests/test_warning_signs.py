@@ -9,7 +9,16 @@ import yaml
 from app import create_app
 from clinic.journey import ContentError, load_journey, schema
 from clinic.journey.warning_signs import NONE_VALUE, build_warning_signs, landing
-from tests.conftest import PHONE, ROOT, TEST_SECRET, LiveServer, new_context, route_to_summary, walk_to_summary
+from tests.conftest import (
+    PHONE,
+    ROOT,
+    TEST_SECRET,
+    LiveServer,
+    assert_no_axe_violations_light_and_dark,
+    new_context,
+    route_to_summary,
+    walk_to_summary,
+)
 from tests.helpers import fill_answers, submit_and_wait, submit_request
 
 CONTENT = ROOT / "content"
@@ -397,16 +406,6 @@ def _submit_and_wait(page, js):
         page.wait_for_function("() => document.activeElement && document.activeElement.id === 'step-title'")
 
 
-def assert_axe_clean_light_and_dark(page):
-    from tests.conftest import assert_no_axe_violations
-
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
-        assert_no_axe_violations(page)
-    page.emulate_media(color_scheme="light")
-
-
 @pytest.mark.browser
 def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean_in_light_and_dark_mode(live_server, phone):
     page = phone(js=True, bypass_csp=True).new_page()
@@ -415,7 +414,7 @@ def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean_in_light_
     # Nothing ticked: the group needs an answer (the script keeps "None of these" and a sign from both being ticked).
     page.locator("form.step-form button[type=submit]").click()
     page.wait_for_selector(".error-summary")
-    assert_axe_clean_light_and_dark(page)
+    assert_no_axe_violations_light_and_dark(page)
     # The screens themselves: axe checks them on a fusion path in light and dark (test_question_pages_browser.py).
     forms = screen_forms(SIGNS.sign("calf_pain"))
     for screen, form in forms:
@@ -423,10 +422,10 @@ def test_safety_screens_their_errors_and_both_stop_pages_are_axe_clean_in_light_
         fill_answers(page, form)
         _submit_and_wait(page, js=True)
     assert page.url.endswith("/journey/same-day")
-    assert_axe_clean_light_and_dark(page)
+    assert_no_axe_violations_light_and_dark(page)
     page.goto(f"{live_server.url}/journey/{forms[-1][0]}")  # back to the last screen, and an emergency sign there
     emergency = next(s for s in SIGNS.groups_on(forms[-1][0])[0].signs if s.tier.rank == 0)
     fill_answers(page, {SIGNS.groups_on(forms[-1][0])[0].question_id: [emergency.id]})
     _submit_and_wait(page, js=True)
     assert page.url.endswith("/journey/urgent")
-    assert_axe_clean_light_and_dark(page)
+    assert_no_axe_violations_light_and_dark(page)
