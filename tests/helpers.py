@@ -136,3 +136,16 @@ def info_steps_with_every_box_combination(journey, question_ids=("told", "tried"
                 given = {**answers, **dict(zip(boxes, combo, strict=True))}
                 assert step_id in journey.expected_route(given)  # the boxes do not change the route here
                 yield step, given
+
+
+# What a person reads on a step in Chromium: the step's own text and the words drawn on its pictures. Navigation,
+# buttons, markers, tags, closed disclosures, a picture's text alternative (its <title> and <desc>, not shown) and
+# the summary's recap of the person's own answers and of the warning signs (reading.py, _summary_words) are not.
+COUNT_WORDS = """() => {
+  const copy = document.querySelector('article.step').cloneNode(true);
+  copy.querySelectorAll('nav, .back, .progress, .progress-bar, button, .visually-hidden, .refs, .tag, .change, '
+    + '.error-summary, .journey-tools, details:not([open]) > :not(summary), svg title, svg desc, .print-only, .recap')
+    .forEach(e => e.remove());
+  copy.querySelectorAll('li, dd, dt').forEach(e => e.append(' '));  // items shown on lines of their own
+  return copy.textContent.split(/\\s+/).filter(Boolean).length;
+}"""

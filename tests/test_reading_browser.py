@@ -8,23 +8,12 @@ import pytest
 from clinic.journey import reading
 from clinic.journey.model import conditions_hold
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations
-from tests.helpers import info_steps_with_every_box_combination, post_answers, submit_and_wait
+from tests.helpers import COUNT_WORDS, info_steps_with_every_box_combination, post_answers, submit_and_wait
 from tests.test_journey_browser import answer_step, step_id
 
 pytestmark = pytest.mark.browser
 
 SCREEN = 844
-# What a person reads: the step's own text and the words drawn on its pictures. Navigation, buttons, markers,
-# tags, closed disclosures, a picture's text alternative (its <title> and <desc>, not shown) and the summary's recap
-# of the person's own answers and of the warning signs (reading.py, _summary_words) are not.
-COUNT_WORDS = """() => {
-  const copy = document.querySelector('article.step').cloneNode(true);
-  copy.querySelectorAll('nav, .back, .progress, .progress-bar, button, .visually-hidden, .refs, .tag, .change, '
-    + '.error-summary, .journey-tools, details:not([open]) > :not(summary), svg title, svg desc, .print-only, .recap')
-    .forEach(e => e.remove());
-  copy.querySelectorAll('li, dd, dt').forEach(e => e.append(' '));  // items shown on lines of their own
-  return copy.textContent.split(/\\s+/).filter(Boolean).length;
-}"""
 # The step's own paragraphs (its intro), to count a paragraph shown word for word on an earlier step once, as
 # reading.path_words does.
 INTRO_PARAGRAPHS = """() => [...document.querySelectorAll('article.step > .prose > p, article.step .question-intro > p')]

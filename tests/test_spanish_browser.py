@@ -165,3 +165,39 @@ def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page
         context.close()
 
 
+
+
+@pytest.mark.browser
+def test_the_longest_spanish_path_shows_the_words_reading_py_counts(browser, spanish_site):
+    """The 1,800-word limit and the Spanish start page's minutes rest on reading.py's count of the Spanish: on the
+    longest typical Spanish path, each step shows in Chromium as many words as it counts (the pages opened in
+    turn, each step's answers posted, not tapped)."""
+    from urllib.parse import urlencode
+
+    from clinic.journey import reading
+    from tests.helpers import COUNT_WORDS
+
+    app, base = spanish_site.app, spanish_site.url
+    spanish = app.extensions["journeys"]["es"]
+    plans = reading.longest_paths(spanish)
+    surgery, plan = max(plans.items(), key=lambda item: reading.path_words(spanish, item[1]))
+    context = new_context(browser, java_script_enabled=True, **PHONE)
+    differ = {}
+    try:
+        page = context.new_page()
+        for step_id in spanish.expected_route(plan):
+            page.goto(f"{base}/es/" if step_id == spanish.first_step else f"{base}/es/journey/{step_id}")
+            shown, counted = page.evaluate(COUNT_WORDS), reading.step_words(spanish, spanish.steps[step_id], plan)
+            if shown != counted:
+                differ[step_id] = (shown, counted)
+            form = {q.id: plan[q.id] for q in spanish.steps[step_id].questions if q.id in plan}
+            if spanish.steps[step_id].kind != "summary":
+                form["csrf_token"] = page.locator("form.step-form input[name=csrf_token]").input_value()
+                response = context.request.post(f"{base}/es/journey/{step_id}", data=urlencode(form, doseq=True),
+                                                max_redirects=0,
+                                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+                assert response.status == 303, (step_id, response.status)
+    finally:
+        context.close()
+    assert not differ, f"surgery={surgery}: Spanish words shown and counted differ (step: shown, counted): {differ}"
+    assert reading.path_words(spanish, plan) <= reading.word_limit(spanish)

@@ -127,6 +127,6 @@ def test_the_spanish_interface_words_counted_are_the_catalog_s():
 
     with (ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
         catalog = read_po(handle)
-    for key in ("research", "also", "or", "optional", "read_more"):
+    for key in ("research", "also", "or", "optional", "read_more", "figure_caption"):
         message = catalog[reading.INTERFACE["en"][key]]
         assert message is not None and message.string == reading.INTERFACE["es"][key], key

@@ -3,7 +3,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from clinic.journey.model import REQUEST_TARGET, conditions_hold
+from clinic.journey.model import FIGURE_CAPTION, REQUEST_TARGET, conditions_hold
 from clinic.journey.render import Renderer
 
 WORDS_PER_MINUTE = 200
@@ -35,10 +35,11 @@ READ_MORE = "Read more"
 # typical path: Spanish says the same in about a fifth more words.
 INTERFACE = {
     "en": {"research": RESEARCH_SUMMARY, "also": ALSO_HEADING, "or": OR_DIVIDER, "optional": OPTIONAL_MARK,
-           "read_more": READ_MORE, "summary_words": SUMMARY_TEMPLATE_WORDS,
+           "read_more": READ_MORE, "summary_words": SUMMARY_TEMPLATE_WORDS, "figure_caption": FIGURE_CAPTION,
            "minutes": "{n} minutes", "minutes_range": "{low} to {high} minutes", "few_minutes": "a few minutes"},
     "es": {"research": "Lo que dice la investigación", "also": "También en esta página", "or": "o",
-           "optional": "(opcional)", "read_more": "Leer más", "summary_words": 52,
+           "optional": "(opcional)", "read_more": "Leer más", "summary_words": 42,
+           "figure_caption": "de cada 100 personas como las del estudio",
            "minutes": "{n} minutos", "minutes_range": "de {low} a {high} minutos", "few_minutes": "unos minutos"},
 }
 PATH_WORD_LIMITS = {"en": PATH_WORD_LIMIT, "es": 1800}
@@ -106,11 +107,17 @@ def shows_figure(block):
     return block.figure is not None and not block.figure.in_research
 
 
+def figure_words(journey, figure):
+    """The words of a row of icon arrays: their labels and numbers, the caption in the page's language, the caveat."""
+    labels = " ".join(f"{label or ''} {shaded}" for shaded, label in figure.arrays)
+    return words(labels) + words(_ui(journey, "figure_caption")) + words(figure.caveat)
+
+
 def step_words(journey, step, answers):
     """Words a step shows with research and "Also on this page" closed (navigation and buttons aside)."""
     # A step asking one choice question shows that question as its heading, not its title (Step.heading).
     count = (0 if step.heading_in_legend else words(step.title)) + words(step.intro_text)
-    count += words(step.figure.text()) if step.figure else 0
+    count += figure_words(journey, step.figure) if step.figure else 0
     for question in step.questions:
         count += words(question.label) + words(question.hint) + sum(words(o.label) for o in question.options)
         count += words(_ui(journey, "optional")) if question.type == "text" and question.optional else 0
@@ -119,7 +126,7 @@ def step_words(journey, step, answers):
     for block, _fits in shown.shown:
         count += words(block.heading) + words(block.body_text)
         count += words(block.diagram.labels) + words(block.diagram.caption) if block.diagram else 0
-        count += words(block.figure.text()) if shows_figure(block) else 0
+        count += figure_words(journey, block.figure) if shows_figure(block) else 0
         count += words(_ui(journey, "research")) if block.research_text else 0
     if shown.lead:
         count += words(shown.lead.heading) + words(shown.lead.lead_text) + words(_ui(journey, "read_more"))
