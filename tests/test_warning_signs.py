@@ -122,7 +122,7 @@ def test_every_sign_maps_to_exactly_one_tier_in_the_file_and_in_the_routing():
     (lambda d: d["groups"][0]["signs"][0].update(tier=["emergency", "same_day"]), "groups[0].signs[0].tier"),
     (lambda d: d["groups"][0]["signs"][0].update(tier="soon"), "groups[0].signs[0].tier"),
     (lambda d: d["groups"][0]["signs"][0].pop("tier"), "groups[0].signs[0].tier"),
-    (lambda d: d["groups"][1]["signs"].append(dict(d["groups"][0]["signs"][0], tier="same_day")), "groups[1].signs[5].id"),
+    (lambda d: d["groups"][1]["signs"].append(dict(d["groups"][0]["signs"][0], tier="same_day")), "groups[1].signs[4].id"),
     (lambda d: d["groups"][0]["signs"][0].update(urgency="high"), "groups[0].signs[0].urgency"),
 ])
 def test_the_loader_refuses_a_sign_without_exactly_one_known_tier(change, field):
