@@ -2,6 +2,7 @@
 import sys
 
 from clinic.journey import reading
+from clinic.journey.errors import ContentError
 from clinic.journey.loader import load_journey
 from clinic.journey.model import all_paths
 from clinic.journey.translation import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES
@@ -43,7 +44,10 @@ if too_long:
 for language in LANGUAGES:
     if language == DEFAULT_LANGUAGE:
         continue
-    translated = load_journey(content_dir, language=language)
+    try:
+        translated = load_journey(content_dir, language=language)
+    except ContentError as exc:  # the site would start without this language: say why, and fail
+        sys.exit(f"{LANGUAGE_NAMES[language]} ({language}/) is refused, so the site would serve English only: {exc}")
     name = LANGUAGE_NAMES[language]
     if translated.missing:
         print(f"{name} ({language}/): the files present match the English; {len(translated.missing)} still missing, so "
