@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.cli import AppGroup
+from flask_babel import LazyString, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
@@ -107,7 +108,7 @@ class RequestForm(FlaskForm):
                                 render_kw={"maxlength": False}, validators=[
         DataRequired(_l("Tell us about your back problem")),
         Length(max=DESCRIPTION_MAX, message=_l("Your description must be %(num)s characters or fewer",
-                                               num=f"{DESCRIPTION_MAX:,}"))])
+                                               num=LazyString(format_number, DESCRIPTION_MAX)))])  # 2,000 / 2.000
     # Only on the page with FLASK_UPLOADS=true; checked in create() (clinic/uploads.py), not by WTForms.
     reports = MultipleFileField(_l("Add your reports (optional)"))
     consent = BooleanField(_l(callback.CONSENT_TEXT), validators=[

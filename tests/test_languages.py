@@ -230,3 +230,10 @@ def test_the_untranslated_check_finds_english_messages_on_english_pages(app, cli
     english = client.get("/request").get_data(as_text=True)
     found = untranslated(english, pieces)
     assert {"Send my request", "Ask for a second opinion", "Full name", "Back"} <= set(found), found
+
+
+def test_numbers_in_messages_follow_the_language(client):
+    english = client.post("/request", data={"description": "x" * 2001}).get_data(as_text=True)
+    spanish = client.post("/es/request", data={"description": "x" * 2001}).get_data(as_text=True)
+    assert "Your description must be 2,000 characters or fewer" in english
+    assert "Su descripción debe tener 2.000 caracteres o menos" in spanish
