@@ -388,6 +388,23 @@ def test_at_200_percent_text_the_surgery_step_does_not_scroll_sideways_and_radio
     assert bigger >= 1.8 * normal, (normal, bigger)
     assert page.locator("input[type=checkbox], input[type=radio]").count() > 0
 
+    # The summary with every "tried" box ticked: its answer rows (minmax(0, 1fr)) wrap instead of running 408 px wide.
+    for step, form in route_to_summary(journey):
+        if step.id == "summary":
+            break
+        if step.id == "tried":
+            form = {**form, "tried": [o.value for o in step.questions[0].options if o.value != step.questions[0].exclusive]}
+        context.request.post(f"{live_server.url}/journey/{step.id}", data=urlencode(form, doseq=True), max_redirects=0,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    page.goto(live_server.url + "/journey/summary")
+    page.wait_for_function("() => document.documentElement.style.fontSize === '200%'")
+    assert page.locator(".answer-row").count() > 5
+    rows = page.evaluate("""() => [...document.querySelectorAll('.answer-row, .answer-row *')]
+        .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .map(e => e.tagName + ' ' + e.textContent.trim().slice(0, 30))""")
+    assert not rows, f"summary rows past the screen at 200% text: {rows}"
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+
 
 @pytest.mark.browser
 @pytest.mark.parametrize("js", [False, True])
