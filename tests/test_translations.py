@@ -2,6 +2,8 @@
 has a Spanish msgstr that is not fuzzy. Each check is also shown to fail on a copy that breaks it."""
 import shutil
 
+import pytest
+
 from clinic import catalogs
 from tests.conftest import ROOT
 
@@ -48,9 +50,14 @@ def test_the_freshness_check_fails_when_python_loses_a_message(tmp_path):
     assert [message_id for _, message_id, _, _ in gone] == ["Choose one of the answers shown"]
 
 
-def test_every_spanish_message_is_translated_and_none_is_fuzzy():
-    problems = catalogs.untranslated(SPANISH, POT)
-    assert not problems, f"{len(problems)} Spanish messages to translate (make translations lists them): {problems[:10]}"
+@pytest.mark.parametrize("language", sorted(catalogs.po_files(ROOT / "translations")))
+def test_every_message_of_each_language_is_translated_and_none_is_fuzzy(language):
+    problems = catalogs.untranslated(catalogs.po_files(ROOT / "translations")[language], POT)
+    assert not problems, f"{len(problems)} {language} messages to translate (make translations lists them): {problems[:10]}"
+
+
+def test_spanish_has_a_catalog():
+    assert "es" in catalogs.po_files(ROOT / "translations") and SPANISH.exists()
 
 
 def test_the_translation_check_finds_a_missing_an_empty_and_a_fuzzy_message(tmp_path):
