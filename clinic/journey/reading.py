@@ -164,14 +164,30 @@ def _decision_words(journey, answers):
     return count
 
 
-def path_words(journey, answers):
+def path_words(journey, answers, memo=None):
     """Words shown along the whole route these answers take, summary included.
 
     A paragraph of a step's own text shown word for word on an earlier step of the route (the "If you are not sure"
     and 988 lines on each safety screen) counts once, like the summary's recap: seen again, not read again."""
     route = journey.expected_route(answers)
-    return sum(step_words(journey, journey.steps[s], answers) for s in route) - repeated_words(
+    return sum(_remembered_step_words(journey, journey.steps[s], answers, memo) for s in route) - repeated_words(
         journey.steps[s].intro_text for s in route)
+
+
+def _remembered_step_words(journey, step, answers, memo):
+    """step_words, kept in `memo` (a dict, or None to keep nothing) across the paths of one count: a step other
+    than the summary shows what it does for the answers to the questions its blocks' `first_when` name alone.
+    The start-up time counts thousands of paths through the same few pages."""
+    if memo is None or step.kind == "summary":
+        return step_words(journey, step, answers)
+    asked = memo.get(step.id)
+    if asked is None:
+        asked = memo[step.id] = tuple(sorted({q for block in step.blocks for q in block.first_when}))
+    given = tuple(tuple(a) if isinstance(a, list) else a for a in (answers.get(q) for q in asked))
+    key = (step.id, given)
+    if key not in memo:
+        memo[key] = step_words(journey, step, answers)
+    return memo[key]
 
 
 def repeated_words(intros):
@@ -234,9 +250,9 @@ def complete_answers(journey, boxes="typical"):
 
 def longest_paths(journey, question_id=PATHS_PER_ANSWER_OF):
     """{answer: typical answers whose path reads longest} for each answer to one single-choice question."""
-    longest = {}  # answer -> (words, answers)
+    longest, memo = {}, {}  # answer -> (words, answers)
     for answers in complete_answers(journey, "typical"):
-        value, count = answers.get(question_id), path_words(journey, answers)
+        value, count = answers.get(question_id), path_words(journey, answers, memo)
         if value not in longest or count > longest[value][0]:
             longest[value] = (count, answers)
     return {value: answers for value, (_count, answers) in longest.items()}
@@ -244,7 +260,8 @@ def longest_paths(journey, question_id=PATHS_PER_ANSWER_OF):
 
 def reading_minutes(journey):
     """(fewest, most) minutes to read a typical path to the summary at 200 words a minute."""
-    counts = [path_words(journey, answers) for answers in complete_answers(journey)]
+    memo = {}
+    counts = [path_words(journey, answers, memo) for answers in complete_answers(journey)]
     if not counts:
         return None
     return max(1, math.floor(min(counts) / WORDS_PER_MINUTE)), math.ceil(max(counts) / WORDS_PER_MINUTE)
