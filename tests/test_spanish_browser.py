@@ -148,7 +148,10 @@ def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page
     context = new_context(browser, java_script_enabled=js, bypass_csp=True, **PHONE)
     try:
         for tier in spanish.warning_signs.tiers:
-            sign = next(s for s in spanish.warning_signs.signs() if s.tier.id == tier.id)
+            # The tier's sign that reaches its stop page in the fewest screens (every sign is routed, server side,
+            # in tests/test_spanish_site.py): this checks what the browser adds, htmx or plain forms.
+            sign = min((s for s in spanish.warning_signs.signs() if s.tier.id == tier.id),
+                       key=lambda s: len(screen_forms(spanish, s)[0]))
             context.clear_cookies()
             page = context.new_page()
             page.goto(base + "/es/")
@@ -166,8 +169,6 @@ def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page
             page.close()
     finally:
         context.close()
-
-
 
 
 @pytest.mark.browser
