@@ -13,7 +13,7 @@ import pytest
 import textstat
 
 from clinic.journey import reading
-from clinic.journey.loader import load_journey
+from clinic.journey.loader import load_journey, load_journeys
 from tests.test_journey_content import ARTICLE_RUNS, RUN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +32,23 @@ def spanish_text():
 
 
 @pytest.fixture(scope="module")
-def english():
-    return load_journey(CONTENT)
+def journeys():
+    """What the site serves (loaded once per process and content version, so shared with the apps of other tests)."""
+    problems = {}
+    served = load_journeys(CONTENT, problems=problems)
+    if "es" in problems:
+        raise problems["es"]  # a Spanish file differs from the English: its file and key
+    return served
 
 
 @pytest.fixture(scope="module")
-def spanish(english):
-    return load_journey(CONTENT, language="es", english=english)
+def english(journeys):
+    return journeys["en"]
+
+
+@pytest.fixture(scope="module")
+def spanish(journeys):
+    return journeys.get("es") or load_journey(CONTENT, language="es")
 
 
 def test_the_spanish_content_is_complete(spanish):
