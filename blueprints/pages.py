@@ -107,7 +107,10 @@ def review_pack_command(out):
         references=review_pack.cited_references(journey, current_app.config["CONTENT_DIR"]),
         conditions=lambda when: review_pack.condition_text(journey, when),
         # Each translation beside the English, with its own sign-off (a language not yet served is not in it).
-        translations=[(LANGUAGE_NAMES[code], other, review_pack.side_by_side(journey, other))
+        translations=[(LANGUAGE_NAMES[code], other, review_pack.side_by_side(journey, other),
+                       review_pack.template_translations(
+                           Path(current_app.root_path) / current_app.template_folder,
+                           Path(current_app.root_path) / "translations" / code / "LC_MESSAGES" / "messages.po"))
                       for code, other in current_app.extensions["journeys"].items() if code != journey.language],
     )
     # Reference markers point into the pack itself, so the file works alone and on paper.

@@ -268,3 +268,16 @@ def test_the_spanish_text_is_beside_the_english_with_a_translator_box_and_its_ow
     signs = side.split('id="tr-es-signs"', 1)[1].split("</table>", 1)[0]
     for sign, other_sign in zip(JOURNEY.warning_signs.signs(), spanish.warning_signs.signs(), strict=True):
         assert f"<td>{sign.label}</td><td lang=\"es\">{other_sign.label}</td>" in signs
+
+
+
+def test_the_spanish_of_the_patient_template_sentences_is_beside_their_english(pack):
+    from clinic.journey.review_pack import template_translations
+
+    table = part(pack, "tr-es").split('id="tr-es-templates"', 1)[1].split("</table>", 1)[0]
+    pairs = template_translations(ROOT / "templates", ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po")
+    assert {name for name, _ in pairs} >= {"requests/_crisis_line.html", "journey/_stop.html", "requests/_sent.html"}
+    for _name, messages in pairs:
+        for english, spanish in messages:
+            assert spanish != "(not translated)", english
+            assert f"<td>{english}</td><td lang=\"es\">{spanish}</td>" in table

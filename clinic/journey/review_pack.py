@@ -316,3 +316,37 @@ def side_by_side(english, other):
         ("Insurance", english.clinic_insurance, other.clinic_insurance),
         ("Parts", " · ".join(english.parts), " · ".join(other.parts)))))
     return sections
+
+
+def template_translations(template_dir, catalog_path, names=PATIENT_TEMPLATES):
+    """[(template name, [(English, translation)])]: each message the patient templates of part 5 pass through
+    gettext, with its translation from a committed catalog (translations/<lang>/LC_MESSAGES/messages.po), tags
+    shown as text. A message the catalog lacks shows "(not translated)": the missing-translation test fails then."""
+    from babel.messages.extract import extract_from_file
+    from babel.messages.pofile import read_po
+    from jinja2.ext import babel_extract
+
+    with Path(catalog_path).open("rb") as handle:
+        catalog = read_po(handle)
+
+    def plain(text):
+        return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", text)).split())
+
+    found = []
+    for name in names:
+        path = Path(template_dir) / name
+        if not path.exists():
+            continue
+        pairs = []
+        for _line, message, _comments, _context in extract_from_file(
+                babel_extract, str(path), options={"extensions": "jinja2.ext.do"}):
+            msgid = message[0] if isinstance(message, tuple) else message
+            entry = catalog.get(msgid)
+            string = entry.string if entry is not None else ""
+            string = string[0] if isinstance(string, tuple) else string
+            pair = (plain(msgid), plain(string) if string else "(not translated)")
+            if len(re.findall(r"[A-Za-z]{2,}", pair[0])) >= 2 and pair not in pairs:
+                pairs.append(pair)
+        if pairs:
+            found.append((name, pairs))
+    return found
