@@ -155,6 +155,18 @@ def test_argon2_costs_are_json(env):
         build()
 
 
+def test_without_argon2_costs_staff_passwords_are_hashed_at_the_librarys_full_cost(env):
+    """The one check of production's cost: every other test hashes cheaply (tests/support/staff.py FAST_ARGON2)."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    hasher = build().extensions["staff_hasher"]
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        RFC_9106_LOW_MEMORY.time_cost, RFC_9106_LOW_MEMORY.memory_cost, RFC_9106_LOW_MEMORY.parallelism)
+    assert PasswordHasher().memory_cost == hasher.memory_cost >= 65536 and hasher.time_cost >= 3
+    assert f"m={hasher.memory_cost},t={hasher.time_cost}" in hasher.hash("correct horse battery")
+
+
 # --- overrides from Python (tests, scripts) ------------------------------------------------
 
 
