@@ -315,8 +315,11 @@ def test_values_and_sure_answers_go_with_the_request_and_staff_see_them_on_the_r
     page = staff.get(f"/staff/requests/{reference}").get_data(as_text=True).replace("&#39;", "'")
     answers = page[page.index('class="answer-list journey-answers"'):]
     csv = staff.post("/staff/export.csv").get_data(as_text=True)
+    # Two ticked boxes: a list on the staff page (issue 19: "; "-joined they read as one run), one line in the CSV.
+    ticked = {answers: '<ul class="ticked"><li>No device inside my body</li><li>Few visits or little travel</li></ul>',
+              csv: "No device inside my body; Few visits or little travel"}
     for shown in (answers, csv):
-        for text in ("What matters to you in a treatment?", "No device inside my body; Few visits or little travel",
+        for text in ("What matters to you in a treatment?", ticked[shown],
                      "In your own words", "My dog", "Do you feel sure about the best choice for you?",
                      "Do you know the benefits and risks of each option?"):
             assert text in shown, text
