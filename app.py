@@ -77,6 +77,9 @@ def create_app(config=None):
     private_folder(app.instance_path, tighten=True)  # 0700: the database, mail files and secret key live here
     if not app.config.get("DATABASE"):
         app.config["DATABASE"] = os.path.join(app.instance_path, "clinic.sqlite3")
+    if not app.config.get("DATABASE_URL"):
+        # What clinic.db.connect() is given everywhere: PostgreSQL when FLASK_DATABASE_URL says so, else the file.
+        app.config["DATABASE_URL"] = f"sqlite:///{os.path.abspath(app.config['DATABASE'])}"
     if not app.config.get("UPLOADS_DIR"):
         # Beside the database, outside static/: the same private folder (0700), files 0600 (clinic/uploads.py)
         app.config["UPLOADS_DIR"] = str(Path(app.config["DATABASE"]).parent / "uploads")

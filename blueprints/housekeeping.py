@@ -13,7 +13,7 @@ def in_process(app):
 
 
 def run_once(app):
-    return housekeeping.run(app.config["DATABASE"], app.config,
+    return housekeeping.run(app.config["DATABASE_URL"], app.config,
                             busy_timeout_ms=app.config["DATABASE_BUSY_TIMEOUT_MS"])
 
 

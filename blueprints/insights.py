@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import click
 from flask import Blueprint, current_app, make_response, request
 from flask.cli import AppGroup
+from sqlalchemy import text
 
 from blueprints import staff
 from blueprints.web import get_db, journey_content, render
@@ -97,11 +98,11 @@ def demo_command(weeks, database, seed):
     """Fill plausible counts for demonstrations and screenshots (refuses a database that holds requests)."""
     import random  # demonstration figures only, nothing secret
 
-    path = database or current_app.config["DATABASE"]
+    path = database or current_app.config["DATABASE_URL"]
     conn = connect(path)
     try:
         try:
-            held = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+            held = conn.execute(text("SELECT COUNT(*) FROM requests")).scalar_one()
         except Exception as error:  # noqa: BLE001 - any failure here means: not a database of ours
             raise click.ClickException(f"{path} is not this site's database ({error})") from None
         if held:

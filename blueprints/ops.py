@@ -17,7 +17,7 @@ bench_bp = Blueprint("bench", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    healthy, report = health.check(current_app.config["DATABASE"],
+    healthy, report = health.check(current_app.config["DATABASE_URL"],
                                    busy_timeout_ms=current_app.config.get("HEALTHZ_BUSY_TIMEOUT_MS", 1000),
                                    probe=current_app.extensions["health_probe"])
     # The outbox figures tell how busy the clinic is: only for this machine's own monitors, or with the token.

@@ -1,6 +1,5 @@
 """The second-opinion request page: the form, its confirmation, the "not sent yet" and "too many" pages, the outbox sender."""
 import re
-import sqlite3
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from blueprints.journey import current_journey, end_journey, step_url
 from blueprints.web import get_db, journey_content, render
 from clinic import callback, request_answers, triage, uploads
 from clinic.client_address import client_key
-from clinic.db import DatabaseBusy, connect
+from clinic.db import DatabaseBusy, DatabaseError, connect
 from clinic.outbox import MailSettings, Sender, parse_addresses, retry_failed, send_pending
 from clinic.requests import (
     NewRequest,
@@ -362,7 +361,7 @@ def create():
         end_journey()
     except DatabaseBusy:
         current_app.logger.warning("journey not deleted after a request; it expires on its own")
-    except sqlite3.Error:
+    except DatabaseError:
         # A fault, logged as one; but the request is stored, so the patient is still told it was sent.
         current_app.logger.exception("journey not deleted after a request; it expires on its own")
     session[SESSION_REFERENCE] = reference
@@ -380,7 +379,7 @@ def sent():
         flagged = RequestStore(get_db()).is_flagged(reference)
     except DatabaseBusy:
         flagged = True
-    except sqlite3.Error:
+    except DatabaseError:
         current_app.logger.exception("could not read whether a request is flagged; its confirmation asks for a call")
         flagged = True
     return render("requests/sent.html", title=_("Request sent"), reference=reference, flagged=flagged)
@@ -436,14 +435,14 @@ outbox_cli = AppGroup("outbox", help="The mail outbox (staff notifications, pati
 @outbox_cli.command("send")
 def send_command():
     """Send what is due now, once (SMTP, or .eml files when FLASK_SMTP_HOST is empty), and print the counts."""
-    counts = send_pending(current_app.config["DATABASE"], mail_settings(current_app))
+    counts = send_pending(current_app.config["DATABASE_URL"], mail_settings(current_app))
     click.echo(f"outbox: {counts['sent']} sent, {counts['retry']} to retry later, {counts['failed']} failed")
 
 
 @outbox_cli.command("retry-failed")
 def retry_failed_command():
     """Queue every failed message again (after fixing the mail settings); the next pass sends them."""
-    conn = connect(current_app.config["DATABASE"])
+    conn = connect(current_app.config["DATABASE_URL"])
     try:
         count = retry_failed(conn)
     finally:
@@ -477,7 +476,7 @@ def init_app(app):
     app.extensions["journey_create_counter"] = FallbackCounter(limiter.limiter)
     app.cli.add_command(outbox_cli)
 
-    sender = Sender(lambda: send_pending(app.config["DATABASE"], mail_settings(app)),
+    sender = Sender(lambda: send_pending(app.config["DATABASE_URL"], mail_settings(app)),
                     interval=app.config["OUTBOX_POLL_SECONDS"])
     app.extensions["outbox_sender"] = sender
 

@@ -431,7 +431,7 @@ def erase(reference):
 def export():
     """A form post (CSRF token, same-site only): a link or a script on another site cannot start a download."""
     status = request.form.get("status")
-    reader = connect(current_app.config["DATABASE"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
+    reader = connect(current_app.config["DATABASE_URL"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
     _, chunks = inbox.export_csv(reader, get_db(), g.staff, now(), zone=clinic_zone(), journey=journey_content(),
                                  empty_answer=EMPTY_ANSWER, status=status if status in inbox.STATUSES else None)
     stamp = local_time.local(now(), clinic_zone()).strftime("%Y%m%d-%H%M")
@@ -628,7 +628,7 @@ def requests_export_command(status, export_format, reference, output):
             handle.write(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n")
         click.echo(f"Exported {count} request{'' if count == 1 else 's'} as FHIR to {output}", err=True)
         return
-    reader = connect(current_app.config["DATABASE"])
+    reader = connect(current_app.config["DATABASE_URL"])
     try:
         _, chunks = inbox.export_csv(reader, get_db(), None, time.time(), zone=clinic_zone(), journey=journey_content(),
                                      empty_answer=EMPTY_ANSWER, status=status)

@@ -41,7 +41,7 @@ HTMX_CONFIG = {
 
 def get_db():
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
+        g.db = connect(current_app.config["DATABASE_URL"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
     return g.db
 
 

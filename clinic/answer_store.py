@@ -6,8 +6,10 @@ import json
 import secrets
 import time
 
+from sqlalchemy import text
+
 from clinic import insights
-from clinic.db import transaction
+from clinic.db import advisory_lock, row_lock, transaction
 
 JOURNEY_ID_BYTES = 32  # 256 bits
 
@@ -24,13 +26,16 @@ class AnswerStore:
         now = int(self.clock())
         with transaction(self.conn):
             if ceiling is not None:
-                made = self.conn.execute("SELECT COUNT(*) FROM journeys WHERE created_at > ?",
-                                         (now - per_seconds,)).fetchone()[0]
+                # PostgreSQL: two workers counting at once would both see room; the lock makes them take turns.
+                advisory_lock(self.conn, "journeys.hourly_ceiling")
+                made = self.conn.execute(text("SELECT COUNT(*) FROM journeys WHERE created_at > :since"),
+                                         {"since": now - per_seconds}).scalar_one()
                 if made >= ceiling:
                     return None
             self.conn.execute(
-                "INSERT INTO journeys (id, answers, seen, created_at, updated_at) VALUES (?, '{}', ?, ?, ?)",
-                (journey_id, json.dumps(sorted(seen)), now, now),
+                text("INSERT INTO journeys (id, answers, seen, created_at, updated_at)"
+                     " VALUES (:id, '{}', :seen, :now, :now)"),
+                {"id": journey_id, "seen": json.dumps(sorted(seen)), "now": now},
             )
         return journey_id
 
@@ -39,8 +44,8 @@ class AnswerStore:
         if not isinstance(journey_id, str) or not journey_id:
             return None
         row = self.conn.execute(
-            "SELECT answers, seen, updated_at FROM journeys WHERE id = ?", (journey_id,)
-        ).fetchone()
+            text("SELECT answers, seen, updated_at FROM journeys WHERE id = :id"), {"id": journey_id}
+        ).mappings().first()
         if row is None or row["updated_at"] < self.clock() - keep_days * 86400:
             return None
         return json.loads(row["answers"]), set(json.loads(row["seen"]))
@@ -76,8 +81,8 @@ class AnswerStore:
         now = int(self.clock())
         with transaction(self.conn):
             cursor = self.conn.execute(
-                "UPDATE journeys SET id = ?, updated_at = ? WHERE id = ? AND updated_at >= ?",
-                (new_id, now, journey_id, now - keep_days * 86400),
+                text("UPDATE journeys SET id = :new_id, updated_at = :now WHERE id = :id AND updated_at >= :since"),
+                {"new_id": new_id, "now": now, "id": journey_id, "since": now - keep_days * 86400},
             )
             if cursor.rowcount != 1:
                 return None
@@ -87,17 +92,21 @@ class AnswerStore:
     def delete(self, journey_id, counting=()):
         """Delete a journey; `counting` names report events (a "start again") counted in the same transaction."""
         with transaction(self.conn):
-            if self.conn.execute("DELETE FROM journeys WHERE id = ?", (journey_id,)).rowcount:
+            if self.conn.execute(text("DELETE FROM journeys WHERE id = :id"), {"id": journey_id}).rowcount:
                 insights.record(self.conn, [insights.event(name) for name in counting], None, self.clock())
 
     def purge_expired(self, keep_days):
         cursor = self.conn.execute(
-            "DELETE FROM journeys WHERE updated_at < ?", (int(self.clock() - keep_days * 86400),)
+            text("DELETE FROM journeys WHERE updated_at < :before"), {"before": int(self.clock() - keep_days * 86400)}
         )
         return cursor.rowcount
 
     def _load_for_update(self, journey_id):
-        row = self.conn.execute("SELECT answers, seen, counted FROM journeys WHERE id = ?", (journey_id,)).fetchone()
+        # PostgreSQL: the row is locked until the transaction ends, so two answers posted at once (two tabs, a
+        # double tap) are merged one after the other instead of the second overwriting the first.
+        locked = "SELECT answers, seen, counted FROM journeys WHERE id = :id" + row_lock(self.conn)  # noqa: S608  # nosec B608 - fixed text
+        row = self.conn.execute(text(locked),
+                                {"id": journey_id}).mappings().first()
         if row is None:
             raise KeyError("journey not found")
         return json.loads(row["answers"]), set(json.loads(row["seen"])), set(json.loads(row["counted"]))
@@ -108,7 +117,8 @@ class AnswerStore:
 
     def _write(self, journey_id, answers, seen, counted):
         self.conn.execute(
-            "UPDATE journeys SET answers = ?, seen = ?, counted = ?, updated_at = ? WHERE id = ?",
-            (json.dumps(answers, sort_keys=True), json.dumps(sorted(seen)), json.dumps(sorted(counted)),
-             int(self.clock()), journey_id),
+            text("UPDATE journeys SET answers = :answers, seen = :seen, counted = :counted, updated_at = :now"
+                 " WHERE id = :id"),
+            {"answers": json.dumps(answers, sort_keys=True), "seen": json.dumps(sorted(seen)),
+             "counted": json.dumps(sorted(counted)), "now": int(self.clock()), "id": journey_id},
         )

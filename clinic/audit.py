@@ -1,4 +1,5 @@
 """The audit trail of staff actions: append-only rows of who, what, which reference and when (no health detail)."""
+from sqlalchemy import text
 
 ACTIONS = ("viewed", "status_changed", "note_added", "exported", "erased", "purged", "signed_in", "signed_out",
            # the second factor (issue 22 A): detail says which factor or how many codes are left, never a code
@@ -16,16 +17,19 @@ def record(conn, actor, action, now, reference=None, detail=None):
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     conn.execute(
-        "INSERT INTO audit_log (at, staff_id, staff_email, action, reference, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        (int(now), getattr(actor, "id", None), label(actor), action, reference, detail),
+        text("INSERT INTO audit_log (at, staff_id, staff_email, action, reference, detail)"
+             " VALUES (:at, :staff_id, :staff_email, :action, :reference, :detail)"),
+        {"at": int(now), "staff_id": getattr(actor, "id", None), "staff_email": label(actor), "action": action,
+         "reference": reference, "detail": detail},
     )
 
 
 def recent(conn, limit=200, before_id=None):
     """Newest first; `before_id` pages back through older rows."""
     if before_id is not None:
-        return conn.execute("SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit)).fetchall()
-    return conn.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return conn.execute(text("SELECT * FROM audit_log WHERE id < :before_id ORDER BY id DESC LIMIT :limit"),
+                            {"before_id": before_id, "limit": limit}).mappings().all()
+    return conn.execute(text("SELECT * FROM audit_log ORDER BY id DESC LIMIT :limit"), {"limit": limit}).mappings().all()
 
 
 def label(actor):

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic.db import connect
+from clinic.db import DatabaseError, connect
 from clinic.private_files import private_file, private_folder
 
 BACKUP_PREFIX = "clinic-"
@@ -97,11 +97,15 @@ def backup(database_path, target, *, now=None, uploads_dir=None):
     partial = final.with_name(final.name + ".partial")
     partial.unlink(missing_ok=True)
     private_file(partial)  # 0600 from its first byte: it holds patients' requests
-    source = connect(database_path)
+    try:
+        source = connect(database_path)
+    except DatabaseError as error:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"Backup failed: {error}") from error
     try:
         copy = sqlite3.connect(partial, isolation_level=None)
         try:
-            source.backup(copy)
+            source.connection.dbapi_connection.backup(copy)  # SQLite's online backup API, on the driver itself
             # A self-contained single file: restoring it needs no -wal file beside it.
             copy.execute("PRAGMA journal_mode = DELETE")
             tables = table_counts(copy)
@@ -149,10 +153,15 @@ def restore(backup_path, database_path, uploads_dir=None):
     if problems:
         raise BackupError("The backup failed its integrity check: " + "; ".join(problems[:5]))
     source = sqlite3.connect(f"file:{backup_path.resolve()}?mode=ro", uri=True)
-    live = connect(database_path)
     try:
-        source.backup(live)
-        tables = table_counts(live)
+        live = connect(database_path)
+    except DatabaseError as error:
+        source.close()
+        raise BackupError(f"Restore failed: {error}") from error
+    try:
+        driver = live.connection.dbapi_connection
+        source.backup(driver)
+        tables = table_counts(driver)
     except sqlite3.Error as error:
         raise BackupError(f"Restore failed: {error}") from error
     finally:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pyotp
 import segno
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import text
 
-from clinic.db import transaction
+from clinic.db import row_lock, transaction
 
 TOTP_PERIOD = 30
 TOTP_DRIFT_STEPS = 1  # a phone's clock a step (30 s) ahead or behind is still accepted
@@ -69,13 +70,14 @@ def pending_secret(conn, staff_id):
     """The secret an account is enrolling with: made once and kept until confirmed, so a reload shows the same
     QR code the phone may already have scanned."""
     with transaction(conn):
-        row = conn.execute("SELECT totp_pending_secret FROM staff WHERE id = ?", (staff_id,)).fetchone()
+        row = conn.execute(text("SELECT totp_pending_secret FROM staff WHERE id = :id" + row_lock(conn)),  # noqa: S608  # nosec B608
+                           {"id": staff_id}).mappings().first()
         if row is None:
             return None
         if row["totp_pending_secret"]:
             return row["totp_pending_secret"]
         secret = pyotp.random_base32()  # 32 characters, 160 bits (RFC 4226's recommended length)
-        conn.execute("UPDATE staff SET totp_pending_secret = ? WHERE id = ?", (secret, staff_id))
+        conn.execute(text("UPDATE staff SET totp_pending_secret = :secret WHERE id = :id"), {"secret": secret, "id": staff_id})
     return secret
 
 
@@ -98,29 +100,33 @@ def enrol_totp(conn, staff_id, secret, now, hasher, last_step=None):
     hashes = [hasher.hash(normalise_recovery(code)) for code in codes]
     step = time_step(now) if last_step is None else last_step
     with transaction(conn):
-        conn.execute("UPDATE staff SET totp_secret = ?, totp_pending_secret = NULL, totp_last_step = ?, "
-                     "totp_enrolled_at = ? WHERE id = ?", (secret, step, int(now), staff_id))
+        conn.execute(text("UPDATE staff SET totp_secret = :secret, totp_pending_secret = NULL, totp_last_step = :step, "
+                          "totp_enrolled_at = :now WHERE id = :id"),
+                     {"secret": secret, "step": step, "now": int(now), "id": staff_id})
         _replace_recovery_codes(conn, staff_id, hashes, now)
     return codes
 
 
 def enrolled(conn, staff_id):
-    row = conn.execute("SELECT totp_secret FROM staff WHERE id = ?", (staff_id,)).fetchone()
+    row = conn.execute(text("SELECT totp_secret FROM staff WHERE id = :id"), {"id": staff_id}).mappings().first()
     return row is not None and bool(row["totp_secret"])
 
 
 def accept_totp(conn, staff_id, code, now):
     """True if `code` is the account's current code and newer than the last one it accepted (which it becomes).
-    The step is moved in one conditional UPDATE: two requests racing with one code cannot both pass."""
-    row = conn.execute("SELECT totp_secret, totp_last_step FROM staff WHERE id = ?", (staff_id,)).fetchone()
+    The step is moved in one conditional UPDATE: two requests racing with one code cannot both pass. (On
+    PostgreSQL too: the second UPDATE waits for the first's row lock, then checks its WHERE again on the row the
+    first wrote, so it matches nothing.)"""
+    row = conn.execute(text("SELECT totp_secret, totp_last_step FROM staff WHERE id = :id"),
+                       {"id": staff_id}).mappings().first()
     if row is None:
         return False
     step = matching_step(row["totp_secret"], code, now, row["totp_last_step"])
     if step is None:
         return False
     with transaction(conn):
-        moved = conn.execute("UPDATE staff SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?",
-                             (step, staff_id, step)).rowcount
+        moved = conn.execute(text("UPDATE staff SET totp_last_step = :step WHERE id = :id AND totp_last_step < :step"),
+                             {"step": step, "id": staff_id}).rowcount
     return moved == 1
 
 
@@ -144,9 +150,9 @@ def looks_like_recovery(code):
 
 
 def _replace_recovery_codes(conn, staff_id, hashes, now):
-    conn.execute("DELETE FROM staff_recovery_codes WHERE staff_id = ?", (staff_id,))
-    conn.executemany("INSERT INTO staff_recovery_codes (staff_id, code_hash, created_at) VALUES (?, ?, ?)",
-                     [(staff_id, code_hash, int(now)) for code_hash in hashes])
+    conn.execute(text("DELETE FROM staff_recovery_codes WHERE staff_id = :id"), {"id": staff_id})
+    conn.execute(text("INSERT INTO staff_recovery_codes (staff_id, code_hash, created_at) VALUES (:id, :hash, :now)"),
+                 [{"id": staff_id, "hash": code_hash, "now": int(now)} for code_hash in hashes])
 
 
 def renew_recovery_codes(conn, staff_id, now, hasher):
@@ -165,16 +171,16 @@ def use_recovery_code(conn, staff_id, code, now, hasher):
     if not looks_like_recovery(code):
         return None
     wanted = normalise_recovery(code)
-    rows = conn.execute("SELECT id, code_hash FROM staff_recovery_codes WHERE staff_id = ? AND used_at IS NULL",
-                        (staff_id,)).fetchall()
+    rows = conn.execute(text("SELECT id, code_hash FROM staff_recovery_codes WHERE staff_id = :id AND used_at IS NULL"),
+                        {"id": staff_id}).mappings().all()
     for row in rows:
         try:
             hasher.verify(row["code_hash"], wanted)
         except (VerificationError, InvalidHashError):
             continue
         with transaction(conn):
-            spent = conn.execute("UPDATE staff_recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL",
-                                 (int(now), row["id"])).rowcount
+            spent = conn.execute(text("UPDATE staff_recovery_codes SET used_at = :now WHERE id = :id AND used_at IS NULL"),
+                                 {"now": int(now), "id": row["id"]}).rowcount
         if spent != 1:
             return None
         return recovery_codes_left(conn, staff_id)
@@ -182,46 +188,50 @@ def use_recovery_code(conn, staff_id, code, now, hasher):
 
 
 def recovery_codes_left(conn, staff_id):
-    return conn.execute("SELECT COUNT(*) FROM staff_recovery_codes WHERE staff_id = ? AND used_at IS NULL",
-                        (staff_id,)).fetchone()[0]
+    return conn.execute(text("SELECT COUNT(*) FROM staff_recovery_codes WHERE staff_id = :id AND used_at IS NULL"),
+                        {"id": staff_id}).scalar_one()
 
 
 # --- passkeys -----------------------------------------------------------------------------------------------
 def passkeys(conn, staff_id):
-    return conn.execute("SELECT id, credential_id, name, created_at, last_used_at FROM staff_passkeys "
-                        "WHERE staff_id = ? ORDER BY created_at, id", (staff_id,)).fetchall()
+    return conn.execute(text("SELECT id, credential_id, name, created_at, last_used_at FROM staff_passkeys "
+                             "WHERE staff_id = :id ORDER BY created_at, id"), {"id": staff_id}).mappings().all()
 
 
 def add_passkey(conn, staff_id, credential_id, public_key, sign_count, name, now):
     with transaction(conn):
-        cursor = conn.execute(
+        return conn.execute(text(
             "INSERT INTO staff_passkeys (staff_id, credential_id, public_key, sign_count, name, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (staff_id, credential_id, public_key, sign_count, name, int(now)))
-    return cursor.lastrowid
+            "VALUES (:staff_id, :credential_id, :public_key, :sign_count, :name, :now) RETURNING id"),
+            {"staff_id": staff_id, "credential_id": credential_id, "public_key": public_key, "sign_count": sign_count,
+             "name": name, "now": int(now)}).scalar_one()
 
 
 def passkey_by_credential(conn, staff_id, credential_id):
-    return conn.execute("SELECT id, credential_id, public_key, sign_count FROM staff_passkeys "
-                        "WHERE staff_id = ? AND credential_id = ?", (staff_id, credential_id)).fetchone()
+    return conn.execute(text("SELECT id, credential_id, public_key, sign_count FROM staff_passkeys "
+                             "WHERE staff_id = :staff_id AND credential_id = :credential_id"),
+                        {"staff_id": staff_id, "credential_id": credential_id}).mappings().first()
 
 
 def passkey_used(conn, passkey_id, old_count, new_count, now):
     """Record a sign-in with a passkey. False if another sign-in moved its counter first (a cloned key or a
     replayed assertion); authenticators that keep no counter always send 0."""
     with transaction(conn):
-        return conn.execute("UPDATE staff_passkeys SET sign_count = ?, last_used_at = ? WHERE id = ? AND sign_count = ?",
-                            (new_count, int(now), passkey_id, old_count)).rowcount == 1
+        return conn.execute(text("UPDATE staff_passkeys SET sign_count = :new_count, last_used_at = :now"
+                                 " WHERE id = :id AND sign_count = :old_count"),
+                            {"new_count": new_count, "now": int(now), "id": passkey_id, "old_count": old_count}
+                            ).rowcount == 1
 
 
 def remove_passkey(conn, staff_id, passkey_id):
     with transaction(conn):
-        return conn.execute("DELETE FROM staff_passkeys WHERE id = ? AND staff_id = ?",
-                            (passkey_id, staff_id)).rowcount == 1
+        return conn.execute(text("DELETE FROM staff_passkeys WHERE id = :id AND staff_id = :staff_id"),
+                            {"id": passkey_id, "staff_id": staff_id}).rowcount == 1
 
 
 # --- the whole set ------------------------------------------------------------------------------------------
 def state(conn, staff_id):
-    row = conn.execute("SELECT totp_enrolled_at FROM staff WHERE id = ?", (staff_id,)).fetchone()
+    row = conn.execute(text("SELECT totp_enrolled_at FROM staff WHERE id = :id"), {"id": staff_id}).mappings().first()
     return FactorState(totp_enrolled_at=row["totp_enrolled_at"] if row else None,
                        recovery_codes_left=recovery_codes_left(conn, staff_id), passkeys=passkeys(conn, staff_id))
 
@@ -230,11 +240,10 @@ def reset(conn, staff_id):
     """A lost phone: forget the TOTP secret, the recovery codes and the passkeys, and end every session. The next
     sign-in with the password enrols again."""
     with transaction(conn):
-        conn.execute("UPDATE staff SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = 0, "
-                     "totp_enrolled_at = NULL WHERE id = ?", (staff_id,))
-        conn.execute("DELETE FROM staff_recovery_codes WHERE staff_id = ?", (staff_id,))
-        conn.execute("DELETE FROM staff_passkeys WHERE staff_id = ?", (staff_id,))
-        conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
+        conn.execute(text("UPDATE staff SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = 0, "
+                          "totp_enrolled_at = NULL WHERE id = :id"), {"id": staff_id})
+        for table in ("staff_recovery_codes", "staff_passkeys", "staff_sessions"):
+            conn.execute(text(f"DELETE FROM {table} WHERE staff_id = :id"), {"id": staff_id})  # noqa: S608  # nosec B608 - fixed names
 
 
 def needs_reauth(factor_at, now):

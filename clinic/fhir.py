@@ -9,6 +9,8 @@ answer one of that item's options.
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import text
+
 from clinic import callback, request_answers
 
 QUESTIONNAIRE_ID = "fbss-journey"
@@ -137,8 +139,8 @@ def build_response(row, journey, base_url, patient_url, response_id):
         if answers:
             item["answer"] = answers
         items.append(item)
-    for question_id, text in stored.free_text.items():
-        items.append({"linkId": question_id, "answer": [{"valueString": text}]})
+    for question_id, typed in stored.free_text.items():
+        items.append({"linkId": question_id, "answer": [{"valueString": typed}]})
     if stored.signs:
         items.append({"linkId": SIGNS_ID, "answer": [
             {"valueCoding": {"system": code_system(base_url, SIGNS_SYSTEM), "code": sign.id, "display": sign.label}}
@@ -196,14 +198,14 @@ def check_response(questionnaire, response):
 
 def select_rows(conn, *, reference=None, received_from=None, received_to=None):
     """The requests to export (never suspected spam): one by reference, or those received in [from, to)."""
-    sql, args = "SELECT * FROM requests WHERE status != 'spam'", []
+    sql, args = "SELECT * FROM requests WHERE status != 'spam'", {}
     if reference is not None:
-        sql += " AND reference = ?"
-        args.append(reference)
+        sql += " AND reference = :reference"
+        args["reference"] = reference
     if received_from is not None:
-        sql += " AND created_at >= ?"
-        args.append(int(received_from))
+        sql += " AND created_at >= :received_from"
+        args["received_from"] = int(received_from)
     if received_to is not None:
-        sql += " AND created_at < ?"
-        args.append(int(received_to))
-    return conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        sql += " AND created_at < :received_to"
+        args["received_to"] = int(received_to)
+    return conn.execute(text(sql + " ORDER BY created_at, id"), args).mappings().all()

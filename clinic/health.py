@@ -1,12 +1,13 @@
 """Health figures for monitors: can the database take a write, is its schema the code's, how far behind is the outbox.
 
 No personal data."""
-import sqlite3
 import threading
 import time
 
+from sqlalchemy import text
+
 from clinic import migrate
-from clinic.db import DatabaseBusy, connect, transaction
+from clinic.db import DatabaseBusy, DatabaseError, connect, transaction
 
 
 class WriteProbe:
@@ -35,11 +36,11 @@ def write_heartbeat(conn, now):
     """
     try:
         with transaction(conn):
-            conn.execute("INSERT INTO ops_heartbeat (id, checked_at) VALUES (1, ?) "
-                         "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at", (now,))
+            conn.execute(text("INSERT INTO ops_heartbeat (id, checked_at) VALUES (1, :now) "
+                              "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"), {"now": now})
     except DatabaseBusy as error:
-        return "locked" if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) else "not_writable"
-    except sqlite3.Error:
+        return error.reason  # "locked" or "not_writable"
+    except DatabaseError:
         return "error"
     return "writable"
 
@@ -54,7 +55,9 @@ def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
               "outbox_failed": None, "oldest_pending_age_seconds": None}
     try:
         conn = connect(database_path, busy_timeout_ms=busy_timeout_ms)
-    except sqlite3.Error:
+    except DatabaseBusy:
+        return False, report  # the server not reachable, the file not openable: "unavailable"
+    except DatabaseError:
         return False, report
     try:
         report["database"] = probe.outcome(conn, now) if probe is not None else write_heartbeat(conn, now)
@@ -67,11 +70,12 @@ def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
             if version != migrate.head() or migrate.shape_problems(conn, version):
                 report["database"] = "schema_mismatch"
                 return False, report
-            row = conn.execute(
-                "SELECT COALESCE(SUM(status = 'pending'), 0) AS pending, COALESCE(SUM(status = 'failed'), 0) AS failed, "
-                "MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM outbox"
-            ).fetchone()
-        except sqlite3.Error:
+            row = conn.execute(text(
+                "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END) AS pending,"
+                " COUNT(CASE WHEN status = 'failed' THEN 1 END) AS failed,"
+                " MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM outbox"
+            )).mappings().one()
+        except DatabaseError:
             return False, report
         report.update(
             status="ok",

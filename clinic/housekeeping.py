@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
 from clinic import audit, inbox, insights, run_once
 from clinic import staff as staff_store
 from clinic.answer_store import AnswerStore
-from clinic.db import DatabaseBusy, connect
+from clinic.db import DatabaseBusy, connect, engine, in_transaction, sqlite_path
 from clinic.uploads import FileStore
 
 log = logging.getLogger(__name__)
@@ -34,10 +36,8 @@ def expired_journeys(conn, now, settings):
 def idle_staff_sessions(conn, now, settings):
     # A session past its idle time or its longest life already opens nothing; this removes the row of one
     # nobody came back to.
-    before = conn.total_changes
-    staff_store.purge_idle_sessions(conn, now, int(settings["STAFF_SESSION_IDLE_SECONDS"]),
-                                    int(settings["STAFF_SESSION_MAX_SECONDS"]))
-    return conn.total_changes - before
+    return staff_store.purge_idle_sessions(conn, now, int(settings["STAFF_SESSION_IDLE_SECONDS"]),
+                                           int(settings["STAFF_SESSION_MAX_SECONDS"]))
 
 
 def requests_past_retention(conn, now, settings):
@@ -50,9 +50,10 @@ def old_sign_in_attempts(conn, now, settings):
     # They hold client addresses: kept only as long as the throttle counts them, known addresses for their days.
     throttle = staff_store.Throttle.from_settings(settings)
     kept_seconds = max(throttle.window, throttle.account_window)
-    removed = conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (int(now) - kept_seconds,)).rowcount
-    return removed + conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
-                                  (int(now) - throttle.known_address_days * 86400,)).rowcount
+    removed = conn.execute(text("DELETE FROM sign_in_attempts WHERE at <= :before"),
+                           {"before": int(now) - kept_seconds}).rowcount
+    return removed + conn.execute(text("DELETE FROM staff_known_addresses WHERE last_seen_at <= :before"),
+                                  {"before": int(now) - throttle.known_address_days * 86400}).rowcount
 
 
 def old_journey_report_counters(conn, now, settings):
@@ -82,7 +83,7 @@ def run(database, settings, *, now=None, tasks=None, busy_timeout_ms=5000):
     error is logged with its trace. Returns one Outcome per task, or None when another process or host is
     running housekeeping at this moment (clinic/run_once.py): it does the same work, so this one skips.
     """
-    with run_once.exclusive("housekeeping", database_path=database) as held:
+    with run_once.exclusive("housekeeping", database_path=sqlite_path(database), engine=engine(database)) as held:
         if not held:
             log.info("housekeeping: another process or host is running it now; skipped here")
             return None
@@ -107,8 +108,9 @@ def _run_tasks(database, settings, *, now, tasks, busy_timeout_ms):
                 if removed:
                     log.info("housekeeping: %s: %d removed", task.name, removed)
                 outcomes.append(Outcome(task.name, int(removed or 0)))
-            if conn.in_transaction:  # a task that failed half-way never leaves its transaction open
-                conn.execute("ROLLBACK")
+            if in_transaction(conn):  # a task that failed half-way never leaves its transaction open
+                conn.exec_driver_sql("ROLLBACK")
+                conn.info["in_transaction"] = False
     finally:
         conn.close()
     return outcomes

@@ -7,8 +7,10 @@ import io
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import text
+
 from clinic import audit, callback, local_time, request_answers, triage
-from clinic.db import transaction
+from clinic.db import is_sqlite, row_lock, transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
 NOTE_MAX_LENGTH = 2000
@@ -27,36 +29,37 @@ log = logging.getLogger(__name__)
 def list_requests(conn, status):
     """Requests with `status`, flagged ones first, then newest first (only what the list shows: no description
     or answers, and no reason for a flag)."""
-    return conn.execute(
+    return conn.execute(text(
         "SELECT reference, created_at, status, spam_reason, name, contact_by, flagged, past_ceiling, language, "
         "language_other, interpreter, answers_language FROM requests "
-        "WHERE status = ? ORDER BY flagged DESC, created_at DESC, id DESC",
-        (status,),
-    ).fetchall()
+        "WHERE status = :status ORDER BY flagged DESC, created_at DESC, id DESC"),
+        {"status": status},
+    ).mappings().all()
 
 
 def counts(conn):
     """{status: number of requests} for every status, zeros included."""
-    found = dict(conn.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
+    found = dict(conn.execute(text("SELECT status, COUNT(*) AS n FROM requests GROUP BY status")).all())
     return {status: found.get(status, 0) for status in STATUSES}
 
 
 def flagged_counts(conn):
     """{status: number of flagged requests} for every status, zeros included."""
-    found = dict(conn.execute("SELECT status, COUNT(*) FROM requests WHERE flagged = 1 GROUP BY status").fetchall())
+    found = dict(conn.execute(text("SELECT status, COUNT(*) AS n FROM requests WHERE flagged = 1 GROUP BY status")).all())
     return {status: found.get(status, 0) for status in STATUSES}
 
 
 def failed_notifications(conn):
     """How many emails the outbox gave up on: staff must know a request may have gone unnoticed."""
-    return conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
+    return conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")).scalar_one()
 
 
 def get_request(conn, reference, journey=None):
     """Everything the patient sent and the staff notes; None if unknown. `guide` is the journey answers and
     warning signs labelled from `journey`, the loaded content (clinic/request_answers.RequestAnswers);
     `answers` and `warning_signs` are its rows and signs."""
-    row = conn.execute("SELECT * FROM requests WHERE reference = ?", (reference,)).fetchone()
+    row = conn.execute(text("SELECT * FROM requests WHERE reference = :reference"),
+                       {"reference": reference}).mappings().first()
     if row is None:
         return None
     found = dict(row)
@@ -65,27 +68,29 @@ def get_request(conn, reference, journey=None):
     found["warning_signs"] = found["guide"].signs
     found["flag_words"] = triage.read_words(row["flag_words"])
     found["call_times"] = callback.read_call_times(row["call_times"])
-    found["files"] = conn.execute("SELECT position, kind, size FROM request_files WHERE request_id = ? ORDER BY position",
-                                  (row["id"],)).fetchall()
-    consent = conn.execute("SELECT text FROM consent_texts WHERE version = ?", (row["consent_version"],)).fetchone()
+    found["files"] = conn.execute(text("SELECT position, kind, size FROM request_files WHERE request_id = :id"
+                                       " ORDER BY position"), {"id": row["id"]}).mappings().all()
+    consent = conn.execute(text("SELECT text FROM consent_texts WHERE version = :version"),
+                           {"version": row["consent_version"]}).mappings().first()
     found["consent_text"] = consent["text"] if consent else None
     found["flag_concepts"] = triage.read_concepts(row["flag_words"])  # a concept may have a banner of its own
-    found["notes"] = conn.execute(
-        "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
-        (row["id"],),
-    ).fetchall()
-    found["notifications"] = conn.execute(
-        "SELECT kind, status, attempts, sent_at, last_error FROM outbox WHERE request_id = ? ORDER BY id",
-        (row["id"],),
-    ).fetchall()
+    found["notes"] = conn.execute(text(
+        "SELECT staff_email, body, created_at FROM request_notes WHERE request_id = :id ORDER BY created_at, id"),
+        {"id": row["id"]},
+    ).mappings().all()
+    found["notifications"] = conn.execute(text(
+        "SELECT kind, status, attempts, sent_at, last_error FROM outbox WHERE request_id = :id ORDER BY id"),
+        {"id": row["id"]},
+    ).mappings().all()
     return found
 
 
 def request_file(conn, reference, position):
     """The stored name and kind of one attached file, or None."""
-    return conn.execute(
+    return conn.execute(text(
         "SELECT f.stored_name, f.kind, f.size FROM request_files f JOIN requests r ON r.id = f.request_id"
-        " WHERE r.reference = ? AND f.position = ?", (reference, position)).fetchone()
+        " WHERE r.reference = :reference AND f.position = :position"),
+        {"reference": reference, "position": position}).mappings().first()
 
 
 def record_view(conn, actor, reference, now):
@@ -97,11 +102,13 @@ def change_status(conn, actor, reference, status, now):
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
     with transaction(conn):
-        row = conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()
+        row = conn.execute(text("SELECT status FROM requests WHERE reference = :reference" + row_lock(conn)),  # noqa: S608  # nosec B608
+                           {"reference": reference}).mappings().first()
         if row is None:
             return False
         if row["status"] != status:
-            conn.execute("UPDATE requests SET status = ? WHERE reference = ?", (status, reference))
+            conn.execute(text("UPDATE requests SET status = :status WHERE reference = :reference"),
+                         {"status": status, "reference": reference})
             audit.record(conn, actor, "status_changed", now, reference=reference, detail=f"{row['status']} -> {status}")
     return True
 
@@ -112,19 +119,22 @@ def add_note(conn, actor, reference, body, now):
     if not body or len(body) > NOTE_MAX_LENGTH:
         raise ValueError(f"a note needs 1 to {NOTE_MAX_LENGTH} characters")
     with transaction(conn):
-        row = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()
+        row = conn.execute(text("SELECT id FROM requests WHERE reference = :reference"),
+                           {"reference": reference}).mappings().first()
         if row is None:
             return False
-        conn.execute("INSERT INTO request_notes (request_id, staff_id, staff_email, body, created_at) VALUES (?, ?, ?, ?, ?)",
-                     (row["id"], getattr(actor, "id", None), audit.label(actor), body, int(now)))
+        conn.execute(text("INSERT INTO request_notes (request_id, staff_id, staff_email, body, created_at)"
+                          " VALUES (:request_id, :staff_id, :staff_email, :body, :now)"),
+                     {"request_id": row["id"], "staff_id": getattr(actor, "id", None), "staff_email": audit.label(actor),
+                      "body": body, "now": int(now)})
         audit.record(conn, actor, "note_added", now, reference=reference)
     return True
 
 
 def neutralise(value):
     """A CSV cell a spreadsheet will show as text, never run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    cell = "" if value is None else str(value)
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def export_csv(reader, writer, actor, now, *, zone, journey=None, empty_answer=None, status=None, chunk_chars=64 * 1024):
@@ -140,8 +150,10 @@ def export_csv(reader, writer, actor, now, *, zone, journey=None, empty_answer=N
     """
     status = status if status in STATUSES else None
     try:
-        reader.execute("BEGIN")  # deferred: the first read below fixes the snapshot
-        count = reader.execute("SELECT COUNT(*) FROM requests WHERE ? IS NULL OR status = ?", (status, status)).fetchone()[0]
+        # SQLite: deferred, the first read below fixes the snapshot. PostgreSQL: one snapshot for the whole export.
+        reader.exec_driver_sql("BEGIN" if is_sqlite(reader) else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        count = reader.execute(text("SELECT COUNT(*) FROM requests WHERE CAST(:status AS TEXT) IS NULL"
+                                    " OR status = :status"), {"status": status}).scalar_one()
         with transaction(writer):
             audit.record(writer, actor, "exported", now, detail=f"{count} requests" + (f" ({status})" if status else ""))
     except BaseException:
@@ -159,11 +171,13 @@ def _csv_chunks(reader, zone, status, chunk_chars, journey, empty_answer):
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     try:
-        rows = reader.execute("SELECT * FROM requests WHERE ? IS NULL OR status = ? ORDER BY created_at, id",
-                              (status, status))
+        # stream_results: a server-side cursor on PostgreSQL, so 30,000 rows never sit in memory at once
+        rows = reader.execution_options(stream_results=True, yield_per=200).execute(text(
+            "SELECT * FROM requests WHERE CAST(:status AS TEXT) IS NULL OR status = :status ORDER BY created_at, id"),
+            {"status": status}).mappings()
         for row in rows:
-            notes = reader.execute("SELECT staff_email, body FROM request_notes WHERE request_id = ? ORDER BY created_at, id",
-                                   (row["id"],)).fetchall()
+            notes = reader.execute(text("SELECT staff_email, body FROM request_notes WHERE request_id = :id"
+                                        " ORDER BY created_at, id"), {"id": row["id"]}).mappings().all()
             guide = request_answers.read(journey, row)
             writer.writerow([neutralise(cell) for cell in (
                 row["reference"],
@@ -207,12 +221,11 @@ def _delete_requests(conn, ids):
     """Delete the rows; returns the stored names of their files, for the caller to delete once this commits."""
     stored = []
     for request_id in ids:
-        stored += [r["stored_name"] for r in conn.execute(
-            "SELECT stored_name FROM request_files WHERE request_id = ?", (request_id,))]
-        conn.execute("DELETE FROM request_files WHERE request_id = ?", (request_id,))
-        conn.execute("DELETE FROM request_notes WHERE request_id = ?", (request_id,))
-        conn.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))
-        conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        stored += conn.execute(text("SELECT stored_name FROM request_files WHERE request_id = :id"),
+                               {"id": request_id}).scalars().all()
+        for table, column in (("request_files", "request_id"), ("request_notes", "request_id"),
+                              ("outbox", "request_id"), ("requests", "id")):
+            conn.execute(text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": request_id})  # noqa: S608  # nosec B608 - fixed names
     return stored
 
 
@@ -224,9 +237,12 @@ def _delete_files(files, names):
 
 
 def _flush_wal(conn):
-    # secure_delete (set in db.connect) zeroes the rows in the database pages; the older copies of those
+    # secure_delete (set in clinic/db.py) zeroes the rows in the database pages; the older copies of those
     # pages still sit in the -wal file until a checkpoint copies them back and TRUNCATE empties it.
-    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    # PostgreSQL keeps dead row versions until VACUUM and in its WAL until recycled (README, "Erasure").
+    if not is_sqlite(conn):
+        return True
+    busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     if busy:
         # Another connection kept reading past the busy timeout; the next erase or purge empties it.
         log.warning("Erased rows are out of the database pages, but the -wal file could not be emptied yet")
@@ -237,7 +253,8 @@ def erase(conn, actor, reference, now, files=None):
     """Remove a request, its notes, outbox rows and attached files (`files`: a clinic.uploads.FileStore); False
     if unknown."""
     with transaction(conn):
-        row = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()
+        row = conn.execute(text("SELECT id FROM requests WHERE reference = :reference"),
+                           {"reference": reference}).mappings().first()
         if row is None:
             return False
         names = _delete_requests(conn, [row["id"]])
@@ -253,7 +270,7 @@ def purge(conn, actor, older_than_days, now, files=None):
         raise ValueError("older_than_days must be 0 or more")
     cutoff = int(now) - int(older_than_days) * DAY
     with transaction(conn):
-        ids = [r["id"] for r in conn.execute("SELECT id FROM requests WHERE created_at < ?", (cutoff,))]
+        ids = conn.execute(text("SELECT id FROM requests WHERE created_at < :cutoff"), {"cutoff": cutoff}).scalars().all()
         names = _delete_requests(conn, ids)
         if ids:
             audit.record(conn, actor, "purged", now, detail=f"{len(ids)} requests older than {int(older_than_days)} days")

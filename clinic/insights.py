@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from clinic.db import transaction
 
 SMALL = 5  # counts from 1 to SMALL - 1 are shown as "fewer than 5", everywhere (is_small; the Flask layer words it)
@@ -102,22 +104,22 @@ def record(conn, found, counted, now):
                 continue
             counted.add(milestone.once_key)
         if milestone.kind in ("reached", "moved_on"):
-            conn.execute(
-                f"INSERT INTO insight_steps (week, step, {milestone.kind}) VALUES (?, ?, 1) "  # noqa: S608  # nosec B608 - kind is one of two column names
-                f"ON CONFLICT (week, step) DO UPDATE SET {milestone.kind} = {milestone.kind} + 1",
-                (week, milestone.name),
+            conn.execute(text(
+                f"INSERT INTO insight_steps (week, step, {milestone.kind}) VALUES (:week, :step, 1) "  # noqa: S608  # nosec B608 - kind is one of two column names
+                f"ON CONFLICT (week, step) DO UPDATE SET {milestone.kind} = insight_steps.{milestone.kind} + 1"),
+                {"week": week, "step": milestone.name},
             )
         elif milestone.kind == "event":
-            conn.execute(
-                "INSERT INTO insight_events (week, event, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (week, event) DO UPDATE SET count = count + 1",
-                (week, milestone.name),
+            conn.execute(text(
+                "INSERT INTO insight_events (week, event, count) VALUES (:week, :event, 1) "
+                "ON CONFLICT (week, event) DO UPDATE SET count = insight_events.count + 1"),
+                {"week": week, "event": milestone.name},
             )
         elif milestone.kind == "answer":
-            conn.execute(
-                "INSERT INTO insight_answers (week, question, answer, count) VALUES (?, ?, ?, 1) "
-                "ON CONFLICT (week, question, answer) DO UPDATE SET count = count + 1",
-                (week, milestone.name, milestone.value),
+            conn.execute(text(
+                "INSERT INTO insight_answers (week, question, answer, count) VALUES (:week, :question, :answer, 1) "
+                "ON CONFLICT (week, question, answer) DO UPDATE SET count = insight_answers.count + 1"),
+                {"week": week, "question": milestone.name, "answer": milestone.value},
             )
         else:
             raise ValueError(f"unknown milestone kind {milestone.kind!r}")
@@ -128,7 +130,8 @@ def purge_old(conn, now, keep_weeks=KEEP_WEEKS):
     oldest = weeks_back(now, keep_weeks)[0]
     removed = 0
     for table in ("insight_steps", "insight_events", "insight_answers"):
-        removed += conn.execute(f"DELETE FROM {table} WHERE week < ?", (oldest,)).rowcount  # noqa: S608  # nosec B608 - fixed names
+        removed += conn.execute(text(f"DELETE FROM {table} WHERE week < :oldest"),  # noqa: S608  # nosec B608 - fixed names
+                                {"oldest": oldest}).rowcount
     return removed
 
 
@@ -196,9 +199,9 @@ def build_report(conn, journey, now, weeks=DEFAULT_PERIOD):
     first, last = period[0], period[-1]
     step_rows = {
         row["step"]: (row["reached"], row["moved_on"])
-        for row in conn.execute(
+        for row in conn.execute(text(
             "SELECT step, SUM(reached) AS reached, SUM(moved_on) AS moved_on FROM insight_steps "
-            "WHERE week BETWEEN ? AND ? GROUP BY step", (first, last))
+            "WHERE week BETWEEN :first AND :last GROUP BY step"), {"first": first, "last": last}).mappings()
     }
     funnel = []
     for step_id in funnel_order(journey):
@@ -207,7 +210,8 @@ def build_report(conn, journey, now, weeks=DEFAULT_PERIOD):
         funnel.append(FunnelRow(step_id, step.title, step.kind, reached, moved_on if step.kind != "stop" else 0))
 
     per_week = {week: {} for week in period}
-    for row in conn.execute("SELECT week, event, count FROM insight_events WHERE week BETWEEN ? AND ?", (first, last)):
+    for row in conn.execute(text("SELECT week, event, count FROM insight_events WHERE week BETWEEN :first AND :last"),
+                            {"first": first, "last": last}).mappings():
         per_week[row["week"]][row["event"]] = row["count"]
     stop_events = [STOP_PREFIX + step_id for step_id in funnel_order(journey) if journey.steps[step_id].kind == "stop"]
     events = list(EVENTS) + stop_events
@@ -217,9 +221,10 @@ def build_report(conn, journey, now, weeks=DEFAULT_PERIOD):
         question = journey.question(question_id)
         counts = {
             row["answer"]: row["count"]
-            for row in conn.execute(
-                "SELECT answer, SUM(count) AS count FROM insight_answers WHERE question = ? AND week BETWEEN ? AND ? "
-                "GROUP BY answer", (question_id, first, last))
+            for row in conn.execute(text(
+                "SELECT answer, SUM(count) AS count FROM insight_answers WHERE question = :question"
+                " AND week BETWEEN :first AND :last GROUP BY answer"),
+                {"question": question_id, "first": first, "last": last}).mappings()
         }
         answers.append((question.summary_label or question.label,
                         [(option.label, counts.get(option.value, 0)) for option in question.options]))

@@ -7,12 +7,13 @@ last version that completed. Foreign keys are off while one runs (SQLite's table
 import importlib.util
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from clinic import backup
-from clinic.db import connect
+from clinic.db import connect as pooled_connect
 from clinic.private_files import private_folder, tighten_database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -89,6 +90,22 @@ def _strip_comments(sql):
     return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.S)
 
 
+@contextmanager
+def connect(path):
+    """The driver's own sqlite3 connection under a pooled one (clinic/db.py): migrations are SQLite scripts run
+    as they are, statement by statement, with SQLite's own transaction and pragma handling."""
+    conn = pooled_connect(path)
+    try:
+        yield driver_connection(conn)
+    finally:
+        conn.close()
+
+
+def driver_connection(conn):
+    """sqlite3's connection for a pooled SQLAlchemy one; a sqlite3 connection as it is."""
+    return conn.connection.dbapi_connection if hasattr(conn, "exec_driver_sql") else conn
+
+
 # --- what a database holds ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Status:
@@ -114,11 +131,11 @@ class Status:
 
 
 def user_version(conn):
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+    return driver_connection(conn).execute("PRAGMA user_version").fetchone()[0]
 
 
 def has_tables(conn):
-    return conn.execute(
+    return driver_connection(conn).execute(
         "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1"
     ).fetchone() is not None
 
@@ -133,6 +150,7 @@ def status(conn, directory=MIGRATIONS_DIR):
 def shape(conn):
     """Tables with their columns, indexes with their columns, triggers: what the code relies on, comparable."""
     objects = {}
+    conn = driver_connection(conn)
     rows = conn.execute("SELECT type, name, tbl_name FROM sqlite_schema "
                         "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name").fetchall()
     for kind, name, table in rows:
@@ -192,29 +210,30 @@ def upgrade(path, *, backup_dir=None, directory=MIGRATIONS_DIR, report=lambda li
     A database from before versioned migrations is checked against version 1's shape and stamped, data untouched.
     """
     private_folder(Path(path).parent)
-    conn = connect(path)
-    try:
-        state = status(conn, directory)
-        if state.ahead:
-            raise SchemaMismatch(ahead_message(path, state))
-        if not state.behind:
-            return []
-        if backup_dir is not None and not state.empty:
-            private_folder(backup_dir)  # an existing directory gets a dated file
-            result = backup.backup(path, backup_dir)
-            report(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok)")
-        applied = []
-        if state.unversioned:
-            _stamp_released(conn, directory)
-            report(f"Recognised a database from before versioned migrations: stamped version {RELEASED_VERSION}")
-            applied.append(RELEASED_VERSION)
-        for migration in migrations(directory)[user_version(conn):]:
-            if _apply_in_transaction(conn, migration):
-                report(f"Applied {migration.name}")
-                applied.append(migration.version)
-        return applied
-    finally:
-        conn.close()
+    with connect(path) as conn:
+        return _upgrade(conn, path, backup_dir, directory, report)
+
+
+def _upgrade(conn, path, backup_dir, directory, report):
+    state = status(conn, directory)
+    if state.ahead:
+        raise SchemaMismatch(ahead_message(path, state))
+    if not state.behind:
+        return []
+    if backup_dir is not None and not state.empty:
+        private_folder(backup_dir)  # an existing directory gets a dated file
+        result = backup.backup(path, backup_dir)
+        report(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok)")
+    applied = []
+    if state.unversioned:
+        _stamp_released(conn, directory)
+        report(f"Recognised a database from before versioned migrations: stamped version {RELEASED_VERSION}")
+        applied.append(RELEASED_VERSION)
+    for migration in migrations(directory)[user_version(conn):]:
+        if _apply_in_transaction(conn, migration):
+            report(f"Applied {migration.name}")
+            applied.append(migration.version)
+    return applied
 
 
 def _check_released_shape(conn, directory):
@@ -317,24 +336,18 @@ def prepare(path, *, upgrade_automatically, backup_dir=None, directory=MIGRATION
     A database at the right version whose tables differ from what the migrations make is refused too."""
     private_folder(Path(path).parent)
     tighten_database(path)
-    conn = connect(path)
-    try:
+    with connect(path) as conn:
         state = status(conn, directory)
         if state.ahead:
             raise SchemaMismatch(ahead_message(path, state))
         if state.unversioned:
             _check_released_shape(conn, directory)  # before telling anyone to run an upgrade that cannot work
-    finally:
-        conn.close()
     if state.empty or (state.behind and upgrade_automatically):
         upgrade(path, backup_dir=None if state.empty else backup_dir, directory=directory)
     elif state.behind:
         raise SchemaMismatch(behind_message(path, state))
-    conn = connect(path)
-    try:
+    with connect(path) as conn:
         problems = shape_problems(conn, state.head, directory)
-    finally:
-        conn.close()
     if problems:
         raise MigrationError(f"The database {path} is at schema version {state.head} but its tables differ from what "
                              "the migrations make: " + "; ".join(problems[:10]))

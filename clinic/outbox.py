@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
-from clinic.db import BUSY_TIMEOUT_MS, DatabaseBusy, connect, transaction
+from sqlalchemy import text
+
+from clinic.db import BUSY_TIMEOUT_MS, DatabaseBusy, connect, is_sqlite, transaction
 from clinic.notifications import build_message
 from clinic.private_files import private_folder
 
@@ -98,6 +100,11 @@ def classify(error):
     return kind(smtp_error_text(error))
 
 
+def claim_lock(conn):
+    """PostgreSQL: lock the claimed rows, skipping those another sender holds (its own claim in flight)."""
+    return "" if is_sqlite(conn) else " FOR UPDATE OF o SKIP LOCKED"
+
+
 class Outbox:
     def __init__(self, conn, settings, clock=time.time):
         self.conn = conn
@@ -105,46 +112,47 @@ class Outbox:
         self.clock = clock
 
     def claim(self, limit=20):
-        """Rows due now, marked 'sending' under a lease. BEGIN IMMEDIATE holds the write lock,
-        so two senders (threads or processes) can never claim the same row."""
+        """Rows due now, marked 'sending' under a lease, so two senders (threads, processes or hosts) can never
+        claim the same row: on SQLite BEGIN IMMEDIATE holds the one write lock; on PostgreSQL the rows are locked
+        FOR UPDATE, and SKIP LOCKED lets another host's pass take the rows this one did not."""
         now = int(self.clock())
         with transaction(self.conn):
             # A digest (kind staff_digest) has no request: it counts the requests stored past the ceiling since it
             # was queued, when it is sent.
-            rows = self.conn.execute(
-                "SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email, r.flagged, r.answers_language,"
-                " (SELECT COUNT(*) FROM requests h WHERE h.past_ceiling = 1 AND h.created_at >= o.created_at) AS held"
-                " FROM outbox o LEFT JOIN requests r ON r.id = o.request_id"
-                " WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= ?"
-                " ORDER BY o.next_attempt_at, o.id LIMIT ?",
-                (now, limit),
-            ).fetchall()
+            due = ("SELECT o.id, o.kind, o.attempts, o.created_at, r.reference, r.email, r.flagged, r.answers_language,"
+                   " (SELECT COUNT(*) FROM requests h WHERE h.past_ceiling = 1 AND h.created_at >= o.created_at) AS held"
+                   " FROM outbox o LEFT JOIN requests r ON r.id = o.request_id"
+                   " WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= :now"
+                   " ORDER BY o.next_attempt_at, o.id LIMIT :limit")
+            rows = self.conn.execute(text(due + claim_lock(self.conn)),
+                                     {"now": now, "limit": limit}).mappings().all()
             for row in rows:
                 self.conn.execute(
-                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                    (now + self.settings.lease_seconds, row["id"]),
+                    text("UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = :lease"
+                         " WHERE id = :id"),
+                    {"lease": now + self.settings.lease_seconds, "id": row["id"]},
                 )
         # attempts as stored after the claim: the later UPDATEs match on it, so a sender whose
         # lease ran out (and whose row someone else took over) cannot overwrite the newer state.
         return [dict(row, attempts=row["attempts"] + 1) for row in rows]
 
     def mark_sent(self, row):
-        self._finish(row, "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL",
-                     (int(self.clock()),))
+        self._finish(row, "UPDATE outbox SET status = 'sent', sent_at = :now, last_error = NULL",
+                     {"now": int(self.clock())})
 
     def mark_failed(self, row, error_text):
-        self._finish(row, "UPDATE outbox SET status = 'failed', last_error = ?", (error_text,))
+        self._finish(row, "UPDATE outbox SET status = 'failed', last_error = :error", {"error": error_text})
 
     def mark_retry(self, row, error_text):
         if row["attempts"] >= self.settings.max_attempts:
             return self.mark_failed(row, f"gave up after {row['attempts']} attempts: {error_text}")
         delay = min(self.settings.retry_seconds * 2 ** (row["attempts"] - 1), self.settings.retry_max_seconds)
-        self._finish(row, "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?",
-                     (int(self.clock()) + delay, error_text))
+        self._finish(row, "UPDATE outbox SET status = 'pending', next_attempt_at = :due, last_error = :error",
+                     {"due": int(self.clock()) + delay, "error": error_text})
 
     def _finish(self, row, update, params):
-        self.conn.execute(f"{update} WHERE id = ? AND status = 'sending' AND attempts = ?",  # noqa: S608
-                          (*params, row["id"], row["attempts"]))
+        self.conn.execute(text(f"{update} WHERE id = :id AND status = 'sending' AND attempts = :attempts"),  # noqa: S608
+                          {**params, "id": row["id"], "attempts": row["attempts"]})
 
     def recipients(self, row):
         if row["kind"] == "patient_receipt":
@@ -263,7 +271,8 @@ def _close(smtp):
 
 def retry_failed(conn):
     """Put every failed row back in the queue with a fresh count of attempts (after fixing the settings)."""
-    cursor = conn.execute("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0 WHERE status = 'failed'")
+    cursor = conn.execute(text("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0"
+                               " WHERE status = 'failed'"))
     return cursor.rowcount
 
 

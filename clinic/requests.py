@@ -1,15 +1,15 @@
 """Second-opinion requests: store one with its notification rows in one transaction, references, phone and email."""
 import re
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import text
 
 from clinic import insights, request_answers
 from clinic.callback import CallBack, consent_version
-from clinic.db import transaction
+from clinic.db import IntegrityError, advisory_lock, transaction, unique_violation
 from clinic.request_answers import StoredAnswers
 from clinic.triage import Flag
 
@@ -167,9 +167,13 @@ class RequestStore:
         if new.contact_by not in ("email", "phone") or not is_submission_id(new.submission_id):
             raise ValueError("contact_by must be email or phone, and the submission id well formed")
         with transaction(self.conn):
+            # PostgreSQL: the same submission posted twice at once (a double click on two workers) waits here for
+            # the first to commit, then finds its reference (SQLite: BEGIN IMMEDIATE already serialises them).
+            advisory_lock(self.conn, f"requests.submission.{new.submission_id}")
             existing = self.conn.execute(
-                "SELECT reference FROM requests WHERE submission_id = ?", (new.submission_id,)
-            ).fetchone()
+                text("SELECT reference FROM requests WHERE submission_id = :submission_id"),
+                {"submission_id": new.submission_id},
+            ).mappings().first()
             if existing is not None:
                 return existing["reference"], False
             now = int(self.clock())
@@ -179,9 +183,10 @@ class RequestStore:
                 if hourly_ceiling is not None and self._past_ceiling(request_id, now, hourly_ceiling):
                     return reference, True
                 kinds = [STAFF_NOTIFICATION] + ([PATIENT_RECEIPT] if patient_receipt else [])
-                self.conn.executemany(
-                    "INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
-                    [(request_id, kind, now, now) for kind in kinds],
+                self.conn.execute(
+                    text("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at)"
+                         " VALUES (:request_id, :kind, :now, :now)"),
+                    [{"request_id": request_id, "kind": kind, "now": now} for kind in kinds],
                 )
             return reference, True
 
@@ -192,24 +197,31 @@ class RequestStore:
         A digest waits DIGEST_DELAY_SECONDS, so it covers the burst rather than its first request, and goes out at
         most once an hour: it counts, when it is sent, every request marked since it was queued, and the next one
         is queued by the first request marked after that."""
-        earlier = self.conn.execute("SELECT COUNT(*) FROM requests WHERE created_at > ? AND spam_reason IS NULL"
-                                    " AND id != ?", (now - CEILING_SECONDS, request_id)).fetchone()[0]
+        # PostgreSQL: requests stored at once on two workers or hosts take turns here, so each counts the others
+        # (the ceiling holds) and only one of them queues the digest (once an hour). SQLite: BEGIN IMMEDIATE.
+        advisory_lock(self.conn, "requests.hourly_ceiling")
+        earlier = self.conn.execute(text("SELECT COUNT(*) FROM requests WHERE created_at > :since"
+                                         " AND spam_reason IS NULL AND id != :id"),
+                                    {"since": now - CEILING_SECONDS, "id": request_id}).scalar_one()
         if earlier < ceiling:
             return False
-        self.conn.execute("UPDATE requests SET past_ceiling = 1 WHERE id = ?", (request_id,))
-        waiting = self.conn.execute("SELECT 1 FROM outbox WHERE kind = ? AND status = 'pending'", (STAFF_DIGEST,))
-        if waiting.fetchone() is None:
-            previous = self.conn.execute("SELECT MAX(created_at) FROM outbox WHERE kind = ?", (STAFF_DIGEST,)).fetchone()[0]
+        self.conn.execute(text("UPDATE requests SET past_ceiling = 1 WHERE id = :id"), {"id": request_id})
+        waiting = self.conn.execute(text("SELECT 1 FROM outbox WHERE kind = :kind AND status = 'pending'"),
+                                    {"kind": STAFF_DIGEST}).first()
+        if waiting is None:
+            previous = self.conn.execute(text("SELECT MAX(created_at) FROM outbox WHERE kind = :kind"),
+                                         {"kind": STAFF_DIGEST}).scalar()
             due = max(now + DIGEST_DELAY_SECONDS, (previous or 0) + CEILING_SECONDS)
-            self.conn.execute("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (NULL, ?, ?, ?)",
-                              (STAFF_DIGEST, due, now))
+            self.conn.execute(text("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at)"
+                                   " VALUES (NULL, :kind, :due, :now)"), {"kind": STAFF_DIGEST, "due": due, "now": now})
         return True
 
     def _insert(self, new, now):
         consent = consent_version(new.consent_text) if new.consent_text else None
         if consent:
-            self.conn.execute("INSERT OR IGNORE INTO consent_texts (version, text, first_used) VALUES (?, ?, ?)",
-                              (consent, new.consent_text, now))
+            self.conn.execute(text("INSERT INTO consent_texts (version, text, first_used) VALUES (:version, :text, :now)"
+                                   " ON CONFLICT (version) DO NOTHING"),
+                              {"version": consent, "text": new.consent_text, "now": now})
         call_back = new.call_back
         columns = {"submission_id": new.submission_id, "created_at": now, "status": "spam" if new.spam_reason else "new",
                    "spam_reason": new.spam_reason, "name": new.name, "email": new.email, "phone": new.phone,
@@ -221,28 +233,35 @@ class RequestStore:
                    "interpreter": int(call_back.interpreter), "consent_version": consent,
                    "consent_at": now if consent else None}
         names = ", ".join(columns)
-        marks = ", ".join("?" * (len(columns) + 1))
+        marks = ", ".join(f":{name}" for name in columns)
+        insert = text(f"INSERT INTO requests (reference, {names}) VALUES (:reference, {marks}) RETURNING id")  # noqa: S608  # nosec B608 - fixed column names
         for _ in range(REFERENCE_ATTEMPTS):
             reference = self.make_reference()
+            # A savepoint: on PostgreSQL a failed statement aborts the whole transaction unless rolled back to one.
+            self.conn.exec_driver_sql("SAVEPOINT reference_draw")
             try:
-                cursor = self.conn.execute(f"INSERT INTO requests (reference, {names}) VALUES ({marks})",  # noqa: S608  # nosec B608 - fixed column names
-                                           (reference, *columns.values()))
-            except sqlite3.IntegrityError as error:
-                if "requests.reference" not in str(error):
+                request_id = self.conn.execute(insert, {"reference": reference, **columns}).scalar_one()
+            except IntegrityError as error:
+                self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT reference_draw")
+                if not unique_violation(error, "requests.reference"):
                     raise
-                # Taken: draw another. A failed statement leaves the transaction open, so the retry stays inside it.
-                continue
-            self.conn.executemany(
-                "INSERT INTO request_files (request_id, position, stored_name, kind, size, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(cursor.lastrowid, f.position, f.stored_name, f.kind, f.size, now) for f in new.files])
-            return reference, cursor.lastrowid
+                continue  # taken: draw another, still inside the same transaction
+            self.conn.exec_driver_sql("RELEASE SAVEPOINT reference_draw")
+            if new.files:
+                self.conn.execute(
+                    text("INSERT INTO request_files (request_id, position, stored_name, kind, size, created_at)"
+                         " VALUES (:request_id, :position, :stored_name, :kind, :size, :now)"),
+                    [{"request_id": request_id, "position": f.position, "stored_name": f.stored_name, "kind": f.kind,
+                      "size": f.size, "now": now} for f in new.files])
+            return reference, request_id
         raise ReferenceSpaceFull(f"{REFERENCE_ATTEMPTS} references in a row were taken")
 
     def is_flagged(self, reference):
         """Whether the request was flagged when saved (its confirmation page then asks the patient to call today)."""
-        row = self.conn.execute("SELECT flagged FROM requests WHERE reference = ?", (reference,)).fetchone()
+        row = self.conn.execute(text("SELECT flagged FROM requests WHERE reference = :reference"),
+                                {"reference": reference}).mappings().first()
         return bool(row and row["flagged"])
 
     def reference_exists(self, reference):
-        return self.conn.execute("SELECT 1 FROM requests WHERE reference = ?", (reference,)).fetchone() is not None
+        return self.conn.execute(text("SELECT 1 FROM requests WHERE reference = :reference"),
+                                 {"reference": reference}).first() is not None

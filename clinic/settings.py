@@ -102,6 +102,12 @@ def _rate_limit(value):
     return value
 
 
+def _database_url(value):
+    if value and not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ValueError("must be a postgresql:// URL (leave it unset for SQLite in FLASK_DATABASE)")
+    return value
+
+
 def _url(value):
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
@@ -134,6 +140,9 @@ class Settings(BaseModel):
     # --- storage and content (README "Configuration")
     SECRET_KEY: StrictStr | None = setting(None, readme="generated into `instance/secret_key`", secret=True)
     DATABASE: StrictStr | None = setting(None, readme="`instance/clinic.sqlite3`")
+    # PostgreSQL instead of the SQLite file (clinic/db.py): postgresql://user:password@host:5432/name (psycopg 3)
+    DATABASE_URL: Annotated[StrictStr, AfterValidator(_database_url)] = setting("", readme="unset (SQLite)",
+                                                                                secret=True)
     DATABASE_BUSY_TIMEOUT_MS: Whole(1, 60_000) = setting(5000)  # a page waits this long for another writer
     CONTENT_DIR: StrictStr = setting(CONTENT_DIR, readme="`content/`")
     JOURNEY_KEEP_DAYS: Whole(1, 365) = setting(7)

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import text
 
-from clinic.db import transaction
+from clinic.db import advisory_lock, transaction
 
 MIN_PASSWORD_LENGTH = 12
 ROLES = ("reader", "admin")  # reader: list, read, status, notes; admin: also export, erase, audit trail, report CSV
@@ -96,29 +97,32 @@ def create_staff(conn, email, password, hasher, now, role="reader"):
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise PasswordTooShort(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     with transaction(conn):
-        if conn.execute("SELECT 1 FROM staff WHERE email = ?", (email,)).fetchone():
+        if conn.execute(text("SELECT 1 FROM staff WHERE email = :email"), {"email": email}).first():
             raise ValueError(f"{email} already has an account")
-        cursor = conn.execute(
-            "INSERT INTO staff (email, password_hash, created_at, role) VALUES (?, ?, ?, ?)",
-            (email, hasher.hash(password), int(now), role),
-        )
-    return StaffMember(cursor.lastrowid, email, role)
+        staff_id = conn.execute(
+            text("INSERT INTO staff (email, password_hash, created_at, role) VALUES (:email, :hash, :now, :role)"
+                 " RETURNING id"),
+            {"email": email, "hash": hasher.hash(password), "now": int(now), "role": role},
+        ).scalar_one()
+    return StaffMember(staff_id, email, role)
 
 
 def list_staff(conn):
-    return conn.execute("SELECT id, email, active, created_at, disabled_at, role, totp_enrolled_at FROM staff "
-                        "ORDER BY email").fetchall()
+    return conn.execute(text("SELECT id, email, active, created_at, disabled_at, role, totp_enrolled_at FROM staff "
+                             "ORDER BY email")).mappings().all()
 
 
 def find_staff(conn, email):
     """The StaffMember with this email (active or not), or None."""
-    row = conn.execute("SELECT id, email, role FROM staff WHERE email = ?", (normalise_email(email),)).fetchone()
+    row = conn.execute(text("SELECT id, email, role FROM staff WHERE email = :email"),
+                       {"email": normalise_email(email)}).mappings().first()
     return StaffMember(row["id"], row["email"], row["role"]) if row else None
 
 
 def member_by_id(conn, staff_id):
     """The active StaffMember with this id, or None (disabled or gone)."""
-    row = conn.execute("SELECT id, email, role FROM staff WHERE id = ? AND active = 1", (staff_id,)).fetchone()
+    row = conn.execute(text("SELECT id, email, role FROM staff WHERE id = :id AND active = 1"),
+                       {"id": staff_id}).mappings().first()
     return StaffMember(row["id"], row["email"], row["role"]) if row else None
 
 
@@ -126,17 +130,20 @@ def set_role(conn, email, role):
     if role not in ROLES:
         raise ValueError(f"the role must be one of {', '.join(ROLES)}")
     with transaction(conn):
-        return conn.execute("UPDATE staff SET role = ? WHERE email = ?", (role, normalise_email(email))).rowcount == 1
+        return conn.execute(text("UPDATE staff SET role = :role WHERE email = :email"),
+                            {"role": role, "email": normalise_email(email)}).rowcount == 1
 
 
 def disable_staff(conn, email, now):
     """Refuse future sign-ins and end every open session of the account. False if there is no such account."""
     with transaction(conn):
-        row = conn.execute("SELECT id FROM staff WHERE email = ?", (normalise_email(email),)).fetchone()
+        row = conn.execute(text("SELECT id FROM staff WHERE email = :email"),
+                           {"email": normalise_email(email)}).mappings().first()
         if row is None:
             return False
-        conn.execute("UPDATE staff SET active = 0, disabled_at = ? WHERE id = ?", (int(now), row["id"]))
-        conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (row["id"],))
+        conn.execute(text("UPDATE staff SET active = 0, disabled_at = :now WHERE id = :id"),
+                     {"now": int(now), "id": row["id"]})
+        conn.execute(text("DELETE FROM staff_sessions WHERE staff_id = :id"), {"id": row["id"]})
     return True
 
 
@@ -144,16 +151,19 @@ def disable_staff(conn, email, now):
 def _refusal(conn, email, account, address, now, throttle):
     """Seconds this attempt must wait (0: it may go ahead). Pending attempts count as failures."""
     waits = [0]
-    for where, params, limit in (
-        ("account = ? AND address = ?", (account, address), throttle.pair_failures),
-        ("address = ?", (address,), throttle.ip_failures),
+    params = {"account": account, "address": address, "since": int(now) - throttle.window}
+    for where, limit in (
+        ("account = :account AND address = :address", throttle.pair_failures),
+        ("address = :address", throttle.ip_failures),
     ):
-        counted = conn.execute(f"SELECT at FROM sign_in_attempts WHERE {where} AND at > ? ORDER BY at DESC LIMIT ?",  # noqa: S608  # nosec B608 - two fixed clauses
-                               (*params, int(now) - throttle.window, limit)).fetchall()
+        counted = conn.execute(text(f"SELECT at FROM sign_in_attempts WHERE {where} AND at > :since"  # noqa: S608  # nosec B608 - two fixed clauses
+                                    " ORDER BY at DESC LIMIT :limit"), {**params, "limit": limit}).scalars().all()
         if len(counted) >= limit:  # free again once the oldest of the last `limit` failures leaves the window
-            waits.append(counted[-1]["at"] + throttle.window - int(now))
-    failures, last = conn.execute("SELECT COUNT(*), MAX(at) FROM sign_in_attempts WHERE account = ? AND at > ?",
-                                  (account, int(now) - throttle.account_window)).fetchone()
+            waits.append(counted[-1] + throttle.window - int(now))
+    row = conn.execute(text("SELECT COUNT(*) AS failures, MAX(at) AS last FROM sign_in_attempts"
+                            " WHERE account = :account AND at > :since"),
+                       {"account": account, "since": int(now) - throttle.account_window}).mappings().one()
+    failures, last = row["failures"], row["last"]
     if failures >= throttle.account_slowdown and not _known_address(conn, email, address, now, throttle):
         delay = min(2 ** min(failures - throttle.account_slowdown, 30), throttle.window)
         waits.append(last + delay - int(now))
@@ -161,23 +171,35 @@ def _refusal(conn, email, account, address, now, throttle):
 
 
 def _known_address(conn, email, address, now, throttle):
-    return conn.execute(
+    return conn.execute(text(
         "SELECT 1 FROM staff_known_addresses k JOIN staff s ON s.id = k.staff_id "
-        "WHERE s.email = ? AND k.address = ? AND k.last_seen_at > ?",
-        (email, address, int(now) - throttle.known_address_days * 86400),
-    ).fetchone() is not None
+        "WHERE s.email = :email AND k.address = :address AND k.last_seen_at > :since"),
+        {"email": email, "address": address, "since": int(now) - throttle.known_address_days * 86400},
+    ).first() is not None
+
+
+def sign_in_lock(conn, account, address):
+    """Take the account's lock, then the address's (always in that order, so two attempts never wait on each
+    other in a circle). A no-op on SQLite, where BEGIN IMMEDIATE already lets one writer in at a time."""
+    advisory_lock(conn, f"sign_in.account.{account}")
+    advisory_lock(conn, f"sign_in.address.{address}")
 
 
 def _admit(conn, email, address, now, throttle):
     """(attempt row id, 0) when an attempt may go ahead, recorded as pending; (None, seconds to wait) when not."""
     account = _sha256(normalise_email(email))
     with transaction(conn):
-        conn.execute("DELETE FROM sign_in_attempts WHERE at <= ?", (now - max(throttle.window, throttle.account_window),))
+        # PostgreSQL: attempts on one account, or from one address, are counted and recorded one after the other,
+        # so two guesses at once cannot both see the room for one (SQLite: BEGIN IMMEDIATE already serialises).
+        sign_in_lock(conn, account, address)
+        conn.execute(text("DELETE FROM sign_in_attempts WHERE at <= :before"),
+                     {"before": now - max(throttle.window, throttle.account_window)})
         wait = _refusal(conn, normalise_email(email), account, address, now, throttle)
         if wait > 0:
             return None, wait
-        attempt = conn.execute("INSERT INTO sign_in_attempts (account, address, at) VALUES (?, ?, ?)",
-                               (account, address, now)).lastrowid
+        attempt = conn.execute(text("INSERT INTO sign_in_attempts (account, address, at)"
+                                    " VALUES (:account, :address, :now) RETURNING id"),
+                               {"account": account, "address": address, "now": now}).scalar_one()
     return attempt, 0
 
 
@@ -197,8 +219,8 @@ def sign_in(conn, email, password, ip, hasher, now, throttle):
     attempt, wait = _admit(conn, email, address, now, throttle)
     if attempt is None:
         return "locked", None, wait
-    row = conn.execute("SELECT id, email, role, password_hash, active FROM staff WHERE email = ?",
-                       (normalise_email(email),)).fetchone()
+    row = conn.execute(text("SELECT id, email, role, password_hash, active FROM staff WHERE email = :email"),
+                       {"email": normalise_email(email)}).mappings().first()
     stored = row["password_hash"] if row is not None else _dummy_hash(hasher)
     try:
         hasher.verify(stored, password or "")
@@ -207,11 +229,13 @@ def sign_in(conn, email, password, ip, hasher, now, throttle):
         matched = False
     with transaction(conn):
         if not matched:
-            conn.execute("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = ?", (attempt,))
+            conn.execute(text("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = :id"), {"id": attempt})
             return "wrong", None, 0
-        conn.execute("DELETE FROM sign_in_attempts WHERE id = ?", (attempt,))  # the right password is no failure
+        # the right password is no failure
+        conn.execute(text("DELETE FROM sign_in_attempts WHERE id = :id"), {"id": attempt})
         if hasher.check_needs_rehash(stored):
-            conn.execute("UPDATE staff SET password_hash = ? WHERE id = ?", (hasher.hash(password), row["id"]))
+            conn.execute(text("UPDATE staff SET password_hash = :hash WHERE id = :id"),
+                         {"hash": hasher.hash(password), "id": row["id"]})
     return "ok", StaffMember(row["id"], row["email"], row["role"]), 0
 
 
@@ -230,14 +254,16 @@ def second_factor(conn, member, ip, now, throttle, check):
     matched = bool(check())
     with transaction(conn):
         if not matched:
-            conn.execute("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = ?", (attempt,))
+            conn.execute(text("UPDATE sign_in_attempts SET outcome = 'failed' WHERE id = :id"), {"id": attempt})
             return "wrong", 0
-        conn.execute("DELETE FROM sign_in_attempts WHERE account = ? AND address = ?",
-                     (_sha256(normalise_email(member.email)), address))
-        conn.execute("INSERT OR REPLACE INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (?, ?, ?)",
-                     (member.id, address, now))
-        conn.execute("DELETE FROM staff_known_addresses WHERE last_seen_at <= ?",
-                     (now - throttle.known_address_days * 86400,))
+        conn.execute(text("DELETE FROM sign_in_attempts WHERE account = :account AND address = :address"),
+                     {"account": _sha256(normalise_email(member.email)), "address": address})
+        conn.execute(text("INSERT INTO staff_known_addresses (staff_id, address, last_seen_at)"
+                          " VALUES (:staff_id, :address, :now)"
+                          " ON CONFLICT (staff_id, address) DO UPDATE SET last_seen_at = excluded.last_seen_at"),
+                     {"staff_id": member.id, "address": address, "now": now})
+        conn.execute(text("DELETE FROM staff_known_addresses WHERE last_seen_at <= :before"),
+                     {"before": now - throttle.known_address_days * 86400})
     return "ok", 0
 
 
@@ -246,8 +272,9 @@ def start_session(conn, staff, now):
     """A new random token for the cookie; only its SHA-256 is stored."""
     token = secrets.token_urlsafe(32)
     with transaction(conn):
-        conn.execute("INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at, factor_at) "
-                     "VALUES (?, ?, ?, ?, ?)", (_sha256(token), staff.id, int(now), int(now), int(now)))
+        conn.execute(text("INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at, factor_at) "
+                          "VALUES (:token_hash, :staff_id, :now, :now, :now)"),
+                     {"token_hash": _sha256(token), "staff_id": staff.id, "now": int(now)})
     return token
 
 
@@ -256,40 +283,42 @@ def session_staff(conn, token, now, idle_seconds, max_age_seconds):
     `max_age_seconds` however busy, or account disabled)."""
     if not token or not isinstance(token, str):
         return None
-    row = conn.execute(
+    row = conn.execute(text(
         "SELECT s.token_hash, s.created_at, s.last_seen_at, s.factor_at, st.id, st.email, st.role, st.active "
         "FROM staff_sessions s "
-        "JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = ?",
-        (_sha256(token),),
-    ).fetchone()
+        "JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = :token_hash"),
+        {"token_hash": _sha256(token)},
+    ).mappings().first()
     if row is None:
         return None
     if not row["active"] or now - row["last_seen_at"] > idle_seconds or now - row["created_at"] > max_age_seconds:
         end_session(conn, token)
         return None
     if now - row["last_seen_at"] >= 30:  # spare a write on every click
-        conn.execute("UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (int(now), row["token_hash"]))
+        conn.execute(text("UPDATE staff_sessions SET last_seen_at = :now WHERE token_hash = :token_hash"),
+                     {"now": int(now), "token_hash": row["token_hash"]})
     return StaffMember(row["id"], row["email"], row["role"], row["factor_at"])
 
 
 def factor_given(conn, token, now):
     """The session's holder has just given a second factor again (export, erase and factor changes ask)."""
     with transaction(conn):
-        conn.execute("UPDATE staff_sessions SET factor_at = ? WHERE token_hash = ?", (int(now), _sha256(token)))
+        conn.execute(text("UPDATE staff_sessions SET factor_at = :now WHERE token_hash = :token_hash"),
+                     {"now": int(now), "token_hash": _sha256(token)})
 
 
 def end_other_sessions(conn, staff, token):
     """Sign out every other session of the account (after a factor change); returns how many ended."""
     with transaction(conn):
-        return conn.execute("DELETE FROM staff_sessions WHERE staff_id = ? AND token_hash != ?",
-                            (staff.id, _sha256(token or ""))).rowcount
+        return conn.execute(text("DELETE FROM staff_sessions WHERE staff_id = :staff_id AND token_hash != :token_hash"),
+                            {"staff_id": staff.id, "token_hash": _sha256(token or "")}).rowcount
 
 
 def end_session(conn, token):
     if token and isinstance(token, str):
-        conn.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (_sha256(token),))
+        conn.execute(text("DELETE FROM staff_sessions WHERE token_hash = :token_hash"), {"token_hash": _sha256(token)})
 
 
 def purge_idle_sessions(conn, now, idle_seconds, max_age_seconds):
-    conn.execute("DELETE FROM staff_sessions WHERE last_seen_at < ? OR created_at < ?",
-                 (int(now) - idle_seconds, int(now) - max_age_seconds))
+    return conn.execute(text("DELETE FROM staff_sessions WHERE last_seen_at < :idle_before OR created_at < :made_before"),
+                        {"idle_before": int(now) - idle_seconds, "made_before": int(now) - max_age_seconds}).rowcount

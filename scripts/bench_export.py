@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from clinic import factors, migrate  # noqa: E402
 from clinic import staff as staff_store  # noqa: E402
 from clinic.db import connect, transaction  # noqa: E402
@@ -51,13 +53,17 @@ def fill(database, count, staff_email, staff_password, argon2):
     now = int(time.time()) - 86400
     conn = connect(database)
     with transaction(conn):
-        conn.executemany(
+        conn.execute(text(
             "INSERT INTO requests (reference, submission_id, created_at, status, name, email, phone, contact_by, "
-            "description, journey_answers) VALUES (?, ?, ?, 'contacted', ?, ?, '+1 555 0100', 'email', ?, ?)",
-            ((f"FBS-L{n:06d}", secrets.token_hex(8), now + n, f"Patient {n}", f"patient{n}@example.org", description, answers)
-             for n in range(count)))
-        conn.executemany("INSERT INTO request_notes (request_id, staff_email, body, created_at) VALUES (?, ?, ?, ?)",
-                         ((n, staff_email, "Called back, left a message.", now + n) for n in range(1, count + 1, 3)))
+            "description, journey_answers) VALUES (:reference, :submission_id, :created_at, 'contacted', :name, :email,"
+            " '+1 555 0100', 'email', :description, :answers)"),
+            [{"reference": f"FBS-L{n:06d}", "submission_id": secrets.token_hex(8), "created_at": now + n,
+              "name": f"Patient {n}", "email": f"patient{n}@example.org", "description": description, "answers": answers}
+             for n in range(count)])
+        conn.execute(text("INSERT INTO request_notes (request_id, staff_email, body, created_at)"
+                          " VALUES (:request_id, :staff_email, :body, :created_at)"),
+                     [{"request_id": n, "staff_email": staff_email, "body": "Called back, left a message.",
+                       "created_at": now + n} for n in range(1, count + 1, 3)])
     hasher = staff_store.make_hasher(argon2)
     member = staff_store.create_staff(conn, staff_email, staff_password, hasher, time.time(), role="admin")
     factors.enrol_totp(conn, member.id, TOTP_SECRET, time.time(), hasher, last_step=0)  # its phone, set up

@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
 from clinic import backup, migrate
 from clinic.db import connect, transaction
@@ -18,8 +19,8 @@ def database(tmp_path):
     conn = connect(path)
     with transaction(conn):
         # Enough pages that a copy takes a while, so the writer below really runs during it.
-        conn.executemany("INSERT INTO journeys (id, answers, created_at, updated_at) VALUES (?, ?, 1, 1)",
-                         [(secrets.token_hex(16), "x" * 2000) for _ in range(3000)])
+        conn.execute(text("INSERT INTO journeys (id, answers, created_at, updated_at) VALUES (:id, :answers, 1, 1)"),
+                     [{"id": secrets.token_hex(16), "answers": "x" * 2000} for _ in range(3000)])
     conn.close()
     return path
 
@@ -39,7 +40,8 @@ class Writer(threading.Thread):
         try:
             while not self.stop.is_set():
                 with transaction(conn):
-                    conn.execute("INSERT INTO journeys (id, created_at, updated_at) VALUES (?, 2, 2)", (secrets.token_hex(16),))
+                    conn.execute(text("INSERT INTO journeys (id, created_at, updated_at) VALUES (:id, 2, 2)"),
+                                 {"id": secrets.token_hex(16)})
                 self.written += 1
         except Exception as error:  # reported by the test, not lost in the thread
             self.error = error
@@ -91,9 +93,9 @@ def test_backup_while_another_thread_writes_is_consistent_and_restores(database,
     backup.restore(copies[-1].path, database)
     assert count_journeys(database) == expected
     conn = connect(database)  # the live file is still a working WAL database afterwards
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     with transaction(conn):
-        conn.execute("INSERT INTO journeys (id, created_at, updated_at) VALUES ('after-restore', 3, 3)")
+        conn.execute(text("INSERT INTO journeys (id, created_at, updated_at) VALUES ('after-restore', 3, 3)"))
     conn.close()
     assert backup.integrity_problems(database) == []
 

@@ -38,7 +38,7 @@ def test_call_back_details_are_stored_as_ids_with_the_consent_version_and_time(c
     assert (row["voicemail"], row["language"], row["language_other"], row["interpreter"]) == ("no", "es", None, 1)
     assert row["consent_version"] == callback.consent_version(callback.CONSENT_TEXT)
     assert row["consent_version"].startswith("sha256:") and row["consent_at"] == row["created_at"]
-    [text] = stored(app, "SELECT text FROM consent_texts WHERE version = ?", row["consent_version"])
+    [text] = stored(app, "SELECT text FROM consent_texts WHERE version = :version", version=row["consent_version"])
     assert text["text"] == callback.CONSENT_TEXT
 
 

@@ -1,7 +1,6 @@
 """Staff second factor and roles (issue 22 A, B): enrolment, TOTP codes used once, recovery codes, the throttle,
 asking again before export and erase, reset-factors, roles on every route of the URL map."""
 import re
-import sqlite3
 
 import pytest
 from flask.sessions import SecureCookieSessionInterface
@@ -22,6 +21,8 @@ from tests.support.staff import (
     db,
     sign_in,
 )
+from tests.support.storage import stored as stored_rows
+from tests.support.storage import value
 from tests.test_html_valid import html_problems
 from tests.test_uploads import PDF as UPLOADED_PDF
 from tests.test_uploads import post_request as upload_request
@@ -52,7 +53,7 @@ def step_now(app):
 
 
 def last_step(app, email=EMAIL):
-    return db(app).execute("SELECT totp_last_step FROM staff WHERE email = ?", (email,)).fetchone()[0]
+    return value(app, "SELECT totp_last_step FROM staff WHERE email = :email", email=email)
 
 
 # --- enrolment --------------------------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ def test_a_new_account_enrols_before_it_sees_the_inbox(app):
     assert client.get("/staff").status_code == 200
     assert [row["detail"] for row in audit_rows(app, "enrolled")] == ["authenticator app"]
     # Shown once: only argon2id hashes are stored.
-    stored = [row[0] for row in db(app).execute("SELECT code_hash FROM staff_recovery_codes")]
+    stored = [row["code_hash"] for row in stored_rows(app, "SELECT code_hash FROM staff_recovery_codes")]
     assert len(stored) == 10 and all(value.startswith("$argon2id$") for value in stored)
     assert not any(code.replace("-", "") in value for code in codes for value in stored)
 
@@ -230,7 +231,7 @@ def test_export_and_erase_ask_for_the_second_factor_again_after_15_minutes(app, 
     erase = client.get(f"/staff/requests/{reference}/erase")
     assert erase.status_code == 302 and erase.headers["Location"].startswith("/staff/confirm?next=")
     assert client.post(f"/staff/requests/{reference}/erase").status_code == 303
-    assert db(app).execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1  # not erased: asked first
+    assert value(app, "SELECT COUNT(*) FROM requests") == 1  # not erased: asked first
 
 
 def test_sign_out_my_other_sessions_ends_every_other_session_only(app):
@@ -255,7 +256,7 @@ def test_reset_factors_forgets_the_app_codes_and_passkeys_ends_sessions_and_is_a
     assert client.get("/staff").status_code == 302  # its sessions ended
     rows = audit_rows(app, "factors_reset")
     assert len(rows) == 1 and rows[0]["staff_email"] == "command line" and rows[0]["detail"] == EMAIL
-    assert db(app).execute("SELECT COUNT(*) FROM staff_recovery_codes").fetchone()[0] == 0
+    assert value(app, "SELECT COUNT(*) FROM staff_recovery_codes") == 0
     assert password_only(app.test_client()).headers["Location"] == "/staff/sign-in/enrol"
     missing = app.test_cli_runner().invoke(args=["staff", "reset-factors", "nobody@clinic.test"])
     assert missing.exit_code != 0 and "no staff account" in missing.output
@@ -285,12 +286,12 @@ def test_staff_create_makes_readers_unless_told_admin(app):
     refused = runner.invoke(args=["staff", "create", "c@clinic.test", "--password-stdin", "--role", "owner"],
                             input=PASSWORD + "\n")
     assert refused.exit_code != 0
-    roles = dict(db(app).execute("SELECT email, role FROM staff").fetchall())
+    roles = {row["email"]: row["role"] for row in stored_rows(app, "SELECT email, role FROM staff")}
     assert roles == {"a@clinic.test": "reader", "b@clinic.test": "admin"}
     listed = runner.invoke(args=["staff", "list"]).output
     assert "a@clinic.test\tactive\treader\tnot enrolled yet" in listed
     assert runner.invoke(args=["staff", "role", "a@clinic.test", "admin"]).exit_code == 0
-    assert db(app).execute("SELECT role FROM staff WHERE email = 'a@clinic.test'").fetchone()[0] == "admin"
+    assert value(app, "SELECT role FROM staff WHERE email = 'a@clinic.test'") == "admin"
 
 
 ADMIN_ENDPOINTS = {"staff.export", "staff.erase", "staff.audit_page", "insights.export", "staff.fhir_export_page",
@@ -323,14 +324,9 @@ def test_a_reader_walking_the_whole_url_map_gets_403_on_admin_routes_and_200_or_
                    UPLOADS=True, REQUEST_MIN_SECONDS=0)
     create_staff(app, email=READER, role="reader")
     assert upload_request(app.test_client(), [("report.pdf", UPLOADED_PDF)]).status_code == 303  # a request with a file
-    reference = db(app).execute("SELECT reference FROM requests").fetchone()[0]
-    conn = sqlite3.connect(app.config["DATABASE"])
-    staff_id = conn.execute("SELECT id FROM staff WHERE email = ?", (READER,)).fetchone()[0]
-    conn.execute("INSERT INTO staff_passkeys (staff_id, credential_id, public_key, name, created_at) "
-                 "VALUES (?, x'01', x'02', 'Old key', 1)", (staff_id,))
-    conn.commit()
-    passkey_id = conn.execute("SELECT id FROM staff_passkeys").fetchone()[0]
-    conn.close()
+    reference = value(app, "SELECT reference FROM requests")
+    staff_id = value(app, "SELECT id FROM staff WHERE email = :email", email=READER)
+    passkey_id = factors.add_passkey(db(app), staff_id, b"\x01", b"\x02", 0, "Old key", 1)
     values = walk_values(app, reference, passkey_id)
     seen, failures = [], []
     for rule in app.url_map.iter_rules():
@@ -349,7 +345,7 @@ def test_a_reader_walking_the_whole_url_map_gets_403_on_admin_routes_and_200_or_
                 failures.append((method, url, response.status_code, "expected 200 or a redirect"))
     assert not failures, failures
     assert {endpoint for _, endpoint in seen} == {rule.endpoint for rule in app.url_map.iter_rules()}
-    assert db(app).execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1  # the reader erased nothing
+    assert value(app, "SELECT COUNT(*) FROM requests") == 1  # the reader erased nothing
     assert not audit_rows(app, "exported")
 
 

@@ -238,8 +238,8 @@ def test_database_full_gives_the_not_sent_page_and_leaves_no_partial_rows(app, m
 
     def connect_to_a_full_disk(path, **options):
         conn = clinic_db.connect(path, **options)
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: SQLite answers SQLITE_FULL
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")  # the file may not grow: SQLite answers SQLITE_FULL
         return conn
 
     monkeypatch.setattr(blueprints.web, "connect", connect_to_a_full_disk)  # every page's database connection
@@ -259,8 +259,9 @@ def read_only_database(app):
     """
     path = app.config["DATABASE"]
     conn = clinic_db.connect(path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+    clinic_db.dispose(path)  # no pooled connection keeps the file open for writing
     for suffix in ("-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)

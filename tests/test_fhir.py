@@ -123,7 +123,7 @@ def test_bundles_for_a_flagged_and_an_ordinary_request_validate_both_ways_and_pa
         else:
             assert fhir.SIGNS_ID not in linked and "communication" not in patient
     # The coded answers are the stored ids, not labels
-    [row] = stored(app, "SELECT answer_values FROM requests WHERE reference = ?", ordinary)
+    [row] = stored(app, "SELECT answer_values FROM requests WHERE reference = :reference", reference=ordinary)
     stored_ids = json.loads(row["answer_values"])
     bundle = staff.post("/staff/export-fhir", data={"reference": ordinary}).get_json(force=True)
     exported = {item["linkId"]: [a["valueCoding"]["code"] for a in item["answer"]]

@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent("""
     database = Path(app.config["DATABASE"])
     from clinic.db import connect
     open_connection = connect(database)  # the -wal and -shm files exist only while a connection is open
-    open_connection.execute("SELECT COUNT(*) FROM requests").fetchone()
+    open_connection.exec_driver_sql("SELECT COUNT(*) FROM requests").scalar()
     modes = {"instance": instance, "database": database, "wal": Path(f"{database}-wal"),
              "shm": Path(f"{database}-shm"), "mail dir": instance / "mail", "backup": Path("backups/copy.sqlite3")}
     modes.update({f"mail file {p.name}": p for p in (instance / "mail").iterdir()})

@@ -14,12 +14,13 @@ from email import message_from_bytes
 import pytest
 
 from clinic import triage
-from clinic.db import DatabaseBusy
+from clinic.db import DatabaseBusy, DatabaseError
 from clinic.journey import ContentError, conditions_hold, load_journey
 from clinic.requests import RequestStore
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
 from tests.helpers import submit_request
 from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
+from tests.support.storage import run
 from tests.test_html_valid import html_problems
 from tests.test_requests import deliver, rows
 
@@ -428,7 +429,8 @@ def test_a_description_about_self_harm_is_flagged_with_its_own_banner_and_the_pa
     assert csv_rows(staff)[reference]["flag_words"] == "self-harm (thinking of killing myself)"
 
 
-@pytest.mark.parametrize("error", [DatabaseBusy("database is locked"), sqlite3.DatabaseError("file is not a database")])
+@pytest.mark.parametrize("error", [DatabaseBusy("database is locked"),
+                                   DatabaseError("SELECT", {}, sqlite3.DatabaseError("file is not a database"))])
 def test_when_the_database_cannot_say_whether_it_was_flagged_the_confirmation_asks_for_a_call_today(clinic, monkeypatch,
                                                                                                     error):
     # WAL lets readers through any lock another connection holds, so the failed read is made to happen.
@@ -462,8 +464,8 @@ def test_a_request_flagged_with_the_phrase_list_of_before_still_shows_its_words(
     app, staff = clinic
     reference = add_request(app, name="Saved Before")
     conn = db(app)
-    conn.execute("UPDATE requests SET flagged = 1, flag_words = ? WHERE reference = ?", ('["numb", "bladder"]', reference))
-    conn.commit()
+    run(conn, "UPDATE requests SET flagged = 1, flag_words = :words WHERE reference = :reference",
+        words='["numb", "bladder"]', reference=reference)
     conn.close()
     assert list_items(staff.get("/staff").get_data(as_text=True)) == [(reference, True)]
     banner = banner_of(staff, reference)

@@ -6,6 +6,7 @@ import sqlite3
 import time
 
 import pytest
+from sqlalchemy import text
 
 from clinic import insights
 from clinic.db import connect
@@ -45,7 +46,7 @@ def counter_rows(app):
     try:
         rows = []
         for table in ("insight_steps", "insight_events", "insight_answers"):
-            rows += [(table, *tuple(row)) for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
+            rows += [(table, *tuple(row)) for row in conn.execute(text(f"SELECT * FROM {table}"))]  # noqa: S608
         return rows
     finally:
         conn.close()
@@ -158,7 +159,7 @@ def test_the_report_shows_exactly_the_journeys_walked(report_app):
 
     # The real figures are in the table, for the tests' eyes only.
     conn = connect(report_app.config["DATABASE"])
-    events = dict(conn.execute("SELECT event, count FROM insight_events").fetchall())
+    events = dict(conn.execute(text("SELECT event, count FROM insight_events")).fetchall())
     conn.close()
     assert events["started"] == 10 and events["summary"] == 7 and events["request_sent"] == 2
     assert events[f"stop:{stop_id}"] == 3
@@ -169,7 +170,7 @@ def test_a_journeys_id_and_answers_appear_nowhere_in_the_counters(report_app):
     patient = report_app.test_client()
     walk(patient, route_to_summary(journey))
     conn = connect(report_app.config["DATABASE"])
-    journey_ids = [row[0] for row in conn.execute("SELECT id FROM journeys")]
+    journey_ids = [row[0] for row in conn.execute(text("SELECT id FROM journeys"))]
     conn.close()
     assert journey_ids
     dump = repr(counter_rows(report_app))
@@ -191,7 +192,7 @@ def test_the_report_needs_a_signed_in_staff_member_and_is_audited(report_app):
     assert staff.get("/staff/insights?weeks=52").status_code == 200
     assert staff.post("/staff/insights/export.csv", data={"weeks": "52"}).status_code == 200
     conn = connect(report_app.config["DATABASE"])
-    actions = conn.execute("SELECT action, detail FROM audit_log WHERE detail LIKE 'journey report%'").fetchall()
+    actions = conn.execute(text("SELECT action, detail FROM audit_log WHERE detail LIKE 'journey report%'")).fetchall()
     conn.close()
     assert [tuple(a) for a in actions] == [("viewed", "journey report, 52 weeks"), ("exported", "journey report, 52 weeks")]
 
@@ -214,9 +215,9 @@ def test_counters_older_than_two_years_are_removed(app):
     old = insights.week_of(now - 106 * 7 * 86400)
     recent = insights.week_of(now - 100 * 7 * 86400)
     for week in (old, recent):
-        conn.execute("INSERT INTO insight_events (week, event, count) VALUES (?, 'started', 9)", (week,))
+        conn.execute(text("INSERT INTO insight_events (week, event, count) VALUES (:week, 'started', 9)"), {"week": week})
     assert insights.purge_old(conn, now) == 1
-    assert [row[0] for row in conn.execute("SELECT week FROM insight_events")] == [recent]
+    assert [row[0] for row in conn.execute(text("SELECT week FROM insight_events"))] == [recent]
     conn.close()
 
 
@@ -225,7 +226,7 @@ def test_demo_figures_fill_an_empty_database_and_refuse_one_with_requests(report
     result = runner.invoke(args=["insights", "demo", "--weeks", "12", "--seed", "1"])
     assert result.exit_code == 0, result.output
     conn = connect(report_app.config["DATABASE"])
-    weeks = {row[0] for row in conn.execute("SELECT week FROM insight_steps")}
+    weeks = {row[0] for row in conn.execute(text("SELECT week FROM insight_steps"))}
     conn.close()
     assert len(weeks) == 12
     staff = signed_in(report_app)
@@ -286,6 +287,6 @@ def test_start_again_and_continue_later_links_are_counted_once_each(report_app):
     assert other_phone.post("/journey/restart", data={"confirm": "yes"}).status_code == 303  # nothing left: not counted
 
     conn = connect(report_app.config["DATABASE"])
-    events = dict(conn.execute("SELECT event, count FROM insight_events").fetchall())
+    events = dict(conn.execute(text("SELECT event, count FROM insight_events")).fetchall())
     conn.close()
     assert (events["started"], events["link_made"], events["link_used"], events["restarted"]) == (1, 1, 1, 1)

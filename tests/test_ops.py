@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from app import _instance_secret_key, create_app
+from clinic import db as clinic_db
 from clinic import migrate
 from clinic.production import ConfigError, clinic_phone_problem
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked
@@ -136,7 +137,7 @@ def test_healthz_behind_the_proxy_judges_the_real_client_not_nginx(make_app):
 
 
 def test_healthz_is_503_when_the_database_file_cannot_be_opened(client, app, tmp_path):
-    app.config["DATABASE"] = str(tmp_path / "no-such-directory" / "clinic.sqlite3")
+    app.config["DATABASE_URL"] = str(tmp_path / "no-such-directory" / "clinic.sqlite3")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json["database"] == "unavailable"
@@ -161,8 +162,9 @@ def test_healthz_is_503_when_the_database_file_is_read_only(client, app, tmp_pat
         # Same outcome by another road: the file sits where nothing can be created or written.
         blocker = tmp_path / "a-file"
         blocker.write_text("not a directory")
-        app.config["DATABASE"] = str(blocker / "clinic.sqlite3")
+        app.config["DATABASE_URL"] = str(blocker / "clinic.sqlite3")
         undo = lambda: None  # noqa: E731
+    clinic_db.dispose(app.config["DATABASE_URL"])  # as in a new process: no pooled connection opened it writable
     try:
         response = client.get("/healthz")
     finally:

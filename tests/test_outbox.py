@@ -1,6 +1,5 @@
 """The request store and the mail outbox: references, phone numbers, atomic claims, retries, leases, .eml files."""
 import email
-import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -8,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from clinic import migrate
-from clinic.db import connect
+from clinic.db import DatabaseError, connect
 from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, retry_failed, scrub, send_pending
 from clinic.request_answers import StoredAnswers
 from clinic.requests import (
@@ -21,6 +20,7 @@ from clinic.requests import (
     normalise_phone,
 )
 from tests.conftest import EVENT_TIMEOUT_SECONDS
+from tests.support.storage import rows, scalar
 
 T0 = 1_800_000_000
 
@@ -72,7 +72,7 @@ def add_request(conn, clock, receipt=False, **fields):
 
 
 def outbox_rows(conn):
-    return [dict(r) for r in conn.execute("SELECT id, status, attempts, next_attempt_at, last_error, sent_at FROM outbox")]
+    return rows(conn, "SELECT id, status, attempts, next_attempt_at, last_error, sent_at FROM outbox ORDER BY id")
 
 
 # --- References, phone numbers and the store --------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_a_reference_collision_draws_another_in_the_same_transaction(conn, clock
     first = store.submit(NewRequest(new_submission_id(), "A", "a@x.org", None, "email", "d"))
     second = store.submit(NewRequest(new_submission_id(), "B", "b@x.org", None, "email", "d"))
     assert first == ("FBS-AAAA", True) and second == ("FBS-BBBB", True)
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 2
+    assert scalar(conn, "SELECT COUNT(*) FROM outbox") == 2
 
 
 def test_when_every_reference_is_taken_nothing_is_written(conn, clock):
@@ -98,8 +98,8 @@ def test_when_every_reference_is_taken_nothing_is_written(conn, clock):
     with pytest.raises(ReferenceSpaceFull):
         RequestStore(conn, clock, make_reference=lambda: "FBS-AAAA").submit(
             NewRequest(new_submission_id(), "B", "b@x.org", None, "email", "d"))
-    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+    assert scalar(conn, "SELECT COUNT(*) FROM requests") == 1
+    assert scalar(conn, "SELECT COUNT(*) FROM outbox") == 1
 
 
 def test_the_same_submission_id_returns_the_first_request(conn, clock):
@@ -107,13 +107,12 @@ def test_the_same_submission_id_returns_the_first_request(conn, clock):
     first = add_request(conn, clock, submission_id=submission)
     again = RequestStore(conn, clock).submit(NewRequest(submission, "Other", "o@x.org", None, "email", "other"))
     assert again == (first, False)
-    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+    assert scalar(conn, "SELECT COUNT(*) FROM requests") == 1
 
 
 def test_spam_is_stored_with_its_reason_and_no_outbox_row(conn, clock):
     add_request(conn, clock, spam_reason="honeypot", receipt=True)
-    assert dict(conn.execute("SELECT status, spam_reason FROM requests").fetchone()) == {
-        "status": "spam", "spam_reason": "honeypot"}
+    assert rows(conn, "SELECT status, spam_reason FROM requests") == [{"status": "spam", "spam_reason": "honeypot"}]
     assert outbox_rows(conn) == []
 
 
@@ -273,7 +272,7 @@ def test_concurrent_senders_never_claim_the_same_row(database, conn, clock, tmp_
             start.wait()
             for _ in range(20):
                 claimed.extend(row["id"] for row in Outbox(own, mail, clock).claim(limit=3))
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             errors.append(error)
         finally:
             own.close()

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 import pytest
 
 from blueprints.requests import mail_settings
-from clinic.db import connect
 from clinic.outbox import Sender, send_pending
 from scripts.loopback import LoopbackClient, free_port
 from tests import test_staff
@@ -23,6 +22,7 @@ from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir
 from tests.helpers import PATIENT, form_fields, submit_request
 from tests.support.servers import wait_until_healthy
 from tests.support.staff import FAST_ARGON2, add_request, audit_rows, create_staff, sign_in
+from tests.support.storage import stored, value
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 
@@ -170,7 +170,7 @@ def test_an_over_long_chunked_body_gets_the_friendly_413_from_gunicorn_alone(mak
         body = urlencode({**fields, **PATIENT}).encode()
         status, _ = post_chunked(port, "/request", body, cookies=patient.cookie_header())
     assert status == 303
-    assert connect(app.config["DATABASE"]).execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+    assert value(app, "SELECT COUNT(*) FROM requests") == 1
 
 
 # --- Informational: a short lock in the outbox sender is one WARNING line -----------------------------------
@@ -205,11 +205,7 @@ def test_a_short_database_lock_in_the_outbox_sender_is_one_warning_line_and_the_
 
 # --- M1: a ceiling on requests from everyone together, and limits per /64 -----------------------------------
 def stored_requests(app):
-    conn = connect(app.config["DATABASE"])
-    try:
-        return [dict(r) for r in conn.execute("SELECT reference, status, past_ceiling FROM requests ORDER BY id")]
-    finally:
-        conn.close()
+    return stored(app, "SELECT reference, status, past_ceiling FROM requests ORDER BY id")
 
 
 def test_past_the_hourly_ceiling_requests_are_kept_for_review_and_staff_get_one_digest(make_app, smtp_server):

@@ -10,6 +10,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from blueprints.requests import sign_started
+from clinic import db as clinic_db
 from clinic.outbox import send_pending
 from tests.conftest import TEST_SECRET, content_dir, database_locked, walk_to_summary
 from tests.helpers import PATIENT, form_fields, reference_in, submit_request, tampered
@@ -335,6 +336,7 @@ def test_a_locked_database_gives_the_not_sent_page_with_what_was_typed_and_no_pa
 def test_a_damaged_database_file_is_a_logged_500_and_healthz_503_not_a_busy_page(app, client, caplog):
     # Damage is not "busy for a moment": retrying never helps, so it is the deployer's fault to see (issue 10).
     page = client.get("/request").get_data(as_text=True)
+    clinic_db.dispose(app.config["DATABASE_URL"])  # the last connection closed: the WAL is folded into the file
     with open(app.config["DATABASE"], "r+b") as handle:  # a damaged file: SQLite refuses it
         handle.write(b"this is not a database" * 10)
     data = {**PATIENT, **form_fields(page), "started": sign_started(time.time() - 60, TEST_SECRET)}

@@ -3,7 +3,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clinic import inbox
+from clinic.db import DatabaseError
 from tests.conftest import content_dir
 from tests.support import factors as factor_support
 from tests.support.staff import (
@@ -24,6 +24,7 @@ from tests.support.staff import (
     db,
     sign_in,
 )
+from tests.support.storage import run, scalar, stored, value
 
 CANARY = "CANARY-7f3e9a"
 
@@ -212,7 +213,7 @@ def test_session_cookie_holds_only_a_random_token_stored_hashed(staff_app, signe
     serializer = staff_app.session_interface.get_signing_serializer(staff_app)
     contents = serializer.loads(session_cookie.value) if session_cookie else {}
     assert set(contents) <= {"csrf_token", "_flashes"}  # the patient side's cookie holds nothing of the staff session
-    hashes = [r["token_hash"] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")]
+    hashes = [r["token_hash"] for r in stored(staff_app, "SELECT token_hash FROM staff_sessions")]
     assert token not in hashes and len(hashes) == 1 and len(hashes[0]) == 64
 
 
@@ -225,7 +226,7 @@ def test_copied_session_cookie_is_useless_after_sign_out(staff_app, signed_in):
     assert signed_in.get_cookie("staff") is None
     assert stolen.get("/staff").status_code == 302
     assert signed_in.get("/staff").status_code == 302
-    assert db(staff_app).execute("SELECT COUNT(*) FROM staff_sessions").fetchone()[0] == 0
+    assert value(staff_app, "SELECT COUNT(*) FROM staff_sessions") == 0
     assert "You have signed out" in signed_in.get("/staff/sign-in").get_data(as_text=True)
 
 
@@ -245,7 +246,7 @@ def test_session_ends_after_12_hours_even_while_in_use(staff_app, signed_in, clo
     clock.advance(15 * 60 + 1)
     response = signed_in.get("/staff")
     assert response.status_code == 302 and "/staff/sign-in" in response.headers["Location"]
-    assert not db(staff_app).execute("SELECT COUNT(*) FROM staff_sessions").fetchone()[0]  # ended, not only refused
+    assert not value(staff_app, "SELECT COUNT(*) FROM staff_sessions")  # ended, not only refused
 
 
 def test_the_absolute_session_lifetime_is_a_setting(make_app, clock):
@@ -263,9 +264,9 @@ def test_the_absolute_session_lifetime_is_a_setting(make_app, clock):
 
 def test_sign_in_issues_a_new_session_and_ends_the_old_one(staff_app, signed_in):
     first_cookie = signed_in.get_cookie("staff").value
-    first = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
+    first = {r["token_hash"] for r in stored(staff_app, "SELECT token_hash FROM staff_sessions")}
     assert sign_in(signed_in).status_code == 303
-    second = {r[0] for r in db(staff_app).execute("SELECT token_hash FROM staff_sessions")}
+    second = {r["token_hash"] for r in stored(staff_app, "SELECT token_hash FROM staff_sessions")}
     assert len(second) == 1 and not first & second
     assert signed_in.get_cookie("staff").value != first_cookie
     replay = staff_app.test_client()
@@ -546,9 +547,9 @@ def test_erased_request_is_gone_from_the_database_file_and_its_wal(staff_app, si
     keep = add_request(staff_app, name="Someone Else")
     signed_in.post(f"/staff/requests/{reference}/notes", data={"body": f"note {CANARY}"})
     conn = db(staff_app)
-    request_id = conn.execute("SELECT id FROM requests WHERE reference = ?", (reference,)).fetchone()[0]
-    conn.execute("INSERT INTO outbox (request_id, kind, next_attempt_at, created_at) VALUES (?, 'staff_notification', 0, 0)",
-                 (request_id,))
+    request_id = scalar(conn, "SELECT id FROM requests WHERE reference = :reference", reference=reference)
+    run(conn, "INSERT INTO outbox (request_id, kind, next_attempt_at, created_at)"
+                 " VALUES (:id, 'staff_notification', 0, 0)", id=request_id)
     conn.close()
     path = staff_app.config["DATABASE"]
     assert CANARY.encode() in _file_bytes(path) + _file_bytes(path + "-wal")
@@ -562,9 +563,9 @@ def test_erased_request_is_gone_from_the_database_file_and_its_wal(staff_app, si
     for suffix in ("", "-wal", "-journal"):
         assert CANARY.encode() not in _file_bytes(path + suffix), suffix
     conn = db(staff_app)
-    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE request_id = ?", (request_id,)).fetchone()[0] == 0
-    assert conn.execute("SELECT COUNT(*) FROM request_notes").fetchone()[0] == 0
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1  # the other request's notification stays
+    assert scalar(conn, "SELECT COUNT(*) FROM outbox WHERE request_id = :id", id=request_id) == 0
+    assert scalar(conn, "SELECT COUNT(*) FROM request_notes") == 0
+    assert scalar(conn, "SELECT COUNT(*) FROM outbox") == 1  # the other request's notification stays
     assert inbox.get_request(conn, keep) is not None
     conn.close()
     erased = audit_rows(staff_app, "erased")
@@ -575,11 +576,11 @@ def test_erased_request_is_gone_from_the_database_file_and_its_wal(staff_app, si
 def test_audit_rows_cannot_be_updated_or_deleted(staff_app, signed_in):
     assert audit_rows(staff_app, "signed_in")
     conn = db(staff_app)
-    with pytest.raises(sqlite3.DatabaseError, match="cannot be changed"):
-        conn.execute("UPDATE audit_log SET staff_email = 'someone@else'")
-    with pytest.raises(sqlite3.DatabaseError, match="cannot be deleted"):
-        conn.execute("DELETE FROM audit_log")
-    assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] >= 1
+    with pytest.raises(DatabaseError, match="cannot be changed"):
+        run(conn, "UPDATE audit_log SET staff_email = 'someone@else'")
+    with pytest.raises(DatabaseError, match="cannot be deleted"):
+        run(conn, "DELETE FROM audit_log")
+    assert scalar(conn, "SELECT COUNT(*) FROM audit_log") >= 1
     conn.close()
 
 
@@ -687,7 +688,7 @@ def test_cli_purges_requests_older_than_days(staff_app):
 def test_a_notification_the_outbox_gave_up_on_is_shown_to_staff(staff_app, signed_in):
     reference = add_request(staff_app)
     conn = db(staff_app)
-    conn.execute("UPDATE outbox SET status = 'failed', attempts = 10, last_error = '550 5.1.1 Mailbox unavailable'")
+    run(conn, "UPDATE outbox SET status = 'failed', attempts = 10, last_error = '550 5.1.1 Mailbox unavailable'")
     conn.close()
     inbox_html = signed_in.get("/staff").get_data(as_text=True)
     assert "1 email notification could not be sent" in inbox_html
@@ -698,7 +699,7 @@ def test_a_notification_the_outbox_gave_up_on_is_shown_to_staff(staff_app, signe
 def test_a_sent_notification_shows_as_sent_and_no_warning_is_given(staff_app, signed_in):
     reference = add_request(staff_app)
     conn = db(staff_app)
-    conn.execute("UPDATE outbox SET status = 'sent', attempts = 1, sent_at = 1")
+    run(conn, "UPDATE outbox SET status = 'sent', attempts = 1, sent_at = 1")
     conn.close()
     assert "could not be sent" not in signed_in.get("/staff").get_data(as_text=True)
     detail_html = signed_in.get(f"/staff/requests/{reference}").get_data(as_text=True)

@@ -177,7 +177,8 @@ def test_erasing_or_purging_a_request_deletes_its_files_from_disk(app):
     conn.close()
     result = app.test_cli_runner().invoke(args=["requests", "purge", "--older-than", "1"])
     assert "Purged 1 request" in result.output, result.output
-    assert files_on_disk(app) == [] and stored(app, "SELECT reference FROM requests WHERE reference = ?", second) == []
+    assert files_on_disk(app) == []
+    assert stored(app, "SELECT reference FROM requests WHERE reference = :reference", reference=second) == []
 
 
 def test_backups_include_the_files_and_a_restore_puts_them_back(app, tmp_path):

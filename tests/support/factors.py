@@ -4,10 +4,12 @@ store function the enrolment page uses, and the code a phone would show at the a
 Nothing here is a bypass: every sign-in still posts the password and then a real code through the real routes.
 """
 import re
-import sqlite3
 import time
 
+from sqlalchemy import text
+
 from clinic import factors
+from clinic.db import connect, transaction
 
 # Base32, as pyotp.random_base32() makes them; one secret for every test account is enough.
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -22,10 +24,9 @@ def app_now(app):
 
 def enrol(app, email, secret=TOTP_SECRET):
     """Give the account `secret` as its authenticator app; returns its ten recovery codes."""
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
+    conn = connect(app.config["DATABASE_URL"])
     try:
-        staff_id = conn.execute("SELECT id FROM staff WHERE email = ?", (email.lower(),)).fetchone()["id"]
+        staff_id = conn.execute(text("SELECT id FROM staff WHERE email = :email"), {"email": email.lower()}).scalar_one()
         return factors.enrol_totp(conn, staff_id, secret, app_now(app), app.extensions["staff_hasher"], last_step=0)
     finally:
         conn.close()
@@ -36,11 +37,11 @@ def next_code(app, email, secret=TOTP_SECRET):
     signs the same account in twice within 30 seconds of its clock, the stored step is moved back first, as if the
     phone had shown the next code (tests of that refusal post codes themselves, never through this)."""
     step = factors.time_step(app_now(app))
-    conn = sqlite3.connect(app.config["DATABASE"])
+    conn = connect(app.config["DATABASE_URL"])
     try:
-        conn.execute("UPDATE staff SET totp_last_step = ? WHERE email = ? AND totp_last_step >= ?",
-                     (step - 1, email.lower(), step))
-        conn.commit()
+        with transaction(conn):
+            conn.execute(text("UPDATE staff SET totp_last_step = :before WHERE email = :email AND totp_last_step >= :step"),
+                         {"before": step - 1, "email": email.lower(), "step": step})
     finally:
         conn.close()
     return factors.code_at(secret, step)

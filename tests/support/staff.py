@@ -7,6 +7,7 @@ from clinic import staff as staff_store
 from clinic.db import connect
 from clinic.requests import NewRequest, RequestStore, new_submission_id
 from tests.support import factors as factor_support
+from tests.support.storage import rows, run
 
 # Cheap argon2id for tests (STAFF_ARGON2): an account's ten recovery codes are hashed each time one is made. Without
 # it the app hashes at the library's full cost, checked once (tests/test_settings.py).
@@ -29,7 +30,7 @@ class Clock:
 
 
 def db(app):
-    return connect(app.config["DATABASE"])
+    return connect(app.config["DATABASE_URL"])
 
 
 def create_staff(app, email=EMAIL, password=PASSWORD, role="admin", enrolled=True):
@@ -78,12 +79,12 @@ def add_request(app, created_at=None, status="new", journey_answers=LEGACY_ANSWE
         if legacy:
             # What that code stored of a flag's signs: their label and tier.
             signs = [{"label": sign.label, "tier": sign.tier} for sign in values["flag"].signs] if "flag" in values else []
-            conn.execute("UPDATE requests SET journey_answers = ?, warning_signs = ?, content_version = NULL,"
-                         " answers_language = NULL, warning_sign_ids = NULL WHERE reference = ?",
-                         (json.dumps(journey_answers) if journey_answers else None,
-                          json.dumps(signs) if signs else None, reference))
+            run(conn, "UPDATE requests SET journey_answers = :answers, warning_signs = :signs, content_version = NULL,"
+                " answers_language = NULL, warning_sign_ids = NULL WHERE reference = :reference",
+                answers=json.dumps(journey_answers) if journey_answers else None,
+                signs=json.dumps(signs) if signs else None, reference=reference)
         if status not in ("new", "spam"):
-            conn.execute("UPDATE requests SET status = ? WHERE reference = ?", (status, reference))
+            run(conn, "UPDATE requests SET status = :status WHERE reference = :reference", status=status, reference=reference)
     finally:
         conn.close()
     return reference
@@ -97,7 +98,7 @@ def sign_in(client, email=EMAIL, password=PASSWORD, **extra):
 def audit_rows(app, action=None):
     conn = db(app)
     try:
-        rows = conn.execute("SELECT * FROM audit_log ORDER BY id").fetchall()
+        found = rows(conn, "SELECT * FROM audit_log ORDER BY id")
     finally:
         conn.close()
-    return [dict(r) for r in rows if action is None or r["action"] == action]
+    return [r for r in found if action is None or r["action"] == action]
