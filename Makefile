@@ -34,6 +34,7 @@ translations: install-dev
 
 ## Serve the site on http://127.0.0.1:5000 with embedded defaults (SQLite and mail folder under instance/).
 run: install
+	$(VENV)/bin/flask --app app db upgrade
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port 5000
 
 ## The whole suite: unit, integration, browser (Chromium) and static checks.
@@ -47,6 +48,7 @@ check-content: install
 
 ## Production serving: gunicorn with gunicorn.conf.py on 127.0.0.1:8000 (GUNICORN_BIND=... to change), production mode.
 serve: install
+	FLASK_PRODUCTION=1 $(VENV)/bin/flask --app app db upgrade
 	FLASK_PRODUCTION=1 $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 ## Speed figures (not part of `make test`): gunicorn + wrk on loopback; ARGS="--write docs/performance.md" to record them.

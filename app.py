@@ -2,7 +2,6 @@
 import logging
 import os
 import secrets
-import sys
 from pathlib import Path
 
 from flask import Flask
@@ -86,11 +85,10 @@ def create_app(config=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    if not _running_schema_command():
-        # New database: created. Older: upgraded outside production (after a backup beside it), refused in
-        # production with the command to run. Newer than the code: refused. (clinic/migrate.py)
-        migrate.prepare(app.config["DATABASE"], upgrade_automatically=not app.config["PRODUCTION"],
-                        backup_dir=Path(app.config["DATABASE"]).parent / "backups")
+    # The factory never creates or changes a table: `flask --app app db upgrade` does (make run, make serve and the
+    # systemd unit run it first). Serving refuses a database at another version (clinic/migrate.py Gate: every page
+    # is a 503 and the log names the command; gunicorn.conf.py stops start-up), and so do the commands that use it.
+    app.extensions["schema_gate"] = migrate.Gate(app.config["DATABASE_URL"])
     # A broken content file stops start-up here, naming the file and the field.
     # Every language's journey (content/<lang>/ over the English), served only once complete: blueprints ask
     # blueprints.web.journey_content() for the current page's language.
@@ -122,16 +120,6 @@ def create_app(config=None):
     ops.init_app(app)  # /healthz and the `db backup` / `db restore` commands
     housekeeping.init_app(app)  # `flask housekeeping`, and its schedule in each serving process
     return app
-
-
-def _running_schema_command():
-    """True while `flask --app app db upgrade` (or db status/backup/restore) loads the app: those commands
-    mend or inspect the very database that would otherwise stop it loading."""
-    program = Path(sys.argv[0])
-    if not (program.name == "flask" or program.parts[-2:] == ("flask", "__main__.py")) or "db" not in sys.argv:
-        return False  # `flask ...` or `python -m flask ...` only
-    following = sys.argv[sys.argv.index("db") + 1:]
-    return bool(following) and following[0] in ("upgrade", "status", "backup", "restore")
 
 
 def _instance_secret_key(instance_path):

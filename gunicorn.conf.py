@@ -63,3 +63,13 @@ def on_starting(server):
                                   allow_public=settings.ALLOW_PUBLIC_BIND)
     if problem:
         sys.exit(problem)
+    # The app was loaded in this master (preload_app): a database at another version stops start-up here, with the
+    # command to run (`flask --app app db upgrade`, which make serve and the systemd unit run first).
+    from clinic.migrate import MigrationError
+
+    gate = getattr(server.app.wsgi(), "extensions", {}).get("schema_gate") if server.cfg.preload_app else None
+    if gate is not None:
+        try:
+            gate.require()
+        except MigrationError as error:
+            sys.exit(f"Refusing to start: {error}")

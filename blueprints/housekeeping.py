@@ -4,6 +4,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from blueprints.web import require_schema
 from clinic import housekeeping
 from clinic.outbox import Sender
 
@@ -22,6 +23,7 @@ def run_once(app):
 def housekeeping_command():
     """Remove expired journeys, idle staff sessions, requests past retention and other expired rows. Safe any time."""
     failed = False
+    require_schema()
     outcomes = run_once(current_app)
     if outcomes is None:
         click.echo("housekeeping: another process or host is running it now; nothing to do here")

@@ -29,7 +29,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput
 
 from blueprints.journey import current_journey, end_journey, step_url
-from blueprints.web import get_db, journey_content, render
+from blueprints.web import get_db, journey_content, render, require_schema
 from clinic import callback, request_answers, triage, uploads
 from clinic.client_address import client_key
 from clinic.db import DatabaseBusy, DatabaseError, connect
@@ -435,6 +435,7 @@ outbox_cli = AppGroup("outbox", help="The mail outbox (staff notifications, pati
 @outbox_cli.command("send")
 def send_command():
     """Send what is due now, once (SMTP, or .eml files when FLASK_SMTP_HOST is empty), and print the counts."""
+    require_schema()
     counts = send_pending(current_app.config["DATABASE_URL"], mail_settings(current_app))
     click.echo(f"outbox: {counts['sent']} sent, {counts['retry']} to retry later, {counts['failed']} failed")
 
@@ -442,6 +443,7 @@ def send_command():
 @outbox_cli.command("retry-failed")
 def retry_failed_command():
     """Queue every failed message again (after fixing the mail settings); the next pass sends them."""
+    require_schema()
     conn = connect(current_app.config["DATABASE_URL"])
     try:
         count = retry_failed(conn)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import click
 from flask import current_app, g, render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -17,6 +18,7 @@ from blueprints.i18n import language
 from clinic import local_time
 from clinic.db import DatabaseBusy, connect
 from clinic.journey.translation import DEFAULT_LANGUAGE
+from clinic.migrate import MigrationError
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HTMX_FILE = "vendor/htmx-2.0.11.min.js"
@@ -41,8 +43,17 @@ HTMX_CONFIG = {
 
 def get_db():
     if "db" not in g:
+        current_app.extensions["schema_gate"].require()  # a command on a database at another version stops here
         g.db = connect(current_app.config["DATABASE_URL"], busy_timeout_ms=current_app.config["DATABASE_BUSY_TIMEOUT_MS"])
     return g.db
+
+
+def require_schema():
+    """For a command that uses the database: stop with the message (what to run) when it is at another version."""
+    try:
+        current_app.extensions["schema_gate"].require()
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def close_db(exc=None):
@@ -93,8 +104,19 @@ def printed_on():
     return local_time.long_date(time.time(), current_app.extensions["clinic_zone"], locale=language())
 
 
+# Routes that answer whatever the schema: monitors must see "schema_mismatch", and files need no database.
+SCHEMA_FREE_ENDPOINTS = frozenset({"ops.healthz", "static", "assets.favicon", "assets.robots"})
+
+
 def init_app(app):
     app.teardown_appcontext(close_db)
+
+    @app.before_request
+    def refuse_another_schema():
+        # Before the outbox and housekeeping threads start (registered later): nothing runs on a database at
+        # another version. The error handler below answers 503 and logs the command to run.
+        if request.endpoint not in SCHEMA_FREE_ENDPOINTS:
+            app.extensions["schema_gate"].require()
     app.jinja_env.add_extension("jinja2.ext.do")
     script = (STATIC_DIR / "htmx-errors.js").read_text(encoding="utf-8").strip()
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -162,6 +184,17 @@ def init_app(app):
         code = error.code or 500
         return render("errors/error.html", code=code, title=titles.get(code, _("Something went wrong")),
                       message=messages.get(code, _("Please go back and try again."))), code
+
+    @app.errorhandler(MigrationError)
+    def schema_not_ready(error):
+        # Every page, until `flask --app app db upgrade` has run: the deployer reads the log, the patient reads
+        # that the site is being updated (nothing they typed reached the database).
+        current_app.logger.error("refusing to serve: %s", error)
+        response = current_app.make_response((render(
+            "errors/error.html", code=503, title="The site is being updated",
+            message="Please try again in a few minutes."), 503))
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.errorhandler(DatabaseBusy)
     def database_busy(error):

@@ -129,6 +129,12 @@ def sqlite_path(database):
     return url.database if url.get_backend_name() == "sqlite" else None
 
 
+def describe(database):
+    """How messages name a database: the SQLite file's path, or the URL without its password."""
+    url = database_url(database)
+    return url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+
+
 def dialect_of(database):
     """"sqlite" or "postgresql" for a path or URL, without connecting."""
     return database_url(database).get_backend_name()

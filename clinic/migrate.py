@@ -7,6 +7,8 @@ last version that completed. Foreign keys are off while one runs (SQLite's table
 import importlib.util
 import re
 import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from clinic import backup
 from clinic.db import connect as pooled_connect
+from clinic.db import describe
 from clinic.private_files import private_folder, tighten_database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -210,6 +213,7 @@ def upgrade(path, *, backup_dir=None, directory=MIGRATIONS_DIR, report=lambda li
     A database from before versioned migrations is checked against version 1's shape and stamped, data untouched.
     """
     private_folder(Path(path).parent)
+    tighten_database(path)
     with connect(path) as conn:
         return _upgrade(conn, path, backup_dir, directory, report)
 
@@ -322,7 +326,8 @@ def rebuild_table(conn, table, create_sql, *, copy=None):
 # --- start-up -------------------------------------------------------------------------------------------------
 def behind_message(path, state):
     return (f"The database {path} holds {state.describe()}; this code needs schema version {state.head}. "
-            f"Run `{UPGRADE_COMMAND}` (it takes a backup first), then start the site again.")
+            f"Run `{UPGRADE_COMMAND}` (it takes a backup first; on a new database it creates the tables), "
+            "then start the site again.")
 
 
 def ahead_message(path, state):
@@ -330,24 +335,49 @@ def ahead_message(path, state):
             "Deploy the code that made it, or restore the backup `db upgrade` took before upgrading.")
 
 
-def prepare(path, *, upgrade_automatically, backup_dir=None, directory=MIGRATIONS_DIR):
-    """At start-up: a new database is created at the head version; an older one is upgraded when
-    `upgrade_automatically` (outside production) or refused with the command to run; a newer one is always refused.
-    A database at the right version whose tables differ from what the migrations make is refused too."""
-    private_folder(Path(path).parent)
-    tighten_database(path)
+def check(path, directory=MIGRATIONS_DIR):
+    """For a serving process and the commands that use the database: None when the database is at this code's
+    version with the tables the migrations make; else SchemaMismatch (a new, older or newer database, with the
+    command to run) or MigrationError (tables that differ). Reads only: nothing here creates or changes a table."""
     with connect(path) as conn:
+        path = describe(path)  # for the messages
         state = status(conn, directory)
         if state.ahead:
             raise SchemaMismatch(ahead_message(path, state))
         if state.unversioned:
             _check_released_shape(conn, directory)  # before telling anyone to run an upgrade that cannot work
-    if state.empty or (state.behind and upgrade_automatically):
-        upgrade(path, backup_dir=None if state.empty else backup_dir, directory=directory)
-    elif state.behind:
-        raise SchemaMismatch(behind_message(path, state))
-    with connect(path) as conn:
+        if state.behind or state.empty:
+            raise SchemaMismatch(behind_message(path, state))
         problems = shape_problems(conn, state.head, directory)
     if problems:
         raise MigrationError(f"The database {path} is at schema version {state.head} but its tables differ from what "
                              "the migrations make: " + "; ".join(problems[:10]))
+
+
+class Gate:
+    """A serving process's answer to "is the database at this code's version?": checked at the first request and
+    remembered once it holds; while it does not, checked again at most every `recheck_seconds`, so the site serves
+    as soon as `db upgrade` has run, without a restart."""
+
+    def __init__(self, database, recheck_seconds=5.0, clock=time.monotonic):
+        self.database = database
+        self.recheck_seconds = recheck_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._ok = False
+        self._last = None  # (clock reading, the error) of the last failed check
+
+    def require(self):
+        if self._ok:
+            return
+        with self._lock:
+            if self._ok:
+                return
+            if self._last is not None and self.clock() - self._last[0] < self.recheck_seconds:
+                raise self._last[1]
+            try:
+                check(self.database)
+            except MigrationError as error:
+                self._last = (self.clock(), error)
+                raise
+            self._ok, self._last = True, None

@@ -130,6 +130,9 @@ def start_gunicorn(workdir, content, port):
     )
     for name in ("FLASK_PRODUCTION", "FLASK_DEBUG", "FLASK_TRUSTED_HOSTS", "GUNICORN_BIND"):
         env.pop(name, None)
+    # The schema first, as `make serve` does: the app never makes it.
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
     log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed by the caller with the process
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
@@ -226,8 +229,10 @@ def journey_cookie(port):
 def render_times(content, renders):
     """Median wall time of the Flask test client rendering each step of the walk, full page and partial."""
     from app import create_app
+    from clinic import migrate
 
     with tempfile.TemporaryDirectory(prefix="fbss-render-") as tmp:
+        migrate.upgrade(Path(tmp) / "clinic.sqlite3")
         app = create_app({"DATABASE": str(Path(tmp) / "clinic.sqlite3"), "CONTENT_DIR": str(content),
                           "SECRET_KEY": secrets.token_hex(32), "WTF_CSRF_ENABLED": False})
         logging.getLogger("blueprints.request_log").setLevel(logging.WARNING)  # thousands of lines would drown the figures

@@ -113,6 +113,9 @@ class Site:
         self.process = None
 
     def start(self):
+        if not Path(self.database).exists():  # the schema first, as `make serve` does: the app never makes it
+            subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=self.env,
+                           check=True, capture_output=True)
         command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", "2", "--no-control-socket"]
         # The server's own log (one line per request) goes to a file, so the counts below stay readable.

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,8 @@ from jinja2 import BytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app
+from clinic import db as clinic_db
+from clinic import migrate
 from clinic.journey.version import content_version
 
 # Real PostgreSQL and Redis servers for the tests that ask for them (started once per session, on first use)
@@ -52,9 +55,30 @@ class SharedTemplateCode(BytecodeCache):
 Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": SharedTemplateCode()}
 
 
+def migrated_database(path):
+    """A database file at the head version at `path` (unless one is there): a copy of one that `db upgrade` made
+    once per test process. create_app never makes tables, so every test's schema is made here, explicitly."""
+    path = Path(path)
+    if path.exists():
+        return path
+    if not _MIGRATED:
+        folder = Path(tempfile.mkdtemp(prefix="migrated-"))
+        migrate.upgrade(folder / "clinic.sqlite3")
+        clinic_db.dispose(folder / "clinic.sqlite3")  # closed: the WAL is folded into the file, which is then whole
+        _MIGRATED.append(folder / "clinic.sqlite3")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_MIGRATED[0], path)
+    os.chmod(path, 0o600)
+    return path
+
+
+_MIGRATED = []
+
+
 @pytest.fixture
 def make_app(tmp_path):
-    """Build an app on its own database file; keyword arguments override configuration."""
+    """Build an app on its own database file, migrated to the head version (a file the test made itself is left as
+    it is: a released database, say); keyword arguments override configuration."""
 
     def build(**config):
         settings = {
@@ -65,6 +89,8 @@ def make_app(tmp_path):
             "BASE_URL": "http://clinic.test",
         }
         settings.update(config)
+        if not settings.get("DATABASE_URL"):
+            migrated_database(settings["DATABASE"])
         return create_app(settings)
 
     return build

@@ -32,7 +32,9 @@ def test_the_development_server_logs_the_apps_own_line_but_no_paths_or_queries(t
     env = dict(os.environ, FLASK_SECRET_KEY=TEST_SECRET, FLASK_DATABASE=str(tmp_path / "clinic.sqlite3"),
                FLASK_MAIL_DIR=str(tmp_path / "mail"), FLASK_CONTENT_DIR=str(content_dir()), FLASK_OUTBOX_AUTOSEND="false")
     env.pop("FLASK_DEBUG", None)
-    # The command `make run` runs, on a free port.
+    # The commands `make run` runs, on a free port: the schema first (the app never makes it), then the server.
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
     server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
 """Versioned migrations: new databases, the released database upgraded intact, refusals, table rebuilds done right."""
+import logging
 import os
 import shutil
 import sqlite3
@@ -215,9 +216,22 @@ def test_in_production_other_commands_refuse_an_older_database_but_python_m_flas
     assert flask("housekeeping").returncode == 0
 
 
-def test_production_refuses_to_start_on_the_released_database_and_names_the_command(released, make_app):
-    with pytest.raises(migrate.SchemaMismatch, match="flask --app app db upgrade"):
-        make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
+def refused_pages(app, caplog):
+    """What a serving process answers on a database at another version: every page a 503, /healthz too, and the
+    log line that says why (what to run)."""
+    caplog.clear()
+    client = app.test_client()
+    pages = [client.get(url) for url in ("/", "/request", "/staff/sign-in")]
+    assert [page.status_code for page in pages] == [503, 503, 503]
+    assert "The site is being updated" in pages[1].get_data(as_text=True)
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["database"] in ("schema_mismatch", "error")
+    return " ".join(record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR)
+
+
+def test_serving_refuses_the_released_database_and_the_log_names_the_command(released, make_app, caplog):
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
+    assert "Run `flask --app app db upgrade`" in refused_pages(app, caplog)
     assert version(released) == 0  # untouched
 
 
@@ -233,23 +247,35 @@ def test_gunicorn_in_production_refuses_the_released_database_and_the_log_names_
     assert version(released) == 0
 
 
-def test_outside_production_the_app_upgrades_an_older_database_itself_after_a_backup(released, make_app):
+def test_create_app_never_migrates_an_older_or_a_new_database_and_serves_once_db_upgrade_ran(released, tmp_path,
+                                                                                             make_app, caplog):
     before = everything(released)
-    make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
-    assert version(released) == migrate.head()
-    backups = list((released.parent / "backups").glob("clinic-*.sqlite3"))
-    assert len(backups) == 1 and everything(backups[0]) == before
+    app = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert "flask --app app db upgrade" in refused_pages(app, caplog)
+    kept = {table: rows for table, rows in everything(released).items() if table != "ops_heartbeat"}  # /healthz's probe
+    assert version(released) == 0 and kept == {table: rows for table, rows in before.items() if table != "ops_heartbeat"}
+    assert not (released.parent / "backups").exists()
+    assert run_flask("db", "upgrade", database=released).returncode == 0
+    again = make_app(DATABASE=str(released), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert again.test_client().get("/request").status_code == 200
+
+    new = tmp_path / "new" / "clinic.sqlite3"  # a new file: no tables are made by serving either
+    new.parent.mkdir()
+    new.touch()
+    fresh = make_app(DATABASE=str(new), CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert "a new, empty database" in refused_pages(fresh, caplog)
+    assert sqlite3.connect(new).execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()[0] == 0
 
 
-def test_a_database_newer_than_the_code_is_refused_everywhere(tmp_path, make_app):
+def test_a_database_newer_than_the_code_is_refused_everywhere(tmp_path, make_app, caplog):
     path = tmp_path / "newer.sqlite3"
     migrate.upgrade(path)
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {migrate.head() + 1}")
     conn.close()
     for production in (False, True):
-        with pytest.raises(migrate.SchemaMismatch, match="newer than this code"):
-            make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+        app = make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+        assert "newer than this code" in refused_pages(app, caplog)
     result = run_flask("db", "upgrade", database=path)
     assert result.returncode == 1 and "newer than this code" in result.stderr
 
@@ -266,11 +292,11 @@ def released_with_a_column_fewer(tmp_path):
     return path
 
 
-def test_finding_a_database_with_a_column_fewer_is_refused_at_start_naming_the_column(tmp_path, make_app):
+def test_finding_a_database_with_a_column_fewer_is_refused_when_serving_naming_the_column(tmp_path, make_app, caplog):
     path = released_with_a_column_fewer(tmp_path)
     for production in (False, True):
-        with pytest.raises(migrate.MigrationError, match="requests has no column spam_reason"):
-            make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+        app = make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+        assert "requests has no column spam_reason" in refused_pages(app, caplog)
     assert version(path) == 0
 
 

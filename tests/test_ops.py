@@ -18,7 +18,7 @@ from app import _instance_secret_key, create_app
 from clinic import db as clinic_db
 from clinic import migrate
 from clinic.production import ConfigError, clinic_phone_problem
-from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked, migrated_database
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 # The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
@@ -263,7 +263,7 @@ def test_robots_txt_keeps_crawlers_out_of_staff_pages_only(client):
 def production_env(monkeypatch, tmp_path, signed_content):
     """Settings the way a host gives them: environment variables read by create_app()."""
     monkeypatch.setenv("FLASK_PRODUCTION", "1")
-    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "clinic.sqlite3"))
+    monkeypatch.setenv("FLASK_DATABASE", str(migrated_database(tmp_path / "clinic.sqlite3")))
     monkeypatch.setenv("FLASK_CONTENT_DIR", str(signed_content))
     monkeypatch.setenv("FLASK_SECRET_KEY", TEST_SECRET)
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
@@ -380,6 +380,7 @@ def free_port():
 
 
 def gunicorn_env(tmp_path, secret):
+    migrated_database(tmp_path / "db.sqlite3")
     env = dict(os.environ, FLASK_PRODUCTION="1", FLASK_SECRET_KEY=secret, FLASK_DATABASE=str(tmp_path / "db.sqlite3"),
                FLASK_CONTENT_DIR=str(CONTENT), GUNICORN_BIND=f"127.0.0.1:{free_port()}", GUNICORN_WORKERS="1")
     env.pop("FLASK_DEBUG", None)

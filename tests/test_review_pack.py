@@ -20,7 +20,7 @@ from clinic.journey.review_pack import (
     template_values,
 )
 from clinic.triage import load_triage
-from tests.conftest import ROOT, TEST_SECRET
+from tests.conftest import ROOT, TEST_SECRET, migrated_database
 
 CONTENT = ROOT / "content"
 JOURNEY = load_journey(CONTENT)
@@ -31,7 +31,7 @@ def pack(tmp_path_factory):
     """The pack as the README says to make it: the real command line, run from the project folder."""
     folder = tmp_path_factory.mktemp("pack")
     out = folder / "review.html"
-    env = {**os.environ, "FLASK_SECRET_KEY": TEST_SECRET, "FLASK_DATABASE": str(folder / "clinic.sqlite3"),
+    env = {**os.environ, "FLASK_SECRET_KEY": TEST_SECRET, "FLASK_DATABASE": str(migrated_database(folder / "clinic.sqlite3")),
            "FLASK_MAIL_DIR": str(folder / "mail")}
     flask = [sys.executable, "-m", "flask", "--app", "app", "content", "review-pack", str(out)]
     result = subprocess.run(flask, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)

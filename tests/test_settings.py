@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import create_app
 from clinic.production import ConfigError
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, migrated_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
@@ -23,7 +23,7 @@ def env(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith("FLASK_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "clinic.sqlite3"))
+    monkeypatch.setenv("FLASK_DATABASE", str(migrated_database(tmp_path / "clinic.sqlite3")))
     monkeypatch.setenv("FLASK_MAIL_DIR", str(tmp_path / "mail"))
     monkeypatch.setenv("FLASK_CONTENT_DIR", str(FIXTURE_CONTENT))
     monkeypatch.setenv("FLASK_SECRET_KEY", TEST_SECRET)
