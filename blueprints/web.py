@@ -191,8 +191,8 @@ def init_app(app):
         # that the site is being updated (nothing they typed reached the database).
         current_app.logger.error("refusing to serve: %s", error)
         response = current_app.make_response((render(
-            "errors/error.html", code=503, title="The site is being updated",
-            message="Please try again in a few minutes."), 503))
+            "errors/error.html", code=503, title=_("The site is being updated"),
+            message=_("Please try again in a few minutes.")), 503))
         response.headers["Retry-After"] = "60"
         return response
 

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from tests.conftest import ROOT, LiveServer
 from tests.helpers import sign_in
 from tests.support.staff import FAST_ARGON2, create_staff, db
+from tests.support.storage import scalar
 
 pytestmark = pytest.mark.browser
 REAL_CONTENT = ROOT / "content"
@@ -101,5 +102,5 @@ def test_patient_request_reaches_staff_who_mark_it_contacted(phone, site, js):
     staff.get_by_role("button", name="Save status").click()
     staff.get_by_text("Status saved: Contacted").wait_for()
     conn = db(site.app)
-    assert conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()[0] == "contacted"
+    assert scalar(conn, "SELECT status FROM requests WHERE reference = :reference", reference=reference) == "contacted"
     conn.close()

@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
 from tests.helpers import sign_in
 from tests.support.staff import FAST_ARGON2, add_request, create_staff, db
+from tests.support.storage import run, scalar
 
 pytestmark = pytest.mark.browser
 
@@ -85,7 +86,7 @@ def test_staff_work_through_a_request_with_javascript(phone, staff_server):
     assert page.get_by_text("Left a voicemail").is_visible()
     assert page.evaluate("window.stillTheSamePage === true")
     conn = db(staff_server.app)
-    assert conn.execute("SELECT status FROM requests WHERE reference = ?", (reference,)).fetchone()[0] == "contacted"
+    assert scalar(conn, "SELECT status FROM requests WHERE reference = :reference", reference=reference) == "contacted"
     conn.close()
 
     page.get_by_role("button", name="Sign out").click()
@@ -122,7 +123,7 @@ def test_an_htmx_click_after_the_session_ended_takes_the_whole_page_to_sign_in(p
     sign_in(page, staff_server)
     page.wait_for_url(re.compile(r"/staff$"))
     conn = db(staff_server.app)
-    conn.execute("DELETE FROM staff_sessions")  # as after 30 idle minutes, or a sign-out in another tab
+    run(conn, "DELETE FROM staff_sessions")  # as after 30 idle minutes, or a sign-out in another tab
     conn.close()
     page.get_by_role("link", name=re.compile("^Closed")).click()
     page.wait_for_url(re.compile(r"/staff/sign-in\?next=/staff\?status%3Dclosed|/staff/sign-in\?next=%2Fstaff%3Fstatus%3Dclosed"))

@@ -10,6 +10,7 @@ from clinic import local_time
 from clinic.production import ConfigError
 from tests.conftest import content_dir
 from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
+from tests.support.storage import scalar
 
 # Two moments, 18:00 UTC in mid-January and mid-July 2026: New York (the default: the clinic is in Fort Myers,
 # Florida) is UTC-5 (EST) then UTC-4 (EDT); Chicago UTC-6 (CST) then UTC-5 (CDT); Sydney, whose summer is our
@@ -132,7 +133,7 @@ def test_stored_times_stay_utc_seconds(make_app):
     app, _ = staff_client(make_app, Clock(), CLINIC_TIMEZONE="Australia/Sydney")
     reference = add_request(app, created_at=JANUARY)
     conn = db(app)
-    assert conn.execute("SELECT created_at FROM requests WHERE reference = ?", (reference,)).fetchone()[0] == JANUARY
+    assert scalar(conn, "SELECT created_at FROM requests WHERE reference = :reference", reference=reference) == JANUARY
     conn.close()
 
 

@@ -33,6 +33,7 @@ def drop_columns(path, *columns):
 
 def test_finding_a_column_fewer_is_a_server_error_with_a_log_line_not_a_not_sent_yet_page(app, caplog):
     client = app.test_client()
+    assert client.get("/request").status_code == 200  # serving: the schema was right when the process started
     drop_columns(app.config["DATABASE"], "requests.spam_reason")
     caplog.set_level(logging.ERROR)
     response = submit_request(client, **TYPED)
