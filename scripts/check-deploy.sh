@@ -102,7 +102,11 @@ if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
       -e "s#listen 80;#listen 127.0.0.1:$HTTP_PORT;#" -e '/listen \[::\]/d' "$WORK/site.conf"
   sed -i -e "1i user root;" -e "s#^events {}#events {}\ndaemon off;#" "$WORK/nginx.conf"
   PROXY_FIX=$(sed -n 's/^FLASK_PROXY_FIX=//p' "$ENV_FILE" | tail -n 1)
-  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_hex(32))') FLASK_PROXY_FIX=${PROXY_FIX:-0} \
+  SECRET=$($PY -c 'import secrets; print(secrets.token_hex(32))')
+  # The schema first, as the systemd unit's ExecStartPre does: the app never makes it, and gunicorn refuses without.
+  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$SECRET FLASK_DATABASE="$WORK/clinic.sqlite3" \
+    $PY -m flask --app app db upgrade >"$WORK/upgrade.log" 2>&1 || { cat "$WORK/upgrade.log"; exit 1; }
+  FLASK_PRODUCTION=1 FLASK_SECRET_KEY=$SECRET FLASK_PROXY_FIX=${PROXY_FIX:-0} \
     FLASK_TRUSTED_HOSTS=$NAME FLASK_BASE_URL=https://$NAME FLASK_DATABASE="$WORK/clinic.sqlite3" \
     $PY -m gunicorn --config gunicorn.conf.py --bind "127.0.0.1:$APP_PORT" --no-control-socket >"$WORK/gunicorn.log" 2>&1 &
   GUNICORN=$!
