@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
-from clinic import backup, health, migrate, run_once
-from clinic.db import connect
+from clinic import backup, health, migrate, pg_backup, run_once
+from clinic.db import connect, engine
 
 bp = Blueprint("ops", __name__)
 bench_bp = Blueprint("bench", __name__)
@@ -86,19 +86,22 @@ def status_command():
 def backup_command(target, keep):
     """Copy the live database to TARGET (a file, or a directory for a dated file) and check the copy.
     When another process or host is taking a backup at this moment, say so and do nothing (exit 0)."""
-    with run_once.exclusive("backup", database_path=current_app.config["DATABASE"]) as held:
+    database = current_app.config["DATABASE_URL"]
+    with run_once.exclusive("backup", database_path=current_app.config["DATABASE"], engine=engine(database)) as held:
         if not held:
             click.echo("Another process or host is taking a backup now; nothing to do here")
             return
+        # PostgreSQL: pg_dump, checked by reading the archive back (clinic/pg_backup.py); SQLite: the backup API.
+        kind = pg_backup if pg_backup.is_postgres(database) else backup
         try:
-            result = backup.backup(current_app.config["DATABASE"], target,
-                                   uploads_dir=current_app.config["UPLOADS_DIR"])
+            result = kind.backup(database if kind is pg_backup else current_app.config["DATABASE"], target,
+                                 uploads_dir=current_app.config["UPLOADS_DIR"])
         except backup.BackupError as error:
             raise click.ClickException(str(error)) from error
         counts = ", ".join(f"{name} {count}" for name, count in result.tables.items())
         click.echo(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok; rows: {counts})")
         if keep and Path(target).is_dir():
-            for path in backup.prune(result.path.parent, keep):
+            for path in kind.prune(result.path.parent, keep):
                 click.echo(f"Removed old backup {path}")
 
 
@@ -107,10 +110,16 @@ def backup_command(target, keep):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def restore_command(source, yes):
     """Replace the database with the backup SOURCE. Stop the site first (systemctl stop fbss-journey)."""
+    database = current_app.config["DATABASE_URL"]
+    postgres = pg_backup.is_postgres(database)
     if not yes:
-        click.confirm(f"Replace everything in {current_app.config['DATABASE']} with {source}?", abort=True)
+        where = "the PostgreSQL database" if postgres else current_app.config["DATABASE"]
+        click.confirm(f"Replace everything in {where} with {source}?", abort=True)
     try:
-        tables = backup.restore(source, current_app.config["DATABASE"], uploads_dir=current_app.config["UPLOADS_DIR"])
+        if postgres:
+            tables = pg_backup.restore(source, database, uploads_dir=current_app.config["UPLOADS_DIR"])
+        else:
+            tables = backup.restore(source, current_app.config["DATABASE"], uploads_dir=current_app.config["UPLOADS_DIR"])
     except backup.BackupError as error:
         raise click.ClickException(str(error)) from error
     click.echo("Restored; rows: " + ", ".join(f"{name} {count}" for name, count in tables.items()))

@@ -11,8 +11,11 @@ FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 HOLD = """
 import sys, time
 from clinic import run_once
-with run_once.exclusive("housekeeping", database_path=sys.argv[1]) as one:
-    with run_once.exclusive("backup", database_path=sys.argv[1]) as other:
+from clinic.db import engine
+database = sys.argv[1]
+options = {"engine": engine(database)} if "://" in database else {"database_path": database}
+with run_once.exclusive("housekeeping", **options) as one:
+    with run_once.exclusive("backup", **options) as other:
         print("held" if one and other else "busy", flush=True)
         time.sleep(120)
 """
@@ -64,5 +67,21 @@ def test_the_lock_is_one_per_name_and_its_file_is_private(make_app):
     assert os.stat(run_once.lock_file(database, "housekeeping")).st_mode & 0o777 == 0o600
     with run_once.exclusive("housekeeping", database_path=database) as again:
         assert again
-    assert run_once.lock_key("backup") == run_once.lock_key("backup") != run_once.lock_key("housekeeping")
-    assert -2**63 <= run_once.lock_key("housekeeping") < 2**63
+
+
+def test_on_postgresql_a_second_host_skips_while_the_first_holds_the_lock_and_a_killed_holder_frees_it(postgres_url):
+    from clinic.db import engine
+
+    other = holder(postgres_url)
+    try:
+        with run_once.exclusive("housekeeping", engine=engine(postgres_url)) as held:
+            assert not held
+        with run_once.exclusive("journey-report", engine=engine(postgres_url)) as held:
+            assert held  # one lock per name
+    finally:
+        other.kill()
+        other.wait()
+    with run_once.exclusive("housekeeping", engine=engine(postgres_url)) as held:  # the server ended its session
+        assert held
+    with run_once.exclusive("housekeeping", engine=engine(postgres_url)) as held:  # and this one let go of it
+        assert held
