@@ -15,6 +15,7 @@ from tests.conftest import (
     TEST_SECRET,
     LiveServer,
     assert_no_axe_violations_light_and_dark,
+    migrated_database,
     new_context,
     route_to_summary,
     walk_to_summary,
@@ -297,7 +298,8 @@ def test_the_summary_lists_every_warning_sign_and_the_confirmation_the_emergency
 def signs_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("signs")
     # Every sign starts a new journey from 127.0.0.1: lift the per-address limit on new journeys (issue 11 M2).
-    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE": str(folder / "clinic.sqlite3"),
+    database = migrated_database(folder / "clinic.sqlite3")  # create_app never makes the schema
+    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE": str(database),
                       "MAIL_DIR": str(folder / "mail"), "CONTENT_DIR": str(CONTENT),
                       "JOURNEY_CREATE_RATE_LIMIT": "10000 per minute", "WTF_CSRF_ENABLED": False})
     with LiveServer(app) as server:
