@@ -25,7 +25,7 @@ from blueprints import (
 )
 from clinic import local_time, migrate, production
 from clinic.journey import load_journeys
-from clinic.private_files import private_folder
+from clinic.private_files import private_folder, tighten_database
 from clinic.settings import Settings, unknown_variables
 from clinic.triage import load_triage
 
@@ -89,6 +89,8 @@ def create_app(config=None):
     # systemd unit run it first). Serving refuses a database at another version (clinic/migrate.py Gate: every page
     # is a 503 and the log names the command; gunicorn.conf.py stops start-up), and so do the commands that use it.
     app.extensions["schema_gate"] = migrate.Gate(app.config["DATABASE_URL"])
+    if not app.config.get("DATABASE_URL", "").startswith("postgres"):
+        tighten_database(app.config["DATABASE"])  # 0600, the -wal and -shm too, if an older release left them wider
     # A broken content file stops start-up here, naming the file and the field.
     # Every language's journey (content/<lang>/ over the English), served only once complete: blueprints ask
     # blueprints.web.journey_content() for the current page's language.

@@ -23,9 +23,10 @@ SCRIPT = textwrap.dedent("""
     os.umask(0o022)
     sys.path.insert(0, os.getcwd())
     from app import create_app
-    from clinic import backup
+    from clinic import backup, migrate
     from tests.helpers import submit_request
 
+    migrate.upgrade(Path("instance") / "clinic.sqlite3")  # what `make run` does first: the app never makes tables
     app = create_app({"SECRET_KEY": sys.argv[1], "CONTENT_DIR": sys.argv[2], "WTF_CSRF_ENABLED": False,
                       "OUTBOX_AUTOSEND": False, "TESTING": True})
     assert submit_request(app.test_client()).status_code == 303

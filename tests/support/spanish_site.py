@@ -4,7 +4,7 @@ import sqlite3
 
 from app import create_app
 from clinic.journey.warning_signs import NONE_VALUE
-from tests.conftest import ROOT, TEST_SECRET, LiveServer
+from tests.conftest import ROOT, TEST_SECRET, LiveServer, migrated_database
 
 CONTENT = ROOT / "content"
 SITE_CONFIG = {"TESTING": True, "SECRET_KEY": TEST_SECRET, "CONTENT_DIR": str(CONTENT), "REQUEST_MIN_SECONDS": 0,
@@ -15,7 +15,8 @@ SITE_CONFIG = {"TESTING": True, "SECRET_KEY": TEST_SECRET, "CONTENT_DIR": str(CO
 def serve_spanish_site(tmp_path_factory):
     """Yield a LiveServer of the real content with the Spanish served (a module fixture wraps it)."""
     folder = tmp_path_factory.mktemp("spanish")
-    app = create_app({**SITE_CONFIG, "DATABASE": str(folder / "clinic.sqlite3"), "MAIL_DIR": str(folder / "mail"),
+    database = migrated_database(folder / "clinic.sqlite3")  # create_app never makes the schema
+    app = create_app({**SITE_CONFIG, "DATABASE": str(database), "MAIL_DIR": str(folder / "mail"),
                       "PATIENT_RECEIPT": True})
     assert "es" in app.extensions["journeys"], "the Spanish content is not served (make check-content says why)"
     with LiveServer(app) as server:
