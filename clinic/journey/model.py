@@ -97,10 +97,6 @@ class Figure:
         labels = " ".join(f"{label or ''} {shaded}" for shaded, label in self.arrays)
         return f"{labels} {FIGURE_CAPTION} {self.caveat}"
 
-    def description(self, shaded, label):
-        when = f"{label}, " if label else ""
-        return f"{when}{shaded} out of 100 people {self.what}. {100 - shaded} out of 100 did not."
-
 
 FIGURE_CAPTION = "out of 100 people like those in the study"
 
