@@ -132,8 +132,6 @@ def init_app(app):
         """A day in the page's language, through Babel: "November 25, 2026", "25 de noviembre de 2026"."""
         return format_date(day, "long")
 
-    app.jinja_env.filters["us_date"] = long_date  # its old name, for templates on branches not yet rebased
-
     @app.template_filter("tel")
     def tel_href(number):
         """A phone number as a tap-to-call link target: tel:+15550100, tel:911."""
