@@ -1,5 +1,4 @@
 """Consistent copies of the live SQLite database (online backup API, never a file copy), checked and restorable."""
-import os
 import shutil
 import sqlite3
 import time
@@ -7,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinic.db import DatabaseError, connect
-from clinic.private_files import private_file, private_folder
+from clinic.private_files import private_folder, private_partial
 
 BACKUP_PREFIX = "clinic-"
 BACKUP_SUFFIX = ".sqlite3"
@@ -43,19 +42,20 @@ def table_counts(conn):
     return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}  # noqa: S608  # nosec B608 - names come from sqlite_schema
 
 
-def target_path(target, *, now=None):
+def target_path(target, *, now=None, suffix=BACKUP_SUFFIX):
     """A directory gets a dated file name inside it; anything else is the file to write."""
     target = Path(target)
     if target.is_dir():
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-        return target / f"{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"
+        return target / f"{BACKUP_PREFIX}{stamp}{suffix}"
     return target
 
 
-def files_folder(backup_path):
-    """Where a backup keeps copies of the requests' attached files: clinic-<stamp>.files/ beside clinic-<stamp>.sqlite3."""
+def files_folder(backup_path, suffix=BACKUP_SUFFIX):
+    """Where a backup keeps copies of the requests' attached files: clinic-<stamp>.files/ beside clinic-<stamp>.sqlite3
+    (or clinic-<stamp>.pgdump)."""
     backup_path = Path(backup_path)
-    return backup_path.with_name(backup_path.name.removesuffix(BACKUP_SUFFIX) + ".files")
+    return backup_path.with_name(backup_path.name.removesuffix(suffix) + ".files")
 
 
 def copy_files(source, target):
@@ -68,18 +68,12 @@ def copy_files(source, target):
     for path in sorted(source.iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
-        destination = Path(target) / path.name
-        partial = destination.with_name(destination.name + ".partial")
-        partial.unlink(missing_ok=True)
-        private_file(partial)
         try:
-            with open(path, "rb") as reader, open(partial, "wb") as writer:
+            with open(path, "rb") as reader, private_partial(Path(target) / path.name) as partial, \
+                    open(partial, "wb") as writer:
                 shutil.copyfileobj(reader, writer)
         except FileNotFoundError:  # erased meanwhile: its row is gone from the copy too, or will be
-            partial.unlink(missing_ok=True)
             continue
-        _fsync(partial)
-        os.replace(partial, destination)
         copied += 1
     return copied
 
@@ -93,35 +87,27 @@ def backup(database_path, target, *, now=None, uploads_dir=None):
     final = target_path(target, now=now)
     if final.resolve() == Path(database_path).resolve():
         raise BackupError("The backup target is the live database itself")
-    private_folder(final.parent)
-    partial = final.with_name(final.name + ".partial")
-    partial.unlink(missing_ok=True)
-    private_file(partial)  # 0600 from its first byte: it holds patients' requests
-    try:
-        source = connect(database_path)
-    except DatabaseError as error:
-        partial.unlink(missing_ok=True)
-        raise BackupError(f"Backup failed: {error}") from error
-    try:
-        copy = sqlite3.connect(partial, isolation_level=None)
+    with private_partial(final) as partial:  # 0600 from its first byte: it holds patients' requests
         try:
-            source.connection.dbapi_connection.backup(copy)  # SQLite's online backup API, on the driver itself
-            # A self-contained single file: restoring it needs no -wal file beside it.
-            copy.execute("PRAGMA journal_mode = DELETE")
-            tables = table_counts(copy)
+            source = connect(database_path)
+        except DatabaseError as error:
+            raise BackupError(f"Backup failed: {error}") from error
+        try:
+            copy = sqlite3.connect(partial, isolation_level=None)
+            try:
+                source.connection.dbapi_connection.backup(copy)  # SQLite's online backup API, on the driver itself
+                # A self-contained single file: restoring it needs no -wal file beside it.
+                copy.execute("PRAGMA journal_mode = DELETE")
+                tables = table_counts(copy)
+            finally:
+                copy.close()
+        except sqlite3.Error as error:
+            raise BackupError(f"Backup failed: {error}") from error
         finally:
-            copy.close()
-    except sqlite3.Error as error:
-        partial.unlink(missing_ok=True)
-        raise BackupError(f"Backup failed: {error}") from error
-    finally:
-        source.close()
-    problems = integrity_problems(partial)
-    if problems:
-        partial.unlink(missing_ok=True)
-        raise BackupError("The copy failed its integrity check: " + "; ".join(problems[:5]))
-    _fsync(partial)
-    os.replace(partial, final)
+            source.close()
+        problems = integrity_problems(partial)
+        if problems:
+            raise BackupError("The copy failed its integrity check: " + "; ".join(problems[:5]))
     if uploads_dir:
         # After the snapshot: a file is written before its request's row commits, so every file the copy names
         # is there already (one erased in between is skipped: its row goes at the next backup).
@@ -129,14 +115,14 @@ def backup(database_path, target, *, now=None, uploads_dir=None):
     return BackupResult(path=final, size_bytes=final.stat().st_size, tables=tables)
 
 
-def prune(directory, keep):
-    """Delete all but the newest `keep` dated backups in `directory`; returns the deleted paths."""
-    dated = sorted(Path(directory).glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}"))
+def prune(directory, keep, suffix=BACKUP_SUFFIX):
+    """Delete all but the newest `keep` dated backups in `directory` (and their files); returns the deleted paths."""
+    dated = sorted(Path(directory).glob(f"{BACKUP_PREFIX}*{suffix}"))
     doomed = dated[:-keep] if keep > 0 else dated
     for path in doomed:
         path.unlink()
-        if files_folder(path).is_dir():
-            shutil.rmtree(files_folder(path))
+        if files_folder(path, suffix).is_dir():
+            shutil.rmtree(files_folder(path, suffix))
     return doomed
 
 
@@ -170,11 +156,3 @@ def restore(backup_path, database_path, uploads_dir=None):
     if uploads_dir:
         copy_files(files_folder(backup_path), uploads_dir)
     return tables
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

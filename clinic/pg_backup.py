@@ -13,12 +13,12 @@ import os
 import re
 import shutil
 import subprocess  # nosec B404 - pg_dump and pg_restore, run without a shell
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from clinic.backup import BACKUP_PREFIX, BackupError, BackupResult, _fsync, copy_files
-from clinic.private_files import private_file, private_folder
+from clinic import backup as sqlite_backup
+from clinic.backup import BackupError, BackupResult, copy_files
+from clinic.private_files import private_partial
 
 DUMP_SUFFIX = ".pgdump"
 TOOL_TIMEOUT_SECONDS = 3600
@@ -52,14 +52,6 @@ def libpq_target(url):
             env["PGPASSWORD"] = unquote(password)
         netloc = f"{user}@{host}"
     return urlunsplit(("postgresql", netloc, parts.path, parts.query, "")), env
-
-
-def target_path(target, *, now=None):
-    target = Path(target)
-    if target.is_dir():
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-        return target / f"{BACKUP_PREFIX}{stamp}{DUMP_SUFFIX}"
-    return target
 
 
 def _run(command, env, stdout=subprocess.PIPE):
@@ -99,31 +91,21 @@ def archive_counts(path):
 
 def files_folder(backup_path):
     """Copies of the requests' attached files: clinic-<stamp>.files/ beside clinic-<stamp>.pgdump."""
-    backup_path = Path(backup_path)
-    return backup_path.with_name(backup_path.name.removesuffix(DUMP_SUFFIX) + ".files")
+    return sqlite_backup.files_folder(backup_path, DUMP_SUFFIX)
 
 
 def backup(url, target, *, now=None, uploads_dir=None):
     """pg_dump the database at `url` into `target` (a file, or a folder for a dated file) and check the copy;
     then copy the attached files beside it (after the snapshot, as clinic/backup.py explains)."""
-    final = target_path(target, now=now)
-    private_folder(final.parent)
-    partial = final.with_name(final.name + ".partial")
-    partial.unlink(missing_ok=True)
-    private_file(partial)
+    final = sqlite_backup.target_path(target, now=now, suffix=DUMP_SUFFIX)
     address, env = libpq_target(url)
-    try:
+    with private_partial(final) as partial:  # pg_dump writes into a file that is 0600 from its first byte
         with open(partial, "wb") as out:
             # --no-owner/--no-privileges off: a restore as the owner gives the app's role back exactly its grants.
             result = _run([tool("pg_dump"), "--format=custom", "--dbname", address], env, stdout=out)
         if result.returncode:
             raise BackupError("Backup failed: " + _first_line(result.stderr))
         tables = archive_counts(partial)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    _fsync(partial)
-    os.replace(partial, final)
     if uploads_dir:
         copy_files(uploads_dir, files_folder(final))
     return BackupResult(path=final, size_bytes=final.stat().st_size, tables=tables)
@@ -146,13 +128,7 @@ def restore(backup_path, url, uploads_dir=None):
 
 
 def prune(directory, keep):
-    dated = sorted(Path(directory).glob(f"{BACKUP_PREFIX}*{DUMP_SUFFIX}"))
-    doomed = dated[:-keep] if keep > 0 else dated
-    for path in doomed:
-        path.unlink()
-        if files_folder(path).is_dir():
-            shutil.rmtree(files_folder(path))
-    return doomed
+    return sqlite_backup.prune(directory, keep, DUMP_SUFFIX)
 
 
 def _first_line(stderr):

@@ -8,6 +8,7 @@ database file is enough for those.
 import logging
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 FOLDER_MODE = 0o700
@@ -46,6 +47,29 @@ def private_file_for_writing(path):
         os.close(fd)
         raise
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+@contextmanager
+def private_partial(final):
+    """A `.partial` file beside `final` (its folder made 0700), 0600 from its first byte, for the block to fill and
+    check: once the block ends it is flushed to disk and renamed onto `final`; when the block raises it is deleted,
+    so nothing unchecked is ever left at `final`. For backups and their copies of attached files."""
+    final = Path(final)
+    private_folder(final.parent)
+    partial = final.with_name(final.name + ".partial")
+    partial.unlink(missing_ok=True)  # left by a run that was killed
+    private_file(partial)
+    try:
+        yield partial
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, final)
 
 
 def tighten_database(path):
