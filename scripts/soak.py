@@ -7,7 +7,8 @@ once the outbox is drained every stored request got exactly one staff notificati
 With `--hosts 2` it runs the site as a clinic group would on two machines: a throwaway PostgreSQL cluster and a
 redis-server (tests/support/), two gunicorn hosts with the project's gunicorn.conf.py and one secret key, nginx in
 front with an `upstream` of both (round-robin), and one whole host (master and workers) SIGKILLed mid-run and
-started again.
+started again. The database is a parameter: `--database postgresql|sqlite` (default: SQLite for one host,
+PostgreSQL for several; `--hosts 1 --database postgresql` is one host on PostgreSQL).
 """
 import argparse
 import http.client
@@ -15,8 +16,6 @@ import os
 import re
 import secrets
 import signal
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +31,14 @@ from loopback import LoopbackClient, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests/support: the throwaway PostgreSQL, redis-server, hosts and nginx
-VENV_BIN = Path(sys.executable).parent
+
+from sqlalchemy import text  # noqa: E402
+
+from clinic import db  # noqa: E402
+from tests.support.hosts import AppHost, Balancer, flask_command  # noqa: E402
+from tests.support.postgres import PostgresCluster, missing_reason  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
 REFERENCE = re.compile(r"\bFBS-[A-Z0-9]{4,}\b")
 STAFF_ADDRESS = "staff@clinic.test"
 
@@ -81,7 +87,7 @@ def body_text(message):
 def site_env(mail_port, workdir, base_url):
     return {
         **os.environ,
-        "FLASK_SECRET_KEY": secrets.token_hex(32),
+        "FLASK_SECRET_KEY": secrets.token_hex(32),  # one key for every host: a cookie signed on one opens on the other
         "FLASK_BASE_URL": base_url,
         # A load generator posts as soon as it has the form, from one address, hundreds of times.
         "FLASK_PRODUCTION": "1",
@@ -95,6 +101,7 @@ def site_env(mail_port, workdir, base_url):
         "FLASK_MAIL_FROM": "site@clinic.test",
         "FLASK_STAFF_EMAILS": STAFF_ADDRESS,
         "FLASK_MAIL_DIR": str(Path(workdir) / "mail"),
+        "FLASK_UPLOADS_DIR": str(Path(workdir) / "uploads"),  # beside the database by default: no file on PostgreSQL
         # A killed worker's claimed rows come back after their lease: short here, so the run need not wait 5 min.
         "FLASK_SMTP_TIMEOUT": "2",
         "FLASK_OUTBOX_LEASE_SECONDS": "5",
@@ -103,57 +110,88 @@ def site_env(mail_port, workdir, base_url):
     }
 
 
-class Site:
-    """gunicorn with the project's config file, 2 workers, on a temporary database and the mail sink."""
+class Store:
+    """The database every host shares: a SQLite file (one machine) or a throwaway PostgreSQL cluster started the
+    way the tests start theirs (tests/support/postgres.py). The counts at the end read it through clinic/db.py,
+    the same seam the site uses, so one query serves both engines."""
 
-    def __init__(self, workdir, mail_port):
-        self.port = free_port()
-        self.database = str(Path(workdir) / "soak.sqlite3")
-        self.env = {**site_env(mail_port, workdir, f"http://127.0.0.1:{self.port}"), "FLASK_DATABASE": self.database}
-        self.process = None
+    def __init__(self, engine, workdir):
+        self.engine = engine
+        self.cluster = None
+        if engine == "postgresql":
+            reason = missing_reason()
+            if reason:
+                raise SystemExit(reason)
+            self.cluster = PostgresCluster()
+            try:
+                self.cluster.start()
+                self.location = self.cluster.new_database()
+            except Exception:
+                self.cluster.stop()
+                raise
+            self.env = {"FLASK_DATABASE_URL": self.location}
+        else:
+            self.location = str(Path(workdir) / "soak.sqlite3")
+            self.env = {"FLASK_DATABASE": self.location}
+
+    def query(self, sql):
+        conn = db.connect(self.location)
+        try:
+            return [tuple(row) for row in conn.execute(text(sql))]
+        finally:
+            conn.close()
+
+    def close(self):
+        db.dispose(self.location)
+        if self.cluster:
+            self.cluster.stop()
+
+
+class Deployment:
+    """What the patients reach: one gunicorn host (2 workers), or `hosts` of them behind nginx with Redis for the
+    rate limits (tests/support/hosts.py), all on the shared store, with the project's gunicorn.conf.py."""
+
+    def __init__(self, workdir, mail_port, hosts, store):
+        self.store = store
+        self.redis = RedisServer().start() if hosts > 1 else None
+        port = free_port()  # nginx's, or the one host's: the address in the site's links
+        self.env = {**site_env(mail_port, workdir, f"http://127.0.0.1:{port}"), **store.env}
+        if self.redis:
+            self.env.update(FLASK_RATELIMIT_STORAGE_URI=self.redis.url, FLASK_PROXY_FIX="1")
+        upgrade = flask_command(self.env, "db", "upgrade")  # once, before any host serves, as `make serve` does
+        if upgrade.returncode:
+            if self.redis:
+                self.redis.close()
+            raise SystemExit(f"db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
+        self.hosts = [AppHost(f"host{n + 1}", self.env, workdir, port=None if hosts > 1 else port)
+                      for n in range(hosts)]
+        self.balancer = Balancer(self.hosts, workdir, port=port) if hosts > 1 else None
+        self.port = port
 
     def start(self):
-        if not Path(self.database).exists():  # the schema first, as `make serve` does: the app never makes it
-            subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=self.env,
-                           check=True, capture_output=True)
-        command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-                   "--workers", "2", "--no-control-socket"]
-        # The server's own log (one line per request) goes to a file, so the counts below stay readable.
-        self.log = open(Path(self.database).with_name("gunicorn.log"), "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.process.returncode} during start-up")
-            try:
-                status, _, _ = Client(self.port).fetch("GET", "/healthz")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-    def workers(self):
-        """PIDs of the master's worker processes (from /proc, no extra tools)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        return [int(pid) for pid in children]
+        for host in self.hosts:
+            host.launch()
+        for host in self.hosts:
+            host.wait_healthy()
+        if self.balancer:
+            self.balancer.start()
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            self.log.close()
+        if self.balancer:
+            self.balancer.stop()
+        for host in self.hosts:
+            host.stop()
+        if self.redis:
+            self.redis.close()
+
+    def query(self, sql):
+        return self.store.query(sql)
+
+    def pending(self):
+        return self.query("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0]
 
     def log_lines(self, pattern):
-        text = Path(self.log.name).read_text(encoding="utf-8", errors="replace")
-        return [line for line in text.splitlines() if re.search(pattern, line)]
+        return [line for host in self.hosts for line in host.log().splitlines() if re.search(pattern, line)]
 
     def drain_outbox(self, timeout=60):
         """Wait for the workers' sender threads to empty the outbox; `flask outbox send` now and then as well,
@@ -164,21 +202,45 @@ class Site:
             if self.pending() == 0:
                 return True
             if time.monotonic() >= next_pass:
-                subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "outbox", "send"], cwd=ROOT, env=self.env,
-                               check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                flask_command(self.env, "outbox", "send")
                 next_pass = time.monotonic() + 3
             time.sleep(0.1)
         return self.pending() == 0
 
-    def query(self, sql):
-        conn = sqlite3.connect(self.database, timeout=10)
-        try:
-            return conn.execute(sql).fetchall()
-        finally:
-            conn.close()
+    # The crash: with one host, one of its workers (the master starts another); with several, a whole host
+    # (master and workers, as when a machine loses power), started again after a while.
+    def kill(self):
+        """SIGKILL mid-run; returns (what was killed, when, how many processes died, how to tell it recovered)."""
+        if self.balancer is None:
+            host = self.hosts[0]
+            victim = host.workers()[0]
+            os.kill(victim, signal.SIGKILL)
+            return (f"worker killed (SIGKILL):      pid {victim}", time.monotonic(), 1,
+                    lambda: f"workers after: {len(host.workers())}", lambda: len(host.workers()) == 2)
+        host = self.hosts[-1]
+        pid, workers = host.process.pid, len(host.workers())
+        host.kill()
+        killed_at = time.monotonic()
+        time.sleep(2)  # down for a while: nginx sends everyone to the other host meanwhile
+        host.start()
+        back = len(host.log())
 
-    def pending(self):
-        return self.query("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0]
+        def after():
+            up = sum(h.process.poll() is None for h in self.hosts)
+            since = sum(route == "/request" for _, route, _ in host.routes(host.log()[back:]))
+            return (f"started again ({host.starts - 1} time), then served {since} pages and posts; hosts up after: "
+                    f"{up}/{len(self.hosts)}; database: {self.store.engine}, limits: Redis")
+
+        def recovered():
+            served = [sum(route == "/request" for _, route, _ in h.routes()) for h in self.hosts]
+            return host.starts == 2 and all(h.process.poll() is None for h in self.hosts) and all(served)
+
+        return (f"host killed (SIGKILL):        {host.name} (master pid {pid} and {workers} workers)", killed_at,
+                workers, after, recovered)
+
+    def served(self):
+        """Pages and posts of /request each host answered (the app's own log line per request)."""
+        return {host.name: sum(route == "/request" for _, route, _ in host.routes()) for host in self.hosts}
 
 
 # --- A patient's browser, reduced to what the form needs ---------------------------------------------
@@ -283,167 +345,65 @@ def patient(port, number, results):
     results.append((number, None, outcome))
 
 
-def run(total, clients, kill_after):
+def load(port, total, clients, kill_after, kill):
+    """`clients` patients at a time until `total` have sent the form; `kill()` once `kill_after` have an answer.
+    Returns each patient's (number, reference or None, outcome), what kill() returned, and the seconds taken."""
+    results = []
+    numbers = iter(range(total))
+    numbers_lock = threading.Lock()
+    killed = []
+
+    def worker():
+        while True:
+            with numbers_lock:
+                number = next(numbers, None)
+            if number is None:
+                return
+            patient(port, number, results)
+
+    def killer():
+        while len(results) < kill_after:
+            time.sleep(0.01)
+        killed.append(kill())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    kill_thread = threading.Thread(target=killer, daemon=True)
+    for thread in [*threads, kill_thread]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    kill_thread.join(90)  # a host being started again
+    return results, (killed[0] if killed else None), elapsed
+
+
+def run(total, clients, kill_after, hosts, engine):
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir, MailSink() as sink:
-        site = Site(workdir, sink.controller.port)
-        site.start()
+        store = Store(engine, workdir)
         try:
-            results = []
-            numbers = iter(range(total))
-            numbers_lock = threading.Lock()
-            killed = []
-
-            def worker():
-                while True:
-                    with numbers_lock:
-                        number = next(numbers, None)
-                    if number is None:
-                        return
-                    patient(site.port, number, results)
-
-            def killer():
-                while len(results) < kill_after:
-                    time.sleep(0.01)
-                victim = site.workers()[0]
-                os.kill(victim, signal.SIGKILL)
-                killed.append((victim, time.monotonic()))
-
-            started = time.monotonic()
-            threads = [threading.Thread(target=worker) for _ in range(clients)]
-            threads.append(threading.Thread(target=killer, daemon=True))
-            for thread in threads:
-                thread.start()
-            for thread in threads[:-1]:
-                thread.join()
-            elapsed = time.monotonic() - started
-            workers_after = site.workers()
-            drained = site.drain_outbox()
-            killed_text = (f"worker killed (SIGKILL):      pid {killed[0][0] if killed else 'none'}; "
-                           f"workers after: {len(workers_after)}")
-            return report(site, sink, results, killed, len(workers_after) == 2, killed_text, elapsed, drained)
+            site = Deployment(workdir, sink.controller.port, hosts, store)
+            try:
+                site.start()
+                results, killed, elapsed = load(site.port, total, clients, kill_after, site.kill)
+                drain_started = time.monotonic()
+                drained = site.drain_outbox()
+                drain_time = time.monotonic() - drain_started
+                if hosts > 1:
+                    print("posts and forms served:       "
+                          + ", ".join(f"{name} {count}" for name, count in site.served().items()))
+                status = report(site, sink, results, killed, elapsed, drained)
+                print(f"time:                         load {elapsed:.1f} s, outbox drained in {drain_time:.1f} s, "
+                      f"whole run {time.monotonic() - began:.1f} s (database: {engine}, hosts: {hosts})")
+                return status
+            finally:
+                site.stop()
         finally:
-            site.stop()
+            store.close()
 
 
-class TwoHostSite:
-    """`hosts` gunicorn hosts on one PostgreSQL and one Redis, behind nginx (tests/support/hosts.py)."""
-
-    def __init__(self, workdir, mail_port, hosts, database):
-        from tests.support.hosts import AppHost, Balancer
-        from tests.support.postgres import PostgresCluster, missing_reason
-        from tests.support.redis_server import RedisServer
-
-        self.workdir = workdir
-        self.pg = None
-        if database == "postgresql":
-            from clinic.settings import Settings
-
-            if "DATABASE_URL" not in Settings.model_fields:
-                raise SystemExit("this code has no FLASK_DATABASE_URL setting yet; use --database sqlite")
-            reason = missing_reason()
-            if reason:
-                raise SystemExit(reason)
-            self.pg = PostgresCluster().start()
-            location = {"FLASK_DATABASE_URL": self.pg.new_database()}
-        else:  # both "hosts" on one SQLite file: only for trying the script where PostgreSQL is not installed
-            self.database = str(Path(workdir) / "soak.sqlite3")
-            location = {"FLASK_DATABASE": self.database}
-        self.redis = RedisServer().start()
-        port = free_port()
-        self.env = {**site_env(mail_port, workdir, f"http://127.0.0.1:{port}"), **location,
-                    "FLASK_RATELIMIT_STORAGE_URI": self.redis.url, "FLASK_PROXY_FIX": "1"}
-        upgrade = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=self.env,
-                                 capture_output=True, text=True, check=False)  # once, before any host serves
-        if upgrade.returncode:
-            raise SystemExit(f"db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
-        self.hosts = [AppHost(f"host{n + 1}", self.env, workdir) for n in range(hosts)]
-        self.balancer = Balancer(self.hosts, workdir)
-        self.balancer.port = port
-
-    def start(self):
-        for host in self.hosts:
-            host.start()
-        self.balancer.start()
-        self.port = self.balancer.port
-
-    def stop(self):
-        self.balancer.stop()
-        for host in self.hosts:
-            host.stop()
-        self.redis.close()
-        if self.pg:
-            self.pg.stop()
-
-    def query(self, sql):
-        if self.pg is None:
-            return Site.query(self, sql)
-        output = self.pg.psql(sql, database=self.env["FLASK_DATABASE_URL"].rsplit("/", 1)[1])
-        return [tuple(int(v) if v.isdigit() else v for v in line.split("|")) for line in output.splitlines() if line]
-
-    def pending(self):
-        return self.query("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0]
-
-    def log_lines(self, pattern):
-        return [line for host in self.hosts for line in host.log().splitlines() if re.search(pattern, line)]
-
-    drain_outbox = Site.drain_outbox
-
-
-def run_hosts(total, clients, kill_after, hosts, database):
-    with tempfile.TemporaryDirectory(prefix="soak-") as workdir, MailSink() as sink:
-        site = TwoHostSite(workdir, sink.controller.port, hosts, database)
-        try:
-            site.start()
-            results = []
-            numbers = iter(range(total))
-            numbers_lock = threading.Lock()
-            killed = []
-            restarted = []
-
-            def worker():
-                while True:
-                    with numbers_lock:
-                        number = next(numbers, None)
-                    if number is None:
-                        return
-                    patient(site.port, number, results)
-
-            def killer():
-                while len(results) < kill_after:
-                    time.sleep(0.01)
-                victim = site.hosts[-1]
-                pid = victim.process.pid
-                victim.kill()  # the whole host at once: master and workers, mid-request
-                killed.append((pid, time.monotonic()))
-                time.sleep(2)  # down for a while: nginx sends everyone to the other host meanwhile
-                victim.start()
-                restarted.append(time.monotonic())
-
-            started = time.monotonic()
-            threads = [threading.Thread(target=worker) for _ in range(clients)]
-            kill_thread = threading.Thread(target=killer, daemon=True)
-            for thread in [*threads, kill_thread]:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - started
-            kill_thread.join(90)
-            drained = site.drain_outbox()
-            served = {host.name: sum(1 for _, route, _ in host.routes() if route == "/request") for host in site.hosts}
-            up = all(host.process.poll() is None for host in site.hosts)
-            victim_pid = killed[0][0] if killed else "none"
-            killed_text = (f"host killed (SIGKILL):        {site.hosts[-1].name} (master pid {victim_pid}), "
-                           f"started again {'yes' if restarted else 'NO'}; hosts up after: "
-                           f"{sum(host.process.poll() is None for host in site.hosts)}/{len(site.hosts)}; "
-                           f"database: {database}, limits: Redis")
-            print("posts and forms served:       " + ", ".join(f"{name} {count}" for name, count in served.items()))
-            return report(site, sink, results, killed, up and bool(restarted) and all(served.values()), killed_text,
-                          elapsed, drained, processes_killed=int(site.env.get("GUNICORN_WORKERS", "2")))
-        finally:
-            site.stop()
-
-
-def report(site, sink, results, killed, recovered, killed_text, elapsed, drained, processes_killed=None):
+def report(site, sink, results, killed, elapsed, drained):
     confirmed = {reference for _, reference, _ in results if reference}
     stored = Counter(ref for (ref,) in site.query("SELECT reference FROM requests"))
     by_name = Counter(name for (name,) in site.query("SELECT name FROM requests"))
@@ -457,14 +417,14 @@ def report(site, sink, results, killed, recovered, killed_text, elapsed, drained
     per_request = Counter(len({mid for _, mid in deliveries.get(ref, [])}) for ref in stored)
     delivered = Counter(len(deliveries.get(ref, [])) for ref in stored)
     redelivered = [ref for ref in stored if len(deliveries.get(ref, [])) > 1]
-    kill_time = killed[0][1] if killed else None
+    killed_text, kill_time, processes_killed, after, recovered = killed or ("nothing killed", None, 0, str, bool)
     crash_redeliveries = [ref for ref in redelivered if kill_time and min(t for t, _ in deliveries[ref]) <= kill_time]
     failures = Counter(outcome for _, reference, outcome in results if not reference)
     outbox = dict(site.query("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
     server_errors = site.log_lines(r"status=5\d\d|Traceback")
 
     print(f"requests sent:                {len(results)} in {elapsed:.1f} s ({len(results) / elapsed:.0f}/s)")
-    print(killed_text)
+    print(f"{killed_text}; {after()}")
     resent = sum(1 for _, _, outcome in results if outcome == "confirmed after resending")
     print(f"confirmations received:       {len(confirmed)} ({resent} after resending the same form on a dropped connection)")
     print(f"requests stored:              {len(stored)} (suspected spam: {spam})")
@@ -481,9 +441,9 @@ def report(site, sink, results, killed, recovered, killed_text, elapsed, drained
         print("no confirmation:              " + ", ".join(f"{k}: {v}" for k, v in failures.most_common()))
     # At most the one message in flight in each killed process (a whole host: each of its workers) may arrive
     # twice, and only as the same message.
-    ok = (killed and recovered and lost == 0 and duplicates == 0 and drained and spam == 0
+    ok = (killed and recovered() and lost == 0 and duplicates == 0 and drained and spam == 0
           and set(per_request) == {1} and len(confirmed) > 0 and not server_errors
-          and len(redelivered) <= (processes_killed or len(killed)) and redelivered == crash_redeliveries
+          and len(redelivered) <= processes_killed and redelivered == crash_redeliveries
           and max(delivered, default=0) <= 2)
     notified = sum(1 for ref in stored if deliveries.get(ref))
     print(f"summary: sent {len(results)} / confirmed {len(confirmed)} / stored {len(stored)} / lost {lost} / "
@@ -499,14 +459,12 @@ def main():
     parser.add_argument("--kill-after", type=int, default=None,
                         help="SIGKILL a worker (with --hosts 2: a whole host) after this many answers")
     parser.add_argument("--hosts", type=int, default=1,
-                        help="1: one gunicorn on SQLite; 2 or more: hosts behind nginx on PostgreSQL and Redis")
-    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
-                        help="with --hosts 2: the shared database (sqlite: one file for both, to try the script only)")
+                        help="1: one gunicorn; 2 or more: hosts behind nginx with Redis for the limits")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default=None,
+                        help="the shared database (default: sqlite with one host, postgresql with several)")
     args = parser.parse_args()
-    kill_after = args.kill_after or args.requests // 3
-    if args.hosts > 1:
-        return run_hosts(args.requests, args.clients, kill_after, args.hosts, args.database)
-    return run(args.requests, args.clients, kill_after)
+    engine = args.database or ("postgresql" if args.hosts > 1 else "sqlite")
+    return run(args.requests, args.clients, args.kill_after or args.requests // 3, args.hosts, engine)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ def flask_command(env, *args, **options):
 class AppHost:
     """One host: gunicorn (its master and workers in one process group), logging to `<workdir>/<name>.log`."""
 
-    def __init__(self, name, env, workdir, workers=2):
+    def __init__(self, name, env, workdir, workers=2, port=None):
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {**env, "GUNICORN_WORKERS": str(workers)}
         self.log_path = Path(workdir) / f"{name}.log"
         self.process = None
@@ -70,6 +70,11 @@ class AppHost:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name}: gunicorn did not answer /healthz within {START_TIMEOUT_SECONDS} s")
 
+    def workers(self):
+        """PIDs of the master's worker processes (from /proc, no extra tools)."""
+        pid = self.process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
     def kill(self):
         """The whole host dies at once (master and every worker), as when a machine loses power."""
         if self.process and self.process.poll() is None:
@@ -95,18 +100,19 @@ class AppHost:
         except OSError:
             return ""
 
-    def routes(self):
-        """(method, route pattern, status) of each request this host's app logged (blueprints/request_log.py)."""
-        return re.findall(r"request id=\S+ method=(\S+) route=(\S+) status=(\d+)", self.log())
+    def routes(self, log=None):
+        """(method, route pattern, status) of each request this host's app logged (blueprints/request_log.py), in
+        its whole log or in the part of it given."""
+        return re.findall(r"request id=\S+ method=(\S+) route=(\S+) status=(\d+)", self.log() if log is None else log)
 
 
 class Balancer:
     """nginx on a free loopback port with an `upstream` of the hosts (round-robin, passive health checks)."""
 
-    def __init__(self, hosts, workdir):
+    def __init__(self, hosts, workdir, port=None):
         self.hosts = hosts
         self.workdir = Path(workdir) / "nginx"
-        self.port = free_port()
+        self.port = port or free_port()
         self.process = None
 
     def config(self):
