@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Speed figures for one small host: gunicorn + wrk on loopback, in-process render times, worker memory.
+"""Speed figures for one small host: gunicorn + wrk on loopback, bare Flask beside it, in-process render times.
 
-Usage: .venv/bin/python scripts/bench.py [--duration 8] [--write docs/performance.md]
+Usage: .venv/bin/python scripts/bench.py [--duration 8] [--write docs/performance.md] [--in-process-only]
 
 In one run it starts gunicorn (gunicorn.conf.py, a temporary database, the real content/, the
 benchmark-only /bench/ping route) on a free 127.0.0.1 port and measures with wrk:
   (a) a mid-journey step as a full page, (b) the same step as the partial htmx asks for,
   (c) a posted answer to that step (valid session cookie and CSRF token), and
-  (d) /bench/ping, a few bytes from the same app: the ceiling for this stack.
-Each is printed with req/s, p50 and p99 latency and its ratio to (d). wrk and gunicorn share the
-machine's cores, so compare the ratios rather than the absolute figures across machines.
-Nothing is written into the repository unless --write is given.
+  (d) /bench/ping, a few bytes from the same app: the ceiling for this stack, and
+  (e) bare Flask (scripts/bench_bare.py, one route returning a short string) under the same gunicorn.conf.py.
+Each is printed with req/s, p50 and p99 latency and its ratios to (d) and (e). Then, in one process with
+Flask's test client, bare Flask, /bench/ping and the first step (full page and htmx partial, with the session
+cookie of a started journey) in interleaved rounds: ms per request and bare Flask's time over each.
+wrk and gunicorn share the machine's cores, so compare the ratios rather than the absolute figures across
+machines. Nothing is written into the repository unless --write is given; --write keeps the sections of the
+file after "## Figures" that this script does not make.
 """
 import argparse
 import datetime
@@ -133,23 +137,39 @@ def start_gunicorn(workdir, content, port):
     # The schema first, as `make serve` does: the app never makes it.
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed by the caller with the process
+    return serve(workdir / "gunicorn.log", port, env, [], "/healthz")
+
+
+def start_bare_gunicorn(workdir, port):
+    """Bare Flask (scripts/bench_bare.py) under the same gunicorn.conf.py: workers, threads, preload, keep-alive."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLASK_", "GUNICORN_"))}
+    return serve(workdir / "gunicorn-bare.log", port, env, ["--pythonpath", str(ROOT / "scripts"), "bench_bare:app"], "/")
+
+
+def serve(log_path, port, env, extra, ready_path):
+    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller with the process
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--no-control-socket"],
+         "--no-control-socket", *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError("gunicorn stopped:\n" + (workdir / "gunicorn.log").read_text())
+            raise RuntimeError("gunicorn stopped:\n" + log_path.read_text())
         try:
-            if LoopbackClient(port).fetch("GET", "/healthz")[0] == 200:
+            if LoopbackClient(port).fetch("GET", ready_path)[0] == 200:
                 return server, log
         except OSError:
             time.sleep(0.1)
     server.terminate()
-    raise RuntimeError("gunicorn did not answer /healthz within 20 s")
+    raise RuntimeError(f"gunicorn did not answer {ready_path} within 20 s")
+
+
+def stop(server, log):
+    server.terminate()
+    server.wait(15)
+    log.close()
 
 
 def lua_script(method, headers, body=None):
@@ -257,6 +277,78 @@ def render_times(content, renders):
         return times
 
 
+# --- In-process: the site against bare Flask -----------------------------------------------------
+
+IN_PROCESS = (
+    ("bare", "bare Flask: one route returning a short string (scripts/bench_bare.py)"),
+    ("ping", "the site's `GET /bench/ping`"),
+    ("full", "first step, full page `GET /`"),
+    ("partial", "first step, htmx partial `GET /` + `HX-Request`"),
+)
+
+
+def in_process_ratios(content, rounds, requests):
+    """Per-request ms through Flask's test client, each scenario `requests` times in a row, in `rounds` interleaved
+    rounds (bare, ping, full, partial, bare, ...); the median of the rounds for each, and bare Flask's time over it.
+
+    The site's requests carry the session cookie of a started journey (one walked to the end, so the first step
+    reads its row), and CSRF protection stays on. Its per-request log line is formatted and written, to /dev/null.
+    """
+    from bench_bare import app as bare
+
+    from app import create_app
+    from clinic import migrate
+
+    with tempfile.TemporaryDirectory(prefix="fbss-inproc-") as tmp, open(os.devnull, "w") as devnull:
+        database = Path(tmp) / "clinic.sqlite3"
+        migrate.upgrade(database)
+        app = create_app({"DATABASE": str(database), "CONTENT_DIR": str(content), "SECRET_KEY": secrets.token_hex(32),
+                          "BENCH_ROUTE": True})
+        handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+        streams = [h.setStream(devnull) for h in handlers]
+        try:
+            site = app.test_client()
+
+            def fetch(method, url, fields=None, headers=None):
+                response = site.open(url, method=method, data=fields, headers=headers)
+                return response.status_code, response.headers, response.get_data(as_text=True)
+
+            walk(fetch)  # the journey started and answered: the session cookie names its row
+            bare_client = bare.test_client()
+            scenarios = {"bare": (bare_client, "/", {}), "ping": (site, "/bench/ping", {}),
+                         "full": (site, "/", {}), "partial": (site, "/", {"HX-Request": "true"})}
+            for key, (client, url, headers) in scenarios.items():  # each answers as intended, and warms up
+                response = client.get(url, headers=headers)
+                assert response.status_code == 200, (key, response.status_code)
+                assert (b"<html" in response.data) == (key == "full"), key
+            assert b"journey-tools" in site.get("/", headers={"HX-Request": "true"}).data, "the journey is not started"
+            samples = {key: [] for key in scenarios}
+            for _ in range(rounds):
+                for key, (client, url, headers) in scenarios.items():
+                    started = time.perf_counter()
+                    for _ in range(requests):
+                        client.get(url, headers=headers)
+                    samples[key].append((time.perf_counter() - started) * 1000 / requests)
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    return {key: (ms, medians["bare"] / ms) for key, ms in medians.items()}
+
+
+def in_process_table(figures, args):
+    lines = [f"In one process, Flask's test client ({args.rounds} interleaved rounds of {args.requests} requests "
+             "each, median of the rounds):", "",
+             "| Scenario | ms per request | ratio bare Flask / it |", "| --- | ---: | ---: |"]
+    lines += [f"| {label} | {figures[key][0]:.3f} | {figures[key][1]:.2f} |" for key, label in IN_PROCESS]
+    lines += ["", f"Goal (issue 21): full step at least {GOAL['full']:.2f}, partial at least {GOAL['partial']:.2f} "
+              f"of bare Flask; this run: {figures['full'][1]:.2f} and {figures['partial'][1]:.2f}."]
+    return "\n".join(lines)
+
+
+GOAL = {"full": 0.35, "partial": 0.45}
+
+
 # --- Report ---------------------------------------------------------------------------------------
 
 def machine(load_before):
@@ -268,21 +360,23 @@ def machine(load_before):
 
 
 def report(results, renders, memory, step_url, args, content):
-    ceiling = results["d"]["rps"]
+    ceiling, bare = results["d"]["rps"], results["e"]["rps"]
     names = {"a": f"(a) full step page `GET {step_url}`", "b": f"(b) step partial `GET {step_url}` + `HX-Request`",
-             "c": f"(c) posted answer `POST {step_url}` (303)", "d": "(d) trivial route `GET /bench/ping`"}
-    lines = ["| Scenario | req/s | p50 ms | p99 ms | ratio to (d) | non-2xx/3xx |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for key in "abcd":
+             "c": f"(c) posted answer `POST {step_url}` (303)", "d": "(d) trivial route `GET /bench/ping`",
+             "e": "(e) bare Flask `GET /` (scripts/bench_bare.py), same gunicorn.conf.py"}
+    lines = ["| Scenario | req/s | p50 ms | p99 ms | ratio to (d) | ratio to (e) bare Flask | non-2xx/3xx |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key in "abcde":
         r = results[key]
         lines.append(f"| {names[key]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-                     f"| {r['rps'] / ceiling:.2f} | {r['bad']} |")
+                     f"| {r['rps'] / ceiling:.2f} | {r['rps'] / bare:.2f} | {r['bad']} |")
     lines += ["", f"In-process render time (Flask test client, median of {args.renders} renders):", "",
               "| Step | full page ms | partial ms |", "| --- | ---: | ---: |"]
     lines += [f"| `{url}` | {full:.2f} | {partial:.2f} |" for url, full, partial in renders]
     lines += ["", "Resident memory (VmRSS) after the load: " +
               ", ".join(f"{role} {kib / 1024:.1f} MiB" for role, kib in memory)]
     lines += ["", f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency on 127.0.0.1, "
-              f"{args.rounds} interleaved rounds (a, b, c, d), median of each figure; "
+              f"{args.rounds} interleaved rounds (a, b, c, d, e), median of each figure; "
               f"gunicorn.conf.py (2 workers x 4 threads, gthread), content: `{content.relative_to(ROOT)}`."]
     return "\n".join(lines)
 
@@ -294,6 +388,10 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--renders", type=int, default=50, help="in-process renders per step (default 50)")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="in-process requests per scenario and round against bare Flask (default 200)")
+    parser.add_argument("--in-process-only", action="store_true",
+                        help="only the in-process comparison with bare Flask (no gunicorn, no wrk)")
     parser.add_argument("--write", metavar="PATH", help="also write the figures as Markdown to PATH")
     args = parser.parse_args()
 
@@ -301,11 +399,15 @@ def main():
     content = REAL_CONTENT if list(REAL_CONTENT.glob("steps/*.md")) else FIXTURE_CONTENT
     if content == FIXTURE_CONTENT:
         print("content/ has no journey yet: using the test fixture journey", file=sys.stderr)
+    if args.in_process_only:
+        print(in_process_table(in_process_ratios(content, args.rounds, args.requests), args))
+        return
     wrk = ensure_wrk()
-    port = free_port()
+    port, bare_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="fbss-bench-") as tmp:
         workdir = Path(tmp)
         server, log = start_gunicorn(workdir, content, port)
+        bare_server, bare_log = start_bare_gunicorn(workdir, bare_port)
         try:
             client = LoopbackClient(port)
             seen = walk(client.fetch)
@@ -315,47 +417,63 @@ def main():
             full = client.fetch("GET", step_url)
             partial = client.fetch("GET", step_url, headers={"HX-Request": "true"})
             posted = client.fetch("POST", action, fields)
+            bare = LoopbackClient(bare_port).fetch("GET", "/")
             assert full[0] == 200 and "<html" in full[2], full[0]
             assert partial[0] == 200 and "<html" not in partial[2], partial[0]
             assert posted[0] == 303, f"the posted answer was refused ({posted[0]})"
+            assert bare[0] == 200 and bare[2] == "ok", bare[0]
             cookie = client.cookie_header()
             scenarios = {
-                "a": ("GET", step_url, {"Cookie": cookie}, None),
-                "b": ("GET", step_url, {"Cookie": cookie, "HX-Request": "true"}, None),
-                "c": ("POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                "a": (port, "GET", step_url, {"Cookie": cookie}, None),
+                "b": (port, "GET", step_url, {"Cookie": cookie, "HX-Request": "true"}, None),
+                "c": (port, "POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                       urlencode(fields)),
-                "d": ("GET", "/bench/ping", {}, None),
+                "d": (port, "GET", "/bench/ping", {}, None),
+                "e": (bare_port, "GET", "/", {}, None),
             }
             # Interleaved rounds, median per scenario: wrk's keep-alive connections land on whichever worker
             # accepts first, so one short run can leave one worker with most of them and halve its figure.
-            for key, (method, _path, headers, body) in scenarios.items():
+            # The bare server idles while the site is measured, and the other way round.
+            for key, (_port, method, _path, headers, body) in scenarios.items():
                 (workdir / f"{key}.lua").write_text(lua_script(method, headers, body))
             run_wrk(wrk, port, step_url, workdir / "a.lua", args, 2)  # warm-up: imports, template cache, page cache
+            run_wrk(wrk, bare_port, "/", workdir / "e.lua", args, 1)
             rounds = {key: [] for key in scenarios}
             for round_number in range(1, args.rounds + 1):
-                for key, (method, path, _headers, _body) in scenarios.items():
-                    rounds[key].append(run_wrk(wrk, port, path, workdir / f"{key}.lua", args, args.duration))
+                for key, (target, method, path, _headers, _body) in scenarios.items():
+                    rounds[key].append(run_wrk(wrk, target, path, workdir / f"{key}.lua", args, args.duration))
                     print(f"round {round_number} ({key}) {method} {path}: {rounds[key][-1]['rps']:,.0f} req/s",
                           file=sys.stderr)
             results = {key: median_run(runs) for key, runs in rounds.items()}
             memory = [(f"worker {n + 1}", rss_kib(pid)) for n, pid in enumerate(worker_pids(server.pid))]
             memory.append(("master", rss_kib(server.pid)))
         finally:
-            server.terminate()
-            server.wait(15)
-            log.close()
+            stop(server, log)
+            stop(bare_server, bare_log)
+    in_process = in_process_ratios(content, args.rounds, args.requests)
     renders = render_times(content, args.renders)
-    text = report(results, renders, memory, step_url, args, content)
+    text = report(results, renders, memory, step_url, args, content) + "\n\n" + in_process_table(in_process, args)
     facts = "\n".join(f"- {name}: {value}" for name, value in machine(load_before).items())
     print(facts + "\n\n" + text)
     if args.write:
-        document = (
-            "# Performance\n\nOne run of `make bench` (scripts/bench.py). wrk and gunicorn share the machine's cores, "
-            "so read the ratios to the trivial route (d) rather than the absolute figures.\n\n"
-            f"## Machine\n\n{facts}\n\n## Figures\n\n{text}\n"
-        )
-        Path(args.write).write_text(document, encoding="utf-8")
-        print(f"\nWritten to {args.write}", file=sys.stderr)
+        write_figures(Path(args.write), facts, text)
+
+
+def write_figures(path, facts, text):
+    """The run's machine and figures at the top of `path`; the hand-written sections after them are kept."""
+    kept = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        figures = old.find("\n## Figures")
+        after = old.find("\n## ", figures + 1) if figures >= 0 else -1
+        kept = old[after:] if after >= 0 else ""
+    document = (
+        "# Performance\n\nOne run of `make bench` (scripts/bench.py). wrk and gunicorn share the machine's cores, "
+        "so read the ratios to the trivial route (d) and to bare Flask (e) rather than the absolute figures.\n\n"
+        f"## Machine\n\n{facts}\n\n## Figures\n\n{text}\n"
+    )
+    path.write_text(document + kept, encoding="utf-8")
+    print(f"\nWritten to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
