@@ -1,12 +1,16 @@
-"""Helpers other test files share: sending a second-opinion request as a patient would, tampering with a token,
-signing staff in with a browser, submitting a journey step and waiting for the next, answering a journey by posts,
-and every combination of ticked boxes an info step can be reached with."""
+"""Helpers other test files share: sending a second-opinion request as a patient would and delivering its mail,
+tampering with a token, signing staff in with a browser, axe and touch-target checks, submitting a journey step and
+waiting for the next, answering a journey by posts, and every combination of ticked boxes an info step can be
+reached with."""
 import itertools
 import re
 import time
+from dataclasses import replace
 
-from blueprints.requests import sign_started
+from blueprints.requests import mail_settings, sign_started
 from clinic.journey.reading import complete_answers
+from clinic.outbox import send_pending
+from tests.conftest import assert_no_axe_violations
 from tests.support.factors import browser_sign_in
 from tests.support.staff import EMAIL, PASSWORD
 
@@ -49,6 +53,15 @@ def submit_request(client, follow_redirects=False, age_seconds=60, **fields):
                        follow_redirects=follow_redirects)
 
 
+def deliver(app, clock=time.time, **overrides):
+    """One pass of the outbox with the app's mail settings (`overrides` replace some); its counts."""
+    with app.app_context():
+        settings = mail_settings(app)
+    if overrides:
+        settings = replace(settings, **overrides)
+    return send_pending(app.config["DATABASE"], settings, clock)
+
+
 def tampered(token):
     """`token` (itsdangerous: payload, then the signature after the last dot) with its signature changed.
 
@@ -69,6 +82,20 @@ def sign_in(page, server, email=EMAIL, password=PASSWORD, start="/staff"):
     A wrong password stays on the sign-in page.
     """
     browser_sign_in(page, server, email, password, start=start)
+
+
+# The error summary's links come from the shared form macros (styled in their section), so they are not checked here.
+SMALL_TARGETS = """() => [...document.querySelectorAll('main a, main button, main input:not([type=hidden]), main textarea')]
+  .filter(e => !e.closest('.error-summary'))
+  .map(e => [e, (e.type === 'radio' || e.type === 'checkbox') ? e.closest('.choice') : e])
+  .filter(([e, box]) => box.getBoundingClientRect().height < 44)
+  .map(([e]) => e.outerHTML.slice(0, 80))"""
+
+
+def assert_accessible(page):
+    """axe-core finds nothing, and every link, button and field in the page is at least 44px tall."""
+    assert_no_axe_violations(page)
+    assert page.evaluate(SMALL_TARGETS) == [], page.url
 
 
 def reference_in(html):

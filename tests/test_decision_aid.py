@@ -343,7 +343,7 @@ def site(make_app, tmp_path):
 @pytest.mark.parametrize("js", [True, False], ids=["javascript", "no-javascript"])
 def test_values_and_sure_are_asked_shown_printed_and_sent_to_staff(site, phone, js):
     from tests.helpers import sign_in, submit_and_wait
-    from tests.test_journey_browser import SAFE, answer_step, step_id
+    from tests.support.journey_browser import SAFE, answer_step, step_id
     plan = {**SAFE, "surgery": "laminectomy", "how_long": "over_2_years", "told": [], "tried": [],
             "values": ["fewer_medicines", "daily_life", "something_else"], "sure_sure": "yes", "sure_understand": "yes",
             "sure_values": "no", "sure_support": ""}

@@ -1,6 +1,5 @@
 """The schematic diagrams (issue 9 D): content/diagrams/*.svg named by a block's `diagram:` field, inline on the step."""
 import gzip
-import hashlib
 import re
 from urllib.parse import urlencode
 
@@ -9,7 +8,7 @@ import pytest
 from clinic.journey import ContentError, load_journey
 from clinic.journey.diagrams import DIAGRAM_MAX_GZIPPED, load_diagrams
 from tests.conftest import ROOT, assert_no_axe_violations
-from tests.test_journey_content import ARTICLE_RUNS, RUN, _words
+from tests.support.article import copied_runs
 
 CONTENT = ROOT / "content"
 DIAGRAMS = CONTENT / "diagrams"
@@ -72,11 +71,8 @@ def test_diagram_colours_come_from_the_stylesheet_classes():
 
 
 def test_diagram_text_is_in_our_own_words(journey):
-    article_runs = set(ARTICLE_RUNS.read_text(encoding="ascii").split())
     for name, (_step, block) in shown_diagrams(journey).items():
-        words = _words(" ".join([block.diagram.title, block.diagram.description, block.diagram.caption]))
-        copied = [" ".join(words[i:i + RUN]) for i in range(len(words) - RUN + 1)
-                  if hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] in article_runs]
+        copied = copied_runs(" ".join([block.diagram.title, block.diagram.description, block.diagram.caption]))
         assert not copied, f"{name} copies the article: {copied[:2]}"
 
 

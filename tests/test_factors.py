@@ -10,6 +10,7 @@ from blueprints.journey import CONTINUE_SALT
 from clinic import factors, fhir
 from tests.conftest import content_dir, walk_to_summary
 from tests.support import factors as support
+from tests.support.html_check import html_problems
 from tests.support.staff import (
     EMAIL,
     FAST_ARGON2,
@@ -23,9 +24,8 @@ from tests.support.staff import (
 )
 from tests.support.storage import stored as stored_rows
 from tests.support.storage import value
-from tests.test_html_valid import html_problems
-from tests.test_uploads import PDF as UPLOADED_PDF
-from tests.test_uploads import post_request as upload_request
+from tests.support.uploads import PDF as UPLOADED_PDF
+from tests.support.uploads import post_request as upload_request
 
 READER = "reader@clinic.test"
 

@@ -1,8 +1,6 @@
 """Flagged requests: a warning sign in the journey answers or a concept in the description (self-harm, weakness, ...)
 puts a request first in the staff list, with a banner on its page and a column in the CSV; the patient is asked to
 call today instead of being promised a reply in 2 working days; the staff email stays free of why."""
-import csv
-import io
 import json
 import re
 import shutil
@@ -18,11 +16,12 @@ from clinic.db import DatabaseBusy, DatabaseError
 from clinic.journey import ContentError, conditions_hold, load_journey
 from clinic.requests import RequestStore
 from tests.conftest import ROOT, content_dir, route_to_stop, walk_to_summary
-from tests.helpers import submit_request
+from tests.helpers import deliver, submit_request
+from tests.support import storage
+from tests.support.flagged import ORDINARY, PATIENT_PHRASINGS, banner_of, concepts_in, csv_rows, reference_of
+from tests.support.html_check import html_problems
 from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 from tests.support.storage import run
-from tests.test_html_valid import html_problems
-from tests.test_requests import deliver, rows
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 
@@ -31,97 +30,6 @@ FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 @pytest.fixture(scope="module")
 def real_triage():
     return triage.load_triage(ROOT / "content")
-
-
-def concepts_in(found):
-    return [mention.concept for mention in found]
-
-
-# How patients really write it: no apostrophes, typos, run-on sentences, shouting. Each must flag its concept.
-PATIENT_PHRASINGS = [
-    # self-harm
-    ("im thinking of killing myself", "self_harm"),
-    ("I have been thinking of killing myself", "self_harm"),
-    ("i want to hurt myself", "self_harm"),
-    ("I feel like ending it all", "self_harm"),
-    ("some days i just want to end my life", "self_harm"),
-    ("i dont want to live like this anymore", "self_harm"),
-    ("honestly my family would be better off without me", "self_harm"),
-    ("ive had sucidal thoughts", "self_harm"),
-    ("Thinking about suicide a lot lately", "self_harm"),
-    ("I took too many pills last night", "self_harm"),
-    ("i might overdose on my oxy", "self_harm"),
-    ("I wish i was dead", "self_harm"),
-    ("i cant go on like this", "self_harm"),
-    ("thinking of harming my self", "self_harm"),
-    ("sometimes i think everyone would be better off if i was gone", "self_harm"),
-    # weakness
-    ("my legs are getting weaker", "weakness"),
-    ("my foot is dragging", "weakness"),
-    ("my left leg keeps giving out on me", "weakness"),
-    ("i cant lift my foot up", "weakness"),
-    ("Weakness in my right leg since last week", "weakness"),
-    ("knee buckled twice today", "weakness"),
-    ("i have foot drop now", "weakness"),
-    ("my legs keep collapsing under me", "weakness"),
-    ("my toes wont lift when i walk", "weakness"),
-    # bladder and bowel
-    ("i cant pee", "bladder_bowel"),
-    ("I can\u2019t urinate since the weekend", "bladder_bowel"),
-    ("I wet myself at work", "bladder_bowel"),
-    ("i been leaking urine", "bladder_bowel"),
-    ("lost control of my bowels", "bladder_bowel"),
-    ("trouble peeing and it burns", "bladder_bowel"),
-    # saddle area
-    ("numb between my legs", "saddle"),
-    ("my groin feels numb", "saddle"),
-    ("no feeling in my butt cheeks and inner thighs", "saddle"),
-    # chest and breathing
-    ("I get chest pains", "chest_breathing"),
-    ("i cant breathe properly", "chest_breathing"),
-    ("cant breath when i lie down", "chest_breathing"),
-    ("very short of breath walking to the car", "chest_breathing"),
-    ("tightness in my chest", "chest_breathing"),
-    # numbness
-    ("I CANT FEEL MY LEGS", "numbness"),
-    ("my left foot went numb", "numbness"),
-    # infection
-    ("I have a fever of 101", "infection"),
-    ("running a temp since yesterday", "infection"),
-    ("temp 38.9 this morning", "infection"),
-    ("chills and shaking at night", "infection"),
-    ("my neck is stiff and i feel confused", "infection"),
-    # wound
-    ("my incision is red and hot", "wound"),
-    ("there is pus coming out of the cut", "wound"),
-    ("the scar is weeping", "wound"),
-    ("two stitches came apart", "wound"),
-    ("clear fluid is leaking from my back", "wound"),
-    # device
-    ("the skin around my stimulator is swollen and red", "device"),
-    ("my pain pump alarm keeps going off", "device"),
-    # calf
-    ("my calf is swollen and hurts", "calf"),
-    ("pain in my left calf when i walk", "calf"),
-    # falls
-    ("I fell in the shower on monday", "falls"),
-    ("after a fall down the stairs the pain is worse", "falls"),
-    ("keep loosing my balance", "falls"),
-    # severe pain
-    ("severe pain in my lower back", "severe_pain"),
-    ("the pain is unbearable", "severe_pain"),
-    ("sudden sharp pain shooting down my leg", "severe_pain"),
-    ("my pain is 10/10 today", "severe_pain"),
-    ("the pain is a 10 today", "severe_pain"),
-    # new signs (issue 17 B): fainting; after neck surgery, swallowing and neck swelling
-    ("i fainted in the bathroom", "fainting"),
-    ("I passed out this morning", "fainting"),
-    ("trouble swallowing since my neck surgery", "neck_swallowing"),
-    ("my neck is all swollen after the op", "neck_swallowing"),
-    # headache when upright, very sleepy
-    ("bad headache every time i sit up", "headache_upright"),
-    ("my husband is so drowsy on his meds and hard to wake", "very_sleepy"),
-]
 
 
 def test_at_least_40_phrasings_8_of_them_self_harm():
@@ -133,38 +41,6 @@ def test_at_least_40_phrasings_8_of_them_self_harm():
 def test_how_patients_write_a_warning_sign_is_flagged_with_its_concept(real_triage, text, concept):
     found = real_triage.assess([], text)
     assert found.flagged and concept in concepts_in(found.words), [str(m) for m in found.words]
-
-
-# Ordinary descriptions: what people write about pain that has come back, with nothing that needs a call today.
-ORDINARY = [
-    "My leg pain came back a year after my fusion.",
-    "my legs feel tired after walking",
-    "I had a laminectomy in 2019 and the pain is back",
-    "Back pain most days, worse in the evening, better when I lie down.",
-    "I cant walk far without resting and I cant stand for long",
-    "I hurt myself lifting a box two years ago and then had surgery",
-    "Physical therapy helped a little but the ache is still there",
-    "I would like to know if prolotherapy could help me",
-    "I take ibuprofen and it helps a bit",
-    "I have trouble falling asleep because of the pain",
-    "I am confused about which treatment to try next",
-    "The surgeon said the fusion looks solid on the x-ray",
-    "I had my surgery last fall and felt better for a few months",
-    "My wife says I should ask for a second opinion",
-    "Sitting at my desk all day makes my back stiff",
-    "I work part time and want to get back to full time",
-    "Can you tell me what a stimulator trial involves?",
-    "They took out my gallbladder in 2019.",  # bladder inside another word
-    "I counted the numbers of pills.",  # numb inside another word
-    "Feverfew tea did not help.",
-    "At the end it was the same pain as before",
-    "pain shoots down my right leg to my knee",
-    "my pain has been getting worse over the years",
-    "I tried a stimulator but it did not help",
-    "my pain is about a 6 out of 10",
-    "the surgeon said the screws are loose",
-    "",
-]
 
 
 def test_at_least_15_ordinary_descriptions():
@@ -339,15 +215,6 @@ def list_items(page):
             for attrs, ref in re.findall(r"<li([^>]*)>\s*<a href=\"/staff/requests/(FBS-[0-9A-Z]{4})\"", page)]
 
 
-def csv_rows(staff):
-    text = staff.post("/staff/export.csv").get_data(as_text=True).lstrip("\ufeff")
-    return {row["reference"]: row for row in csv.DictReader(io.StringIO(text))}
-
-
-def reference_of(app, description):
-    return rows(app, "SELECT reference FROM requests WHERE description = ?", (description,))[0]["reference"]
-
-
 def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_flagged_everywhere(clinic):
     app, staff = clinic
     journey = app.extensions["journey"]
@@ -383,7 +250,7 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     assert "flag-banner" not in staff.get(f"/staff/requests/{newer}").get_data(as_text=True)
 
     # Stored as ids (issue 20 A): the labels above were rendered from them with the loaded content.
-    stored = rows(app, "SELECT warning_sign_ids, warning_signs FROM requests WHERE reference = ?", (flagged,))[0]
+    stored = storage.stored(app, "SELECT warning_sign_ids, warning_signs FROM requests WHERE reference = :r", r=flagged)[0]
     sign_ids = json.loads(stored["warning_sign_ids"])
     assert stored["warning_signs"] is None and len(sign_ids) == len(signs)
     if journey.warning_signs:
@@ -398,12 +265,6 @@ def test_a_journey_that_stopped_at_a_warning_sign_page_then_sent_a_request_is_fl
     assert exported[newer]["flagged"] == "no" and exported[newer]["warning_signs"] == ""
 
 
-def banner_of(staff, reference):
-    detail = staff.get(f"/staff/requests/{reference}").get_data(as_text=True)
-    found = re.search(r'<section class="flag-banner".*?</section>', detail, re.S)
-    return found.group(0) if found else None
-
-
 def test_a_description_about_self_harm_is_flagged_with_its_own_banner_and_the_patient_is_asked_to_call_today(clinic):
     app, staff = clinic
     patient = app.test_client()
@@ -415,7 +276,7 @@ def test_a_description_about_self_harm_is_flagged_with_its_own_banner_and_the_pa
     assert 'href="tel:911"' in confirmation and 'href="tel:988"' in confirmation and 'href="sms:988"' in confirmation
 
     reference = reference_of(app, description)
-    stored = rows(app, "SELECT flagged, warning_signs, flag_words FROM requests")[0]
+    stored = storage.stored(app, "SELECT flagged, warning_signs, flag_words FROM requests")[0]
     assert stored["flagged"] == 1 and stored["warning_signs"] is None
     assert json.loads(stored["flag_words"]) == [
         {"concept": "self_harm", "label": "self-harm", "matched": "thinking of killing myself"}]
@@ -479,7 +340,7 @@ def test_an_ordinary_request_is_not_flagged(clinic):
     patient = app.test_client()
     walk_to_summary(patient, app.extensions["journey"])  # a whole journey with no warning sign
     assert submit_request(patient, description="My leg pain came back a year after my fusion.").status_code == 303
-    stored = rows(app, "SELECT reference, flagged, warning_sign_ids, flag_words, answer_values FROM requests")[0]
+    stored = storage.stored(app, "SELECT reference, flagged, warning_sign_ids, flag_words, answer_values FROM requests")[0]
     assert stored["answer_values"] and (stored["flagged"], stored["warning_sign_ids"], stored["flag_words"]) == (0, None, None)
     page = staff.get("/staff").get_data(as_text=True)
     assert "flag-marker" not in page and "flagged" not in page.lower().replace("not flagged", "")
@@ -500,7 +361,7 @@ def test_each_tier_of_warning_sign_flags_the_request_and_the_banner_names_the_ti
     for step, form in route[:-1]:
         assert patient.post(f"/journey/{step.id}", data=form).status_code == 303, step.id
     assert submit_request(patient).status_code == 303
-    reference = rows(app, "SELECT reference FROM requests")[0]["reference"]
+    reference = storage.stored(app, "SELECT reference FROM requests")[0]["reference"]
     banner = re.search(r'<section class="flag-banner".*?</section>',
                        staff.get(f"/staff/requests/{reference}").get_data(as_text=True), re.S).group(0)
     assert labels and all(f"<strong>{tier.label}:</strong> {label}</li>" in banner for label in labels)
@@ -513,7 +374,7 @@ def test_answers_the_patient_chose_not_to_send_do_not_flag_the_request(clinic):
     for step, form in route[:-1]:
         patient.post(f"/journey/{step.id}", data=form)
     assert submit_request(patient, include_answers=None).status_code == 303
-    stored = rows(app, "SELECT flagged, warning_sign_ids, answer_values FROM requests")[0]
+    stored = storage.stored(app, "SELECT flagged, warning_sign_ids, answer_values FROM requests")[0]
     assert stored == {"flagged": 0, "warning_sign_ids": None, "answer_values": None}
 
 

@@ -5,9 +5,8 @@ import pytest
 
 from clinic.triage import Flag, Mention, WarningSign
 from tests.conftest import LiveServer, content_dir
-from tests.helpers import sign_in
+from tests.helpers import assert_accessible, sign_in
 from tests.support.staff import FAST_ARGON2, add_request, create_staff
-from tests.test_staff_browser import assert_accessible
 
 pytestmark = pytest.mark.browser
 SCRIPT = re.compile(rb"<script\b.*?</script>", re.S | re.I)

@@ -10,9 +10,9 @@ from clinic import triage
 from clinic.journey import ContentError
 from tests.conftest import ROOT, content_dir
 from tests.helpers import PATIENT, form_fields
+from tests.support import storage
+from tests.support.flagged import ORDINARY, PATIENT_PHRASINGS, banner_of, concepts_in, csv_rows, reference_of
 from tests.support.staff import FAST_ARGON2, Clock, create_staff, sign_in
-from tests.test_flagged import ORDINARY, PATIENT_PHRASINGS, banner_of, concepts_in, csv_rows, reference_of
-from tests.test_requests import rows
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +235,7 @@ def test_a_spanish_request_is_flagged_like_an_english_one(make_app, smtp_server)
     confirmation = patient.get("/es/request/sent").get_data(as_text=True)
     assert app.extensions["journey"].clinic_phone in confirmation and 'href="tel:988"' in confirmation
     reference = reference_of(app, description)
-    stored = rows(app, "SELECT flagged, flag_words, answers_language FROM requests")[0]
+    stored = storage.stored(app, "SELECT flagged, flag_words, answers_language FROM requests")[0]
     assert stored["flagged"] == 1 and stored["answers_language"] == "es"
     assert json.loads(stored["flag_words"]) == [
         {"concept": "self_harm", "label": "self-harm", "matched": "quiero hacerme daño"}]

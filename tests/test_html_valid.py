@@ -1,16 +1,10 @@
 """Every page of the journey is valid HTML, checked by the Nu HTML Checker (vnu.jar, run once for all pages)."""
-import json
-import os
 import re
-import shutil
-import subprocess
-
-import pytest
 
 from clinic.journey import load_journey
 from tests.conftest import ROOT
+from tests.support.html_check import html_problems
 
-VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # Every safety screen with "None of these" (content/warning_signs.yaml: one group a screen).
 SAFETY = [(group.step, {group.question_id: "none"}) for group in load_journey(ROOT / "content").warning_signs.groups]
 ANSWERS = [
@@ -50,30 +44,6 @@ def journey_pages(client):
     client.post("/journey/safety-chest", data={"signs_chest": "chest_pain"})
     pages["urgent"] = client.get("/journey/urgent").get_data(as_text=True)
     return pages
-
-
-def html_problems(pages, folder):
-    """The Nu HTML Checker's errors in `pages` ({name: html}), one "name.html:LINE: message" each.
-
-    The pages are written to `folder` and checked in one run (the JVM starts once). Without java: a failure
-    in CI, where .ci/run installs it, and a skip elsewhere.
-    """
-    java = shutil.which("java")
-    if not java:
-        if os.environ.get("CI") == "true":
-            pytest.fail("java is needed for the HTML checker; .ci/run installs it")
-        pytest.skip("java not installed")
-    files = []
-    for name, html in pages.items():
-        path = folder / f"{name}.html"
-        path.write_text(html, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
-        capture_output=True, text=True, timeout=120,
-    )
-    messages = json.loads(result.stderr or '{"messages": []}')["messages"]
-    return [f"{m['url'].rsplit('/', 1)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages]
 
 
 def test_every_journey_page_is_valid_html(make_app, tmp_path):

@@ -1,5 +1,4 @@
 """The journey content in content/: its graph, references, reading level, and the loader's checks."""
-import hashlib
 import re
 import statistics
 from pathlib import Path
@@ -8,21 +7,10 @@ import pytest
 import textstat
 
 from clinic.journey import REQUEST_TARGET, ContentError, all_paths, load_journey
+from tests.support import article
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
-ARTICLE = ROOT.parent / "shared" / "seed" / "failed-back-surgery-article.txt"
-# Hashes of every 10-word run of the article, so the check also runs where the article is absent (CI).
-ARTICLE_RUNS = ROOT / "tests" / "fixtures" / "article-runs.txt"
-RUN = 10
-
-
-def _words(text):
-    return re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'"))
-
-
-def _run_hashes(words):
-    return {hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] for i in range(len(words) - RUN + 1)}
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +80,10 @@ def test_research_sections_stay_readable(journey):
 
 
 def test_site_text_is_written_in_our_own_words_not_copied_from_the_article(journey):
-    article_runs = set(ARTICLE_RUNS.read_text(encoding="ascii").split())
-    if ARTICLE.exists():  # keep the stored fingerprint in step with the article
-        assert article_runs == _run_hashes(_words(ARTICLE.read_text(encoding="utf-8")))
+    if article.ARTICLE.exists():  # keep the stored fingerprint in step with the article
+        assert article.article_runs() == article.run_hashes(article.words(article.ARTICLE.read_text(encoding="utf-8")))
     for step in journey.steps.values():
-        words = _words(step.main_text() + "\n" + step.research_text())
-        copied = [" ".join(words[i:i + RUN]) for i in range(len(words) - RUN + 1)
-                  if hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] in article_runs]
+        copied = article.copied_runs(step.main_text() + "\n" + step.research_text())
         assert not copied, f"{step.id} copies the article word for word: {copied[:3]}"
 
 

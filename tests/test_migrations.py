@@ -12,6 +12,7 @@ from clinic import migrate
 from clinic.db import connect
 from tests.conftest import ROOT, TEST_SECRET
 from tests.support import factors as factor_support
+from tests.support.servers import gunicorn_env
 
 RELEASED = ROOT / "tests" / "fixtures" / "databases" / "released-v1.sqlite3"
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
@@ -236,8 +237,6 @@ def test_serving_refuses_the_released_database_and_the_log_names_the_command(rel
 
 
 def test_gunicorn_in_production_refuses_the_released_database_and_the_log_names_the_command(released, tmp_path):
-    from tests.test_ops import gunicorn_env
-
     env = gunicorn_env(tmp_path, TEST_SECRET)
     env["FLASK_DATABASE"] = str(released)
     result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=ROOT, env=env,

@@ -5,7 +5,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from app import _instance_secret_key, create_app
 from clinic import db as clinic_db
 from clinic import migrate
 from clinic.production import ConfigError, clinic_phone_problem
-from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, database_locked, migrated_database
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked, migrated_database
+from tests.support.servers import gunicorn_env
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
-# The real journey when it is there; the loader's small fixture journey otherwise (same engine, same templates).
-CONTENT = ROOT / "content" if list((ROOT / "content").glob("steps/*.md")) else FIXTURE_CONTENT
+CONTENT = content_dir()  # the real journey when it is there; the loader's small fixture journey otherwise
 HEALTH_KEYS = {"status", "database", "schema_version", "outbox_pending", "outbox_failed", "oldest_pending_age_seconds"}
 
 
@@ -372,20 +371,6 @@ def test_proxy_headers_are_trusted_only_when_proxy_fix_is_configured(make_app):
 
 
 # gunicorn with the checked-in configuration (what `make serve` runs)
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gunicorn_env(tmp_path, secret):
-    migrated_database(tmp_path / "db.sqlite3")
-    env = dict(os.environ, FLASK_PRODUCTION="1", FLASK_SECRET_KEY=secret, FLASK_DATABASE=str(tmp_path / "db.sqlite3"),
-               FLASK_CONTENT_DIR=str(CONTENT), GUNICORN_BIND=f"127.0.0.1:{free_port()}", GUNICORN_WORKERS="1")
-    env.pop("FLASK_DEBUG", None)
-    return env
-
 
 def test_gunicorn_with_the_checked_in_config_serves_the_site_in_production_mode(tmp_path):
     env = gunicorn_env(tmp_path, TEST_SECRET)

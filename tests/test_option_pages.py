@@ -7,6 +7,7 @@ import textstat
 
 from clinic.journey import load_journey
 from tests.conftest import PHONE, ROOT, assert_no_axe_violations, new_context, walk_to_summary
+from tests.support.article import copied_runs
 
 CONTENT = ROOT / "content"
 JOURNEY = load_journey(CONTENT)
@@ -100,13 +101,7 @@ def test_the_comparison_covers_every_option_with_the_same_four_points():
 
 
 def test_comparison_text_is_in_our_own_words():
-    from tests.test_journey_content import ARTICLE_RUNS, RUN, _words
-
-    article_runs = set(ARTICLE_RUNS.read_text(encoding="ascii").split())
-    import hashlib
-    words = _words("\n".join(row.text for row in JOURNEY.comparison.rows))
-    copied = [" ".join(words[i:i + RUN]) for i in range(len(words) - RUN + 1)
-              if hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] in article_runs]
+    copied = copied_runs("\n".join(row.text for row in JOURNEY.comparison.rows))
     assert not copied, copied[:3]
 
 

@@ -9,7 +9,7 @@ from clinic.journey import reading
 from clinic.journey.model import conditions_hold
 from tests.conftest import ROOT, LiveServer, assert_no_axe_violations
 from tests.helpers import COUNT_WORDS, info_steps_with_every_box_combination, post_answers, submit_and_wait
-from tests.test_journey_browser import answer_step, step_id
+from tests.support.journey_browser import answer_step, step_id
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from blueprints.requests import sign_started
 from clinic import db as clinic_db
-from clinic.outbox import send_pending
 from tests.conftest import TEST_SECRET, content_dir, database_locked, walk_to_summary
-from tests.helpers import PATIENT, form_fields, reference_in, submit_request, tampered
+from tests.helpers import PATIENT, deliver, form_fields, reference_in, submit_request, tampered
 
 CANARY = "zq7canary"
 CANARY_FIELDS = {
@@ -43,18 +42,6 @@ def rows(app, sql, params=()):
         return [dict(r) for r in conn.execute(sql, params).fetchall()]
     finally:
         conn.close()
-
-
-def deliver(app, clock=time.time, **overrides):
-    from blueprints.requests import mail_settings
-
-    with app.app_context():
-        settings = mail_settings(app)
-    if overrides:
-        from dataclasses import replace
-
-        settings = replace(settings, **overrides)
-    return send_pending(app.config["DATABASE"], settings, clock)
 
 
 # --- The page ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from tests.helpers import submit_and_wait
-from tests.test_journey_browser import EXPECTED, PATHS, answer_step, step_id, submit
+from tests.support.journey_browser import EXPECTED, PATHS, answer_step, step_id, submit
 
 pytestmark = pytest.mark.browser
 

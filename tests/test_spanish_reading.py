@@ -4,7 +4,6 @@ textstat's language is global (`set_lang` changes how it counts syllables for ev
 sets "es" for its own tests only and puts English back after them; the English gates are in
 tests/test_journey_content.py and tests/test_reading.py.
 """
-import hashlib
 import re
 import statistics
 from pathlib import Path
@@ -14,13 +13,10 @@ import textstat
 
 from clinic.journey import reading
 from clinic.journey.loader import load_journey, load_journeys
+from tests.support.article import SPANISH_WORD, copied_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
-# The fingerprint of every 10-word run of the article that the English own-words gate uses
-# (tests/test_journey_content.py keeps it in step with the article).
-ARTICLE_RUNS = ROOT / "tests" / "fixtures" / "article-runs.txt"
-RUN = 10
 FERNANDEZ_HUERTA_EACH = 60  # every step: "fairly easy" and above on the Fernández-Huerta scale
 FERNANDEZ_HUERTA_MEDIAN = 70
 
@@ -79,22 +75,14 @@ def test_the_spanish_research_sections_stay_readable(spanish, spanish_text):
             assert textstat.fernandez_huerta(step.research_text()) >= 50, step.id
 
 
-def _words(text):
-    """Words as the English gate makes them, but keeping Spanish letters inside a word."""
-    return re.findall(r"[a-z0-9'áéíóúüñ]+", text.lower().replace("\u2019", "'"))
-
-
 def test_the_spanish_text_does_not_copy_the_article(spanish):
     """The article is English: Spanish text must not carry its sentences over, untranslated or half translated."""
-    article_runs = set(ARTICLE_RUNS.read_text(encoding="ascii").split())
     texts = {step.id: step.main_text() + "\n" + step.research_text() for step in spanish.steps.values()}
     if spanish.comparison:
         texts["comparison"] = "\n".join(row.text for row in spanish.comparison.rows)
     texts.update({f"page {slug}": html for slug, (_title, html) in spanish.pages.items()})
     for name, text in texts.items():
-        words = _words(re.sub(r"<[^>]+>", " ", text))
-        copied = [" ".join(words[i:i + RUN]) for i in range(len(words) - RUN + 1)
-                  if hashlib.sha256(" ".join(words[i:i + RUN]).encode()).hexdigest()[:10] in article_runs]
+        copied = copied_runs(re.sub(r"<[^>]+>", " ", text), SPANISH_WORD)
         assert not copied, f"{name} copies the article word for word: {copied[:3]}"
 
 

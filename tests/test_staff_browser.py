@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from tests.conftest import LiveServer, assert_no_axe_violations, content_dir, pages_site
-from tests.helpers import sign_in
+from tests.conftest import LiveServer, content_dir, pages_site
+from tests.helpers import assert_accessible, sign_in
 from tests.support.staff import FAST_ARGON2, add_request, create_staff, db
 from tests.support.storage import run, scalar
 
@@ -17,20 +17,6 @@ def staff_server(make_app):
     create_staff(app)
     with LiveServer(app) as server:
         yield server
-
-
-# The error summary's links come from the shared form macros (styled in their section), so they are not checked here.
-SMALL_TARGETS = """() => [...document.querySelectorAll('main a, main button, main input:not([type=hidden]), main textarea')]
-  .filter(e => !e.closest('.error-summary'))
-  .map(e => [e, (e.type === 'radio' || e.type === 'checkbox') ? e.closest('.choice') : e])
-  .filter(([e, box]) => box.getBoundingClientRect().height < 44)
-  .map(([e]) => e.outerHTML.slice(0, 80))"""
-
-
-def assert_accessible(page):
-    """axe-core finds nothing, and every link, button and field in the page is at least 44px tall."""
-    assert_no_axe_violations(page)
-    assert page.evaluate(SMALL_TARGETS) == [], page.url
 
 
 def test_staff_pages_have_no_axe_violations_and_large_touch_targets(phone, staff_server):

@@ -12,49 +12,23 @@ import subprocess
 import time
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import Image
 
 from clinic import backup, uploads
 from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir
 from tests.helpers import PATIENT, form_fields, sign_started
+from tests.support.html_check import html_problems
 from tests.support.staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 from tests.support.storage import stored
+from tests.support.uploads import EXECUTABLE, PDF, jpeg_with_location, post_request
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-EXECUTABLE = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 200  # an ELF program's first bytes
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-LATITUDE = (26.0, 38.0, 24.0)  # Fort Myers
-
-
-def jpeg_with_location():
-    image = Image.new("RGB", (64, 48), (200, 120, 40))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    exif[ExifTags.Base.Model] = "Camera 12"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = LATITUDE
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif)
-    data = out.getvalue()
-    assert Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the test file has a location
-    return data
 
 
 @pytest.fixture
 def app(make_app):
     return make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1000 per minute", STAFF_ARGON2=FAST_ARGON2,
                     WTF_CSRF_ENABLED=False, UPLOADS=True)
-
-
-def post_request(client, files, **fields):
-    """The request form as a browser without JavaScript posts it: multipart, files under `reports`."""
-    page = client.get("/request").get_data(as_text=True)
-    hidden = form_fields(page)
-    hidden["started"] = sign_started(time.time() - 60, client.application.config["SECRET_KEY"])
-    data = {**hidden, **PATIENT, **fields}
-    data["reports"] = [(io.BytesIO(content), name) for name, content in files]
-    return client.post("/request", data=data, content_type="multipart/form-data")
 
 
 def staff_client(app):
@@ -266,7 +240,6 @@ def test_with_the_scanner_down_files_are_refused_never_stored_unscanned(make_app
 
 
 def test_the_form_with_uploads_and_the_staff_pages_with_files_and_fhir_export_are_valid_html(app, client, tmp_path):
-    from tests.test_html_valid import html_problems
 
     form = client.get("/request").get_data(as_text=True)
     refused = post_request(client, [("report.pdf", EXECUTABLE)]).get_data(as_text=True)

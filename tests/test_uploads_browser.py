@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import LiveServer, assert_no_axe_violations, content_dir
 from tests.helpers import sign_in
 from tests.support.staff import FAST_ARGON2, create_staff
-from tests.test_uploads import EXECUTABLE, PDF, jpeg_with_location
+from tests.support.uploads import EXECUTABLE, PDF, jpeg_with_location
 
 pytestmark = pytest.mark.browser
 

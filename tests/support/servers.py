@@ -1,8 +1,19 @@
 """Servers the tests start as real processes."""
+import os
 import time
 
-from scripts.loopback import LoopbackClient
-from tests.conftest import EVENT_TIMEOUT_SECONDS
+from scripts.loopback import LoopbackClient, free_port
+from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir, migrated_database
+
+
+def gunicorn_env(tmp_path, secret):
+    """The environment of a production gunicorn with the checked-in configuration (what `make serve` runs), one
+    worker on a free loopback port, on a migrated database in `tmp_path`."""
+    migrated_database(tmp_path / "db.sqlite3")
+    env = dict(os.environ, FLASK_PRODUCTION="1", FLASK_SECRET_KEY=secret, FLASK_DATABASE=str(tmp_path / "db.sqlite3"),
+               FLASK_CONTENT_DIR=str(content_dir()), GUNICORN_BIND=f"127.0.0.1:{free_port()}", GUNICORN_WORKERS="1")
+    env.pop("FLASK_DEBUG", None)
+    return env
 
 
 def wait_until_healthy(server, port):
