@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Speed figures for one small host: gunicorn + wrk on loopback, bare Flask beside it, in-process render times.
+"""Speed figures for one small host, on SQLite and on PostgreSQL: gunicorn + wrk on loopback, bare Flask beside it,
+in-process render times.
 
 Usage: .venv/bin/python scripts/bench.py [--duration 8] [--write docs/performance.md] [--in-process-only]
+                                         [--databases sqlite,postgresql]
 
-In one run it starts gunicorn (gunicorn.conf.py, a temporary database, the real content/, the
-benchmark-only /bench/ping route) on a free 127.0.0.1 port and measures with wrk:
+In one run it starts a gunicorn per database (gunicorn.conf.py, a fresh database made by `flask db upgrade`, the
+real content/, the benchmark-only /bench/ping route) on free 127.0.0.1 ports and measures each with wrk (rounds
+interleaved across the databases too). PostgreSQL is a throwaway cluster on loopback started as the tests start
+theirs (tests/support/postgres.py), but with fsync and synchronous commit on, as a real server keeps them:
   (a) a mid-journey step as a full page, (b) the same step as the partial htmx asks for,
   (c) a posted answer to that step (valid session cookie and CSRF token), and
   (d) /bench/ping, a few bytes from the same app: the ceiling for this stack, and
   (e) bare Flask (scripts/bench_bare.py, one route returning a short string) under the same gunicorn.conf.py.
-Each is printed with req/s, p50 and p99 latency and its ratios to (d) and (e). Then, in one process with
-Flask's test client, bare Flask, /bench/ping and the first step (full page and htmx partial, with the session
-cookie of a started journey) in interleaved rounds: ms per request and bare Flask's time over each.
+Each is printed with req/s, p50 and p99 latency, its ratios to (d) of the same database and to (e), and its req/s
+against SQLite's. Then, in one process with Flask's test client, bare Flask, and on each database /bench/ping and
+the first step (full page and htmx partial, with the session cookie of a started journey) in interleaved rounds:
+ms per request and bare Flask's time over each.
 wrk and gunicorn share the machine's cores, so compare the ratios rather than the absolute figures across
 machines. Nothing is written into the repository unless --write is given; --write keeps the sections of the
 file after "## Figures" that this script does not make.
@@ -37,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loopback import LoopbackClient, free_port  # noqa: E402  (scripts/ is on the path when run)
+
+ENGINES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 REAL_CONTENT = ROOT / "content"
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
@@ -123,21 +130,63 @@ def ensure_wrk():
     return shutil.which("wrk")
 
 
-def start_gunicorn(workdir, content, port):
+class Databases:
+    """A fresh, empty database for each use: a SQLite file in the run's folder, or a database on one throwaway
+    PostgreSQL cluster (tests/support/postgres.py, with fsync and synchronous commit on)."""
+
+    def __init__(self, engines, workdir):
+        self.workdir = Path(workdir)
+        self.cluster = None
+        self.count = 0
+        if "postgresql" in engines:
+            from tests.support.postgres import PostgresCluster, missing_reason
+
+            reason = missing_reason()
+            if reason:
+                raise SystemExit(f"{reason}; or measure SQLite alone: make bench ARGS=\"--databases sqlite\"")
+            self.cluster = PostgresCluster(durable=True)
+            try:
+                self.cluster.start()
+            except Exception:
+                self.cluster.stop()
+                raise
+
+    def new(self, engine):
+        """(what clinic/db.py connects to, the settings that name it) of a new empty database."""
+        self.count += 1
+        if engine == "postgresql":
+            url = self.cluster.new_database()
+            return url, {"FLASK_DATABASE_URL": url}
+        path = str(self.workdir / f"clinic-{self.count}.sqlite3")
+        return path, {"FLASK_DATABASE": path}
+
+    def close(self):
+        from clinic import db
+
+        db.dispose()
+        if self.cluster:
+            self.cluster.stop()
+
+
+def start_gunicorn(workdir, content, port, database=None, name="gunicorn"):
+    """The site under gunicorn.conf.py on `port`, on `database` (settings from Databases.new; by default a new SQLite
+    file in `workdir`), logging to `workdir/<name>.log`."""
     env = dict(
         os.environ,
-        FLASK_DATABASE=str(workdir / "clinic.sqlite3"),
         FLASK_CONTENT_DIR=str(content),
         FLASK_SECRET_KEY=secrets.token_hex(32),
         FLASK_BENCH_ROUTE="true",
         FLASK_BASE_URL=f"http://127.0.0.1:{port}",
+        FLASK_UPLOADS_DIR=str(workdir / f"{name}-uploads"),
     )
-    for name in ("FLASK_PRODUCTION", "FLASK_DEBUG", "FLASK_TRUSTED_HOSTS", "GUNICORN_BIND"):
-        env.pop(name, None)
+    for setting in ("FLASK_PRODUCTION", "FLASK_DEBUG", "FLASK_TRUSTED_HOSTS", "GUNICORN_BIND", "FLASK_DATABASE_URL",
+                    "FLASK_RATELIMIT_STORAGE_URI"):
+        env.pop(setting, None)
+    env.update(database or {"FLASK_DATABASE": str(workdir / "clinic.sqlite3")})
     # The schema first, as `make serve` does: the app never makes it.
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    return serve(workdir / "gunicorn.log", port, env, [], "/healthz")
+    return serve(workdir / f"{name}.log", port, env, [], "/healthz")
 
 
 def start_bare_gunicorn(workdir, port):
@@ -246,82 +295,81 @@ def journey_cookie(port):
 
 # --- In-process render times --------------------------------------------------------------------
 
-def render_times(content, renders):
-    """Median wall time of the Flask test client rendering each step of the walk, full page and partial."""
+def site_app(content, databases, engine, workdir, **config):
+    """The site in this process on a new database of `engine`, migrated (`db upgrade`'s own function)."""
     from app import create_app
     from clinic import migrate
 
-    with tempfile.TemporaryDirectory(prefix="fbss-render-") as tmp:
-        migrate.upgrade(Path(tmp) / "clinic.sqlite3")
-        app = create_app({"DATABASE": str(Path(tmp) / "clinic.sqlite3"), "CONTENT_DIR": str(content),
-                          "SECRET_KEY": secrets.token_hex(32), "WTF_CSRF_ENABLED": False})
-        logging.getLogger("blueprints.request_log").setLevel(logging.WARNING)  # thousands of lines would drown the figures
-        client = app.test_client()
+    location, settings = databases.new(engine)
+    migrate.upgrade(location)
+    return create_app({**{name.removeprefix("FLASK_"): value for name, value in settings.items()},
+                       "CONTENT_DIR": str(content), "SECRET_KEY": secrets.token_hex(32),
+                       "UPLOADS_DIR": str(Path(workdir) / f"uploads-{databases.count}"), **config})
 
-        def fetch(method, url, fields=None, headers=None):
-            response = client.open(url, method=method, data=fields, headers=headers)
-            return response.status_code, response.headers, response.get_data(as_text=True)
 
-        seen = walk(fetch)
-        times = []
-        for url, _, _ in seen:
-            row = [url]
-            for headers in ({}, {"HX-Request": "true"}):
-                samples = []
-                for _ in range(renders):
-                    started = time.perf_counter()
-                    client.get(url, headers=headers)
-                    samples.append((time.perf_counter() - started) * 1000)
-                row.append(statistics.median(samples))
-            times.append(tuple(row))
-        return times
+def render_times(content, renders, databases, engine, workdir):
+    """Median wall time of the Flask test client rendering each step of the walk, full page and partial."""
+    app = site_app(content, databases, engine, workdir, WTF_CSRF_ENABLED=False)
+    logging.getLogger("blueprints.request_log").setLevel(logging.WARNING)  # thousands of lines would drown the figures
+    client = app.test_client()
+
+    def fetch(method, url, fields=None, headers=None):
+        response = client.open(url, method=method, data=fields, headers=headers)
+        return response.status_code, response.headers, response.get_data(as_text=True)
+
+    times = []
+    for url, _, _ in walk(fetch):
+        row = [url]
+        for headers in ({}, {"HX-Request": "true"}):
+            samples = []
+            for _ in range(renders):
+                started = time.perf_counter()
+                client.get(url, headers=headers)
+                samples.append((time.perf_counter() - started) * 1000)
+            row.append(statistics.median(samples))
+        times.append(tuple(row))
+    return times
 
 
 # --- In-process: the site against bare Flask -----------------------------------------------------
 
 IN_PROCESS = (
-    ("bare", "bare Flask: one route returning a short string (scripts/bench_bare.py)"),
     ("ping", "the site's `GET /bench/ping`"),
     ("full", "first step, full page `GET /`"),
     ("partial", "first step, htmx partial `GET /` + `HX-Request`"),
 )
 
 
-def in_process_ratios(content, rounds, requests):
+def in_process_ratios(content, rounds, requests, databases, engines, workdir):
     """Per-request ms through Flask's test client, each scenario `requests` times in a row, in `rounds` interleaved
-    rounds (bare, ping, full, partial, bare, ...); the median of the rounds for each, and bare Flask's time over it.
+    rounds (bare, then ping, full, partial on each database, bare, ...); the median of the rounds for each, and bare
+    Flask's time over it. Keys: "bare", and (database, scenario).
 
     The site's requests carry the session cookie of a started journey (one walked to the end, so the first step
     reads its row), and CSRF protection stays on. Its per-request log line is formatted and written, to /dev/null.
     """
     from bench_bare import app as bare
 
-    from app import create_app
-    from clinic import migrate
-
-    with tempfile.TemporaryDirectory(prefix="fbss-inproc-") as tmp, open(os.devnull, "w") as devnull:
-        database = Path(tmp) / "clinic.sqlite3"
-        migrate.upgrade(database)
-        app = create_app({"DATABASE": str(database), "CONTENT_DIR": str(content), "SECRET_KEY": secrets.token_hex(32),
-                          "BENCH_ROUTE": True})
+    with open(os.devnull, "w") as devnull:
         handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
         streams = [h.setStream(devnull) for h in handlers]
         try:
-            site = app.test_client()
+            scenarios = {"bare": (bare.test_client(), "/", {})}
+            for engine in engines:
+                site = site_app(content, databases, engine, workdir, BENCH_ROUTE=True).test_client()
 
-            def fetch(method, url, fields=None, headers=None):
-                response = site.open(url, method=method, data=fields, headers=headers)
-                return response.status_code, response.headers, response.get_data(as_text=True)
+                def fetch(method, url, fields=None, headers=None, site=site):
+                    response = site.open(url, method=method, data=fields, headers=headers)
+                    return response.status_code, response.headers, response.get_data(as_text=True)
 
-            walk(fetch)  # the journey started and answered: the session cookie names its row
-            bare_client = bare.test_client()
-            scenarios = {"bare": (bare_client, "/", {}), "ping": (site, "/bench/ping", {}),
-                         "full": (site, "/", {}), "partial": (site, "/", {"HX-Request": "true"})}
+                walk(fetch)  # the journey started and answered: the session cookie names its row
+                assert b"journey-tools" in site.get("/", headers={"HX-Request": "true"}).data, "journey not started"
+                scenarios.update({(engine, "ping"): (site, "/bench/ping", {}), (engine, "full"): (site, "/", {}),
+                                  (engine, "partial"): (site, "/", {"HX-Request": "true"})})
             for key, (client, url, headers) in scenarios.items():  # each answers as intended, and warms up
                 response = client.get(url, headers=headers)
                 assert response.status_code == 200, (key, response.status_code)
-                assert (b"<html" in response.data) == (key == "full"), key
-            assert b"journey-tools" in site.get("/", headers={"HX-Request": "true"}).data, "the journey is not started"
+                assert (b"<html" in response.data) == (key[-1] == "full"), key
             samples = {key: [] for key in scenarios}
             for _ in range(rounds):
                 for key, (client, url, headers) in scenarios.items():
@@ -336,13 +384,20 @@ def in_process_ratios(content, rounds, requests):
     return {key: (ms, medians["bare"] / ms) for key, ms in medians.items()}
 
 
-def in_process_table(figures, args):
+def in_process_table(figures, args, engines):
     lines = [f"In one process, Flask's test client ({args.rounds} interleaved rounds of {args.requests} requests "
              "each, median of the rounds):", "",
-             "| Scenario | ms per request | ratio bare Flask / it |", "| --- | ---: | ---: |"]
-    lines += [f"| {label} | {figures[key][0]:.3f} | {figures[key][1]:.2f} |" for key, label in IN_PROCESS]
+             "| Scenario | database | ms per request | ratio bare Flask / it |", "| --- | --- | ---: | ---: |",
+             f"| bare Flask: one route returning a short string (scripts/bench_bare.py) | - "
+             f"| {figures['bare'][0]:.3f} | 1.00 |"]
+    for key, label in IN_PROCESS:
+        for engine in engines:
+            ms, ratio = figures[(engine, key)]
+            lines.append(f"| {label if engine == engines[0] else ''} | {ENGINES[engine]} | {ms:.3f} | {ratio:.2f} |")
     lines += ["", f"Goal (issue 21): full step at least {GOAL['full']:.2f}, partial at least {GOAL['partial']:.2f} "
-              f"of bare Flask; this run: {figures['full'][1]:.2f} and {figures['partial'][1]:.2f}."]
+              "of bare Flask; this run: " + "; ".join(
+                  f"{ENGINES[e]} {figures[(e, 'full')][1]:.2f} and {figures[(e, 'partial')][1]:.2f}" for e in engines)
+              + "."]
     return "\n".join(lines)
 
 
@@ -359,26 +414,104 @@ def machine(load_before):
             "load average before the run (1/5/15 min)": load_before}
 
 
-def report(results, renders, memory, step_url, args, content):
-    ceiling, bare = results["d"]["rps"], results["e"]["rps"]
+def report(results, renders, memory, step_url, args, content, engines):
+    """results: {database: {"a".."d": figures}, "bare": figures of (e)}; renders and memory by database."""
+    bare, first = results["bare"]["rps"], engines[0]
     names = {"a": f"(a) full step page `GET {step_url}`", "b": f"(b) step partial `GET {step_url}` + `HX-Request`",
-             "c": f"(c) posted answer `POST {step_url}` (303)", "d": "(d) trivial route `GET /bench/ping`",
-             "e": "(e) bare Flask `GET /` (scripts/bench_bare.py), same gunicorn.conf.py"}
-    lines = ["| Scenario | req/s | p50 ms | p99 ms | ratio to (d) | ratio to (e) bare Flask | non-2xx/3xx |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for key in "abcde":
-        r = results[key]
-        lines.append(f"| {names[key]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-                     f"| {r['rps'] / ceiling:.2f} | {r['rps'] / bare:.2f} | {r['bad']} |")
-    lines += ["", f"In-process render time (Flask test client, median of {args.renders} renders):", "",
-              "| Step | full page ms | partial ms |", "| --- | ---: | ---: |"]
-    lines += [f"| `{url}` | {full:.2f} | {partial:.2f} |" for url, full, partial in renders]
-    lines += ["", "Resident memory (VmRSS) after the load: " +
-              ", ".join(f"{role} {kib / 1024:.1f} MiB" for role, kib in memory)]
+             "c": f"(c) posted answer `POST {step_url}` (303)", "d": "(d) trivial route `GET /bench/ping`"}
+    lines = [f"| Scenario | database | req/s | p50 ms | p99 ms | ratio to (d) | ratio to (e) bare Flask "
+             f"| req/s vs {ENGINES[first]} | non-2xx/3xx |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key in "abcd":
+        for engine in engines:
+            r = results[engine][key]
+            lines.append(f"| {names[key] if engine == first else ''} | {ENGINES[engine]} | {r['rps']:,.0f} "
+                         f"| {r['p50']:.2f} | {r['p99']:.2f} | {r['rps'] / results[engine]['d']['rps']:.2f} "
+                         f"| {r['rps'] / bare:.2f} | {r['rps'] / results[first][key]['rps']:.2f} | {r['bad']} |")
+    r = results["bare"]
+    lines.append(f"| (e) bare Flask `GET /` (scripts/bench_bare.py), same gunicorn.conf.py | - | {r['rps']:,.0f} "
+                 f"| {r['p50']:.2f} | {r['p99']:.2f} | | 1.00 | | {r['bad']} |")
+    lines += ["", f"In-process render time (Flask test client, median of {args.renders} renders), ms:", "",
+              "| Step | " + " | ".join(f"full page {ENGINES[e]} | partial {ENGINES[e]}" for e in engines) + " |",
+              "| --- |" + " ---: | ---: |" * len(engines)]
+    by_url = {}
+    for engine in engines:
+        for url, full, partial in renders[engine]:
+            by_url.setdefault(url, {})[engine] = (full, partial)
+    for url, row in by_url.items():
+        lines.append(f"| `{url}` | " + " | ".join(
+            "{:.2f} | {:.2f}".format(*row[e]) if e in row else "- | -" for e in engines) + " |")
+    lines += ["", "Resident memory (VmRSS) after the load: " + "; ".join(
+        f"{ENGINES[engine]}: " + ", ".join(f"{role} {kib / 1024:.1f} MiB" for role, kib in memory[engine])
+        for engine in engines)]
     lines += ["", f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency on 127.0.0.1, "
-              f"{args.rounds} interleaved rounds (a, b, c, d, e), median of each figure; "
-              f"gunicorn.conf.py (2 workers x 4 threads, gthread), content: `{content.relative_to(ROOT)}`."]
+              f"{args.rounds} interleaved rounds ({', '.join(f'(a)-(d) on {ENGINES[e]}' for e in engines)}, (e)), "
+              f"median of each figure; gunicorn.conf.py (2 workers x 4 threads, gthread) for each, "
+              f"content: `{content.relative_to(ROOT)}`."
+              + (" PostgreSQL: a throwaway cluster on loopback TCP (tests/support/postgres.py) with fsync and "
+                 "synchronous commit on; SQLite: WAL, synchronous FULL." if "postgresql" in engines else "")]
     return "\n".join(lines)
+
+
+def measure(wrk, workdir, content, databases, engines, args):
+    """Through gunicorn: a server per database and bare Flask's, all up at once (each idles while another is
+    measured); interleaved wrk rounds over all of them. Returns (results, memory, step_url)."""
+    servers, scenarios, memory = {}, {}, {}
+    try:
+        for engine in engines:
+            port = free_port()
+            servers[engine] = (port, *start_gunicorn(workdir, content, port, databases.new(engine)[1], name=engine))
+        bare_port = free_port()
+        servers["bare"] = (bare_port, *start_bare_gunicorn(workdir, bare_port))
+        bare = LoopbackClient(bare_port).fetch("GET", "/")
+        assert bare[0] == 200 and bare[2] == "ok", bare[0]
+        for engine in engines:
+            port = servers[engine][0]
+            client = LoopbackClient(port)
+            step_url, action, fields = pick_step(walk(client.fetch))
+            # Check each scenario answers as intended before timing it.
+            full = client.fetch("GET", step_url)
+            partial = client.fetch("GET", step_url, headers={"HX-Request": "true"})
+            posted = client.fetch("POST", action, fields)
+            assert full[0] == 200 and "<html" in full[2], full[0]
+            assert partial[0] == 200 and "<html" not in partial[2], partial[0]
+            assert posted[0] == 303, f"the posted answer was refused ({posted[0]})"
+            cookie = client.cookie_header()
+            scenarios.update({
+                (engine, "a"): (port, "GET", step_url, {"Cookie": cookie}, None),
+                (engine, "b"): (port, "GET", step_url, {"Cookie": cookie, "HX-Request": "true"}, None),
+                (engine, "c"): (port, "POST", action,
+                                {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                                urlencode(fields)),
+                (engine, "d"): (port, "GET", "/bench/ping", {}, None),
+            })
+        scenarios["bare"] = (bare_port, "GET", "/", {}, None)
+        # Interleaved rounds, median per scenario: wrk's keep-alive connections land on whichever worker
+        # accepts first, so one short run can leave one worker with most of them and halve its figure; and the
+        # machine's other load changes from minute to minute, so every server gets its turn in every round.
+        for key, (_port, method, _path, headers, body) in scenarios.items():
+            (workdir / f"{'-'.join(key) if key != 'bare' else key}.lua").write_text(lua_script(method, headers, body))
+        for key, (target, _method, path, _headers, _body) in scenarios.items():
+            if key == "bare" or key[1] == "a":  # warm-up: imports, template cache, page cache, the pool
+                run_wrk(wrk, target, path, workdir / f"{'-'.join(key) if key != 'bare' else key}.lua", args, 1)
+        rounds = {key: [] for key in scenarios}
+        for round_number in range(1, args.rounds + 1):
+            for key, (target, method, path, _headers, _body) in scenarios.items():
+                script = workdir / f"{'-'.join(key) if key != 'bare' else key}.lua"
+                rounds[key].append(run_wrk(wrk, target, path, script, args, args.duration))
+                print(f"round {round_number} {key} {method} {path}: {rounds[key][-1]['rps']:,.0f} req/s",
+                      file=sys.stderr)
+        for engine in engines:
+            pid = servers[engine][1].pid
+            memory[engine] = [(f"worker {n + 1}", rss_kib(w)) for n, w in enumerate(worker_pids(pid))]
+            memory[engine].append(("master", rss_kib(pid)))
+        results = {"bare": median_run(rounds["bare"])}
+        for engine in engines:
+            results[engine] = {key: median_run(rounds[(engine, key)]) for key in "abcd"}
+        return results, memory, scenarios[(engines[0], "a")][2]
+    finally:
+        for _port, server, log in servers.values():
+            stop(server, log)
 
 
 def main():
@@ -392,67 +525,36 @@ def main():
                         help="in-process requests per scenario and round against bare Flask (default 200)")
     parser.add_argument("--in-process-only", action="store_true",
                         help="only the in-process comparison with bare Flask (no gunicorn, no wrk)")
+    # PostgreSQL joins the default once `db upgrade` can make its schema (issue 21): until then "sqlite,postgresql"
+    # stops at the PostgreSQL database's upgrade.
+    parser.add_argument("--databases", default="sqlite",
+                        help="comma-separated, each measured in the same run: sqlite, postgresql (default sqlite)")
     parser.add_argument("--write", metavar="PATH", help="also write the figures as Markdown to PATH")
     args = parser.parse_args()
+    engines = [name.strip() for name in args.databases.split(",") if name.strip()]
+    if not engines or any(name not in ENGINES for name in engines):
+        parser.error(f"--databases takes a comma-separated list of {', '.join(ENGINES)} (got {args.databases!r})")
 
     load_before = " / ".join(f"{value:.2f}" for value in os.getloadavg())  # other work on the machine skews figures
     content = REAL_CONTENT if list(REAL_CONTENT.glob("steps/*.md")) else FIXTURE_CONTENT
     if content == FIXTURE_CONTENT:
         print("content/ has no journey yet: using the test fixture journey", file=sys.stderr)
-    if args.in_process_only:
-        print(in_process_table(in_process_ratios(content, args.rounds, args.requests), args))
-        return
-    wrk = ensure_wrk()
-    port, bare_port = free_port(), free_port()
+    wrk = None if args.in_process_only else ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="fbss-bench-") as tmp:
         workdir = Path(tmp)
-        server, log = start_gunicorn(workdir, content, port)
-        bare_server, bare_log = start_bare_gunicorn(workdir, bare_port)
+        databases = Databases(engines, workdir)
         try:
-            client = LoopbackClient(port)
-            seen = walk(client.fetch)
-            step_url, action, fields = pick_step(seen)
-            cookie = client.cookie_header()
-            # Check each scenario answers as intended before timing it.
-            full = client.fetch("GET", step_url)
-            partial = client.fetch("GET", step_url, headers={"HX-Request": "true"})
-            posted = client.fetch("POST", action, fields)
-            bare = LoopbackClient(bare_port).fetch("GET", "/")
-            assert full[0] == 200 and "<html" in full[2], full[0]
-            assert partial[0] == 200 and "<html" not in partial[2], partial[0]
-            assert posted[0] == 303, f"the posted answer was refused ({posted[0]})"
-            assert bare[0] == 200 and bare[2] == "ok", bare[0]
-            cookie = client.cookie_header()
-            scenarios = {
-                "a": (port, "GET", step_url, {"Cookie": cookie}, None),
-                "b": (port, "GET", step_url, {"Cookie": cookie, "HX-Request": "true"}, None),
-                "c": (port, "POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                      urlencode(fields)),
-                "d": (port, "GET", "/bench/ping", {}, None),
-                "e": (bare_port, "GET", "/", {}, None),
-            }
-            # Interleaved rounds, median per scenario: wrk's keep-alive connections land on whichever worker
-            # accepts first, so one short run can leave one worker with most of them and halve its figure.
-            # The bare server idles while the site is measured, and the other way round.
-            for key, (_port, method, _path, headers, body) in scenarios.items():
-                (workdir / f"{key}.lua").write_text(lua_script(method, headers, body))
-            run_wrk(wrk, port, step_url, workdir / "a.lua", args, 2)  # warm-up: imports, template cache, page cache
-            run_wrk(wrk, bare_port, "/", workdir / "e.lua", args, 1)
-            rounds = {key: [] for key in scenarios}
-            for round_number in range(1, args.rounds + 1):
-                for key, (target, method, path, _headers, _body) in scenarios.items():
-                    rounds[key].append(run_wrk(wrk, target, path, workdir / f"{key}.lua", args, args.duration))
-                    print(f"round {round_number} ({key}) {method} {path}: {rounds[key][-1]['rps']:,.0f} req/s",
-                          file=sys.stderr)
-            results = {key: median_run(runs) for key, runs in rounds.items()}
-            memory = [(f"worker {n + 1}", rss_kib(pid)) for n, pid in enumerate(worker_pids(server.pid))]
-            memory.append(("master", rss_kib(server.pid)))
+            if args.in_process_only:
+                figures = in_process_ratios(content, args.rounds, args.requests, databases, engines, workdir)
+                print(in_process_table(figures, args, engines))
+                return
+            results, memory, step_url = measure(wrk, workdir, content, databases, engines, args)
+            in_process = in_process_ratios(content, args.rounds, args.requests, databases, engines, workdir)
+            renders = {engine: render_times(content, args.renders, databases, engine, workdir) for engine in engines}
         finally:
-            stop(server, log)
-            stop(bare_server, bare_log)
-    in_process = in_process_ratios(content, args.rounds, args.requests)
-    renders = render_times(content, args.renders)
-    text = report(results, renders, memory, step_url, args, content) + "\n\n" + in_process_table(in_process, args)
+            databases.close()
+    text = (report(results, renders, memory, step_url, args, content, engines) + "\n\n"
+            + in_process_table(in_process, args, engines))
     facts = "\n".join(f"- {name}: {value}" for name, value in machine(load_before).items())
     print(facts + "\n\n" + text)
     if args.write:
@@ -468,8 +570,9 @@ def write_figures(path, facts, text):
         after = old.find("\n## ", figures + 1) if figures >= 0 else -1
         kept = old[after:] if after >= 0 else ""
     document = (
-        "# Performance\n\nOne run of `make bench` (scripts/bench.py). wrk and gunicorn share the machine's cores, "
-        "so read the ratios to the trivial route (d) and to bare Flask (e) rather than the absolute figures.\n\n"
+        "# Performance\n\nOne run of `make bench` (scripts/bench.py), on SQLite and on PostgreSQL. wrk and gunicorn "
+        "share the machine's cores, so read the ratios to the trivial route (d), to bare Flask (e) and PostgreSQL's "
+        "to SQLite's, all measured in the same run, rather than the absolute figures.\n\n"
         f"## Machine\n\n{facts}\n\n## Figures\n\n{text}\n"
     )
     path.write_text(document + kept, encoding="utf-8")

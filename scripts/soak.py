@@ -122,7 +122,7 @@ class Store:
             reason = missing_reason()
             if reason:
                 raise SystemExit(reason)
-            self.cluster = PostgresCluster()
+            self.cluster = PostgresCluster(durable=True)  # a real server's commits, not the tests' fsync off
             try:
                 self.cluster.start()
                 self.location = self.cluster.new_database()

@@ -75,9 +75,11 @@ def free_port():
 
 
 class PostgresCluster:
-    """One initdb'd cluster, started with `start()`, removed with `stop()`."""
+    """One initdb'd cluster, started with `start()`, removed with `stop()`. `durable=True` (the benchmark and the
+    soak, whose figures should be a real server's) keeps PostgreSQL's own fsync and synchronous commit."""
 
-    def __init__(self):
+    def __init__(self, durable=False):
+        self.durable = durable
         self.bindir = find_bindir()
         self.psql_binary = str(self.bindir / "psql") if (self.bindir / "psql").exists() else shutil.which("psql")
         self.root = Path(tempfile.mkdtemp(prefix="pg-test-"))
@@ -110,10 +112,11 @@ class PostgresCluster:
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.socket_dir}'",
-            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
             "max_connections": "200", "shared_buffers": "32MB",
             "log_min_messages": "warning", "logging_collector": "off",
         }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         with open(self.data / "postgresql.auto.conf", "a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
         for attempt in range(5):  # another process may take the free port between probing and binding it
