@@ -66,20 +66,28 @@ CONTINUE_BOTTOM = """() => document.querySelector('form.step-form button[type=su
   + window.scrollY"""
 
 
-def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_unticks_it(live_server, phone, journey):
+OR = {"en": "or", "es": "o"}  # the divider before "None of these" (translations/es: "o")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_unticks_it(live_server, phone, app, lang):
+    """In English and in Spanish (its labels are longer): Continue within 1.3 screens on each safety screen."""
+    journey = app.extensions["journeys"][lang]
+    base = live_server.url + ("" if lang == "en" else f"/{lang}")
     context = phone(js=True)
     page = context.new_page()
     screens = journey.warning_signs.screens()
     bottoms = {}
     for screen in screens:
-        open_step(context, page, live_server.url, journey, screen)
+        open_step(context, page, base, journey, screen)
+        assert page.get_attribute("html", "lang") == lang
         bottoms[screen] = round(page.evaluate(CONTINUE_BOTTOM) / SCREEN, 2)
         for group in journey.warning_signs.groups_on(screen):
             name = group.question_id
             none = page.locator(f"input[name={name}][value=none]")
             # The divider sits right before "None of these".
             assert page.evaluate("n => document.querySelector(`input[name=${n}][value=none]`).closest('.choice')"
-                                 ".previousElementSibling.textContent.trim()", name) == "or"
+                                 ".previousElementSibling.textContent.trim()", name) == OR[lang]
             first, second = (page.locator(f"input[name={name}][value={s.id}]") for s in group.signs[:2])
             first.check()
             second.check()
@@ -87,7 +95,7 @@ def test_none_of_these_comes_after_an_or_and_unticks_the_signs_and_a_sign_untick
             assert not first.is_checked() and not second.is_checked() and none.is_checked()
             first.check()
             assert not none.is_checked() and first.is_checked()
-    print("Continue's bottom on each safety screen, in screens of 844 px:", bottoms)
+    print(f"Continue's bottom on each {lang} safety screen, in screens of 844 px:", bottoms)
     assert all(len(journey.warning_signs.groups_on(s)) == 1 for s in screens), "one group of signs a screen"
     assert max(bottoms.values()) <= 1.3, f"Continue more than 1.3 screens (1,097 px) down: {bottoms}"
 
