@@ -8,7 +8,9 @@
 # headers on nginx's own answers (static files, 404, 413, 502) and no server version. Then it stops gunicorn, asks
 # for journey URLs with tokens and queries, and checks that no nginx log holds any of them.
 # --env FILE takes FLASK_PROXY_FIX from that settings file (on a server: /etc/fbss-journey.env) instead of the kit's
-# example, so the live check fails when the real settings would leave the app blind to nginx's X-Forwarded-For.
+# example, so the live check fails when the real settings would leave the app blind to nginx's X-Forwarded-For;
+# when its FLASK_DATABASE_URL reaches PostgreSQL over TCP, the timers must have the kit's network drop-in (on a
+# server running systemd: checked on the installed units, which fail without it).
 set -euo pipefail
 LIVE=0
 ENV_FILE=
@@ -77,6 +79,18 @@ else
   status=1
 fi
 
+# Units with PrivateNetwork=yes cannot reach a database over TCP: the kit's drop-in (PrivateNetwork=no) must name
+# every one of them on its "# For:" line, so a new timer is not left out of it.
+NETWORK_DROPIN=deploy/fbss-journey-timers-network.conf
+DROPIN_UNITS=$(sed -n 's/^# For: *//p' "$NETWORK_DROPIN")
+for unit in $(grep -l '^PrivateNetwork=yes' deploy/*.service); do
+  if printf '%s\n' $DROPIN_UNITS | grep -qxF "$(basename "$unit")"; then
+    echo "$(basename "$unit") (PrivateNetwork=yes) is named by $NETWORK_DROPIN: ok"
+  else
+    echo "$(basename "$unit") has PrivateNetwork=yes but $NETWORK_DROPIN does not name it: FAILED"; status=1
+  fi
+done
+
 if command -v systemd-analyze >/dev/null; then
   mkdir -p "$WORK/units"
   for unit in deploy/*.service deploy/*.timer; do
@@ -89,8 +103,52 @@ if command -v systemd-analyze >/dev/null; then
   else
     echo "$out"; echo "systemd-analyze verify: FAILED"; status=1
   fi
+  # Again with the drop-in installed beside the units it names (systemd reads drop-ins from its unit path).
+  mkdir -p "$WORK/units-dropin"
+  cp "$WORK"/units/* "$WORK/units-dropin/"
+  for name in $DROPIN_UNITS; do
+    mkdir -p "$WORK/units-dropin/$name.d"
+    cp "$NETWORK_DROPIN" "$WORK/units-dropin/$name.d/network.conf"
+  done
+  if out=$(cd "$WORK/units-dropin" && SYSTEMD_UNIT_PATH="$WORK/units-dropin:" \
+             systemd-analyze verify --man=no ./*.service ./*.timer 2>&1) && [ -z "$out" ]; then
+    echo "systemd-analyze verify with $NETWORK_DROPIN: ok"
+  else
+    echo "$out"; echo "systemd-analyze verify with $NETWORK_DROPIN: FAILED"; status=1
+  fi
 else
   echo "systemd-analyze not available here: units not verified" >&2
+fi
+
+# The host FLASK_DATABASE_URL (in ENV_FILE) reaches over TCP; nothing for SQLite or a Unix socket (no host, or a
+# folder: host=/var/run/postgresql, %2Fvar%2Frun%2Fpostgresql).
+tcp_database_host() {
+  local url=$1 rest netloc host query=
+  case "$url" in postgres://*|postgresql://*|postgresql+*://*) ;; *) return 0 ;; esac
+  rest=${url#*://}; netloc=${rest%%[/?]*}; netloc=${netloc##*@}
+  case "$netloc" in \[*) host=${netloc%%]*}] ;; *) host=${netloc%%:*} ;; esac
+  case "$url" in *\?*) query=${url#*\?} ;; esac
+  if [[ "&$query" =~ \&host=([^&]*) ]]; then host=${BASH_REMATCH[1]}; fi
+  host=$(printf '%b' "${host//%/\\x}")
+  case "$host" in ""|/*) ;; *) echo "$host" ;; esac
+}
+DATABASE_URL=$(sed -n 's/^FLASK_DATABASE_URL=//p' "$ENV_FILE" 2>/dev/null | tail -1 | tr -d "\"'")
+DATABASE_HOST=$(tcp_database_host "$DATABASE_URL")
+if [ -n "$DATABASE_HOST" ]; then
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then  # on a server: the units as installed
+    for name in $DROPIN_UNITS; do
+      if [ "$(systemctl show -p LoadState --value "$name")" != loaded ]; then
+        echo "$name is not installed here: not checked"
+      elif [ "$(systemctl show -p PrivateNetwork --value "$name")" = yes ]; then
+        echo "$name cannot reach the database at $DATABASE_HOST (PrivateNetwork=yes): FAILED (install $NETWORK_DROPIN, docs/deploy.md)"
+        status=1
+      else
+        echo "$name can reach the database at $DATABASE_HOST (PrivateNetwork=no): ok"
+      fi
+    done
+  else
+    echo "FLASK_DATABASE_URL reaches $DATABASE_HOST over TCP: on the server, install $NETWORK_DROPIN for $DROPIN_UNITS"
+  fi
 fi
 if [ "$LIVE" = 1 ] && [ "$status" = 0 ]; then
   PY=${PY:-.venv/bin/python}

@@ -1,5 +1,6 @@
 """The deployment kit as deployed: `scripts/check-deploy.sh --live` runs gunicorn behind the kit's own nginx site on
-loopback and checks it as a browser sees it, then stops gunicorn and checks nginx's logs (issue 11 L5, hardening)."""
+loopback and checks it as a browser sees it, then stops gunicorn and checks nginx's logs (issue 11 L5, hardening);
+without --live, the units and the timers' network drop-in for a database over TCP."""
 import os
 import shutil
 import subprocess
@@ -10,16 +11,28 @@ import pytest
 from tests.conftest import ROOT
 
 
-def check_deploy(*arguments):
-    """The report of `scripts/check-deploy.sh --live ARGUMENTS` and its exit status."""
-    missing = [tool for tool in ("nginx", "openssl", "curl") if shutil.which(tool) is None]
+def check_deploy(*arguments, live=True, tree=ROOT):
+    """The report of `scripts/check-deploy.sh [--live] ARGUMENTS` (the copy in `tree`) and its exit status."""
+    missing = [tool for tool in ("nginx", "openssl", "curl", "systemd-analyze") if shutil.which(tool) is None]
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{', '.join(missing)} not installed; .ci/run installs them")
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install nginx)")
-    result = subprocess.run(["bash", "scripts/check-deploy.sh", "--live", *arguments], cwd=ROOT, capture_output=True,
-                            text=True, timeout=180, env=dict(os.environ, PY=sys.executable))
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install nginx systemd)")
+    result = subprocess.run(["bash", "scripts/check-deploy.sh", *(["--live"] if live else []), *arguments], cwd=tree,
+                            capture_output=True, text=True, timeout=180, env=dict(os.environ, PY=sys.executable))
     return result.stdout + result.stderr, result.returncode
+
+
+def settings_with(tmp_path, line):
+    """The kit's example settings file with `line` added."""
+    settings = tmp_path / "fbss-journey.env"
+    example = (ROOT / "deploy" / "fbss-journey.env.example").read_text(encoding="utf-8")
+    settings.write_text(f"{example}{line}\n", encoding="utf-8")
+    return settings
+
+
+TIMERS = ("fbss-journey-backup.service", "fbss-journey-housekeeping.service")
+DROP_IN = "deploy/fbss-journey-timers-network.conf"
 
 
 def test_check_deploy_live_passes_every_check_including_logs_with_gunicorn_stopped():
@@ -44,3 +57,40 @@ def test_check_deploy_fails_when_the_settings_leave_proxy_fix_off(tmp_path):
     report, returncode = check_deploy("--env", str(settings))
     assert returncode != 0
     assert "live: the app reads the client address nginx forwards (FLASK_PROXY_FIX): FAILED" in report, report
+
+
+def test_the_timers_network_drop_in_covers_every_unit_without_a_network_and_verifies_with_them(tmp_path):
+    """PrivateNetwork=yes shuts the timers out of PostgreSQL over TCP: the kit ships the drop-in that opens it, and
+    the check names the units it needs and the database host (never the password)."""
+    settings = settings_with(tmp_path, "FLASK_DATABASE_URL=postgresql://fbss:s3cret-pw@10.0.0.30:5432/fbss")
+    report, returncode = check_deploy("--env", str(settings), live=False)
+    assert returncode == 0 and "FAILED" not in report, report
+    for unit in TIMERS:
+        assert "PrivateNetwork=yes" in (ROOT / "deploy" / unit).read_text(encoding="utf-8")
+        assert f"{unit} (PrivateNetwork=yes) is named by {DROP_IN}: ok" in report
+    assert "systemd-analyze verify: ok" in report and f"systemd-analyze verify with {DROP_IN}: ok" in report
+    if not os.path.isdir("/run/systemd/system"):  # no systemd running here: the note for the server
+        assert f"FLASK_DATABASE_URL reaches 10.0.0.30 over TCP: on the server, install {DROP_IN} for {' '.join(TIMERS)}" in report
+    assert "s3cret-pw" not in report
+    drop_in = (ROOT / DROP_IN).read_text(encoding="utf-8")
+    assert "\n[Service]\nPrivateNetwork=no\n" in drop_in
+
+
+@pytest.mark.parametrize("url", ["postgresql:///fbss?host=/var/run/postgresql", "postgresql://%2Fvar%2Frun%2Fpostgresql/fbss"])
+def test_postgresql_through_its_unix_socket_needs_no_drop_in(tmp_path, url):
+    report, returncode = check_deploy("--env", str(settings_with(tmp_path, f"FLASK_DATABASE_URL={url}")), live=False)
+    assert returncode == 0 and "over TCP" not in report and "reach the database" not in report, report
+
+
+def test_a_unit_without_a_network_that_the_drop_in_does_not_name_fails_the_check(tmp_path):
+    tree = tmp_path / "kit"
+    shutil.copytree(ROOT / "deploy", tree / "deploy")
+    (tree / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "check-deploy.sh", tree / "scripts")
+    drop_in = tree / DROP_IN
+    drop_in.write_text(drop_in.read_text(encoding="utf-8").replace(" fbss-journey-housekeeping.service", ""),
+                       encoding="utf-8")
+    report, returncode = check_deploy(live=False, tree=tree)
+    assert returncode != 0
+    assert f"fbss-journey-housekeeping.service has PrivateNetwork=yes but {DROP_IN} does not name it: FAILED" in report
+    assert f"fbss-journey-backup.service (PrivateNetwork=yes) is named by {DROP_IN}: ok" in report
