@@ -4,6 +4,7 @@ import re
 import sqlite3
 import time
 from email import message_from_bytes
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -298,6 +299,27 @@ def test_too_many_posts_from_one_address_get_the_friendly_429_page_with_the_clin
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert client.get("/request").status_code == 200  # reading the form is never limited
     assert len(rows(app, "SELECT id FROM requests")) == 2
+
+
+def test_the_rate_limiter_runs_only_on_the_routes_that_have_limits(make_app):
+    """Only the request form's posts have limits (no default or application-wide ones): Flask-Limiter's hooks run
+    for that blueprint's routes alone, not on every journey step, asset and /healthz (issue 21, per-request cost)."""
+    app = make_app(CONTENT_DIR=str(content_dir()), REQUEST_RATE_LIMIT="1 per minute")
+    limiter = app.extensions["request_limiter"]
+
+    def limiter_hooks(hooks):
+        return [f for f in hooks if getattr(f, "__self__", None) is limiter
+                or (isinstance(f, partial) and f.args[:1] == (limiter,))]
+
+    for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        assert limiter_hooks(registry.get(None, [])) == []
+        assert len(limiter_hooks(registry.get("requests", []))) == 1
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+    assert submit_request(client).status_code == 303
+    assert submit_request(client).status_code == 429  # the limit still counts where it is
+    assert client.get("/es/request").status_code == 200
 
 
 # --- The database cannot be written --------------------------------------------------------------------
