@@ -127,6 +127,22 @@ def init_app(app):
     icon = (STATIC_DIR / "favicon.svg").read_text(encoding="utf-8").strip()
     app.extensions["favicon_data_url"] = "data:image/svg+xml," + quote(icon, safe=":/=")
 
+    figures = {}
+
+    @app.template_global()
+    def icon_array(figure):
+        """A figure's icon arrays (templates/_icon_array.html), drawn once per figure and language and kept: 100
+        people in each picture made a fifth of the first step's time, for the same markup every time. Drawn afresh
+        each time while templates reload (debug)."""
+        key = (language(), figure)
+        html = figures.get(key)
+        if html is None:
+            drawn = app.jinja_env.get_template("_icon_array.html").render(figure=figure)
+            html = Markup(drawn)  # noqa: S704  # nosec B704 - our autoescaped template
+            if not app.jinja_env.auto_reload:
+                figures[key] = html
+        return html
+
     @app.template_filter("long_date")
     def long_date(day):
         """A day in the page's language, through Babel: "November 25, 2026", "25 de noviembre de 2026"."""

@@ -409,3 +409,21 @@ def test_the_review_pack_holds_the_new_text_and_marks_what_is_not_from_the_artic
     files = {file for file, _reason in added}
     assert {"values.md", "ready.md", "decision.yaml", "pages/about.md"} <= files
     assert any("SURE" in reason for file, reason in added if file == "ready.md")
+
+
+def test_a_figure_drawn_once_is_served_as_drawn_in_each_language(client):
+    """Pages keep each figure's drawing per language (blueprints/web.py icon_array): the kept English drawing is
+    never served on the Spanish page, and what is served is what the template draws."""
+    english_caption = 'class="ia-caption">out of 100 people like those in the study<'
+    spanish_caption = 'class="ia-caption">de cada 100 personas como las del estudio<'
+    for _ in range(2):
+        for path, caption, other in (("/", english_caption, spanish_caption), ("/es/", spanish_caption, english_caption),
+                                     ("/compare", english_caption, spanish_caption)):
+            for headers in ({}, {"HX-Request": "true"}):
+                html = client.get(path, headers=headers).get_data(as_text=True)
+                assert caption in html and other not in html, path
+    app = client.application
+    with app.test_request_context("/"):
+        from flask import render_template
+        drawn = render_template("_icon_array.html", figure=JOURNEY.steps["start"].figure)
+    assert drawn in client.get("/").get_data(as_text=True)
