@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from werkzeug.exceptions import SecurityError
 
 from clinic import backup, health, migrate, pg_backup, run_once
-from clinic.db import connect, engine
+from clinic.db import connect, describe, engine
 
 bp = Blueprint("ops", __name__)
 bench_bp = Blueprint("bench", __name__)
@@ -46,18 +46,23 @@ def ping():
     return "ok", 200, {"Content-Type": "text/plain"}
 
 
-db_cli = AppGroup("db", help="Upgrade, back up or restore the SQLite database.")
+db_cli = AppGroup("db", help="Upgrade, back up or restore the database (SQLite, or PostgreSQL with FLASK_DATABASE_URL).")
 
 
 @db_cli.command("upgrade")
 @click.option("--backup-to", "backup_dir", type=click.Path(file_okay=False), default=None,
               help="Directory for the backup taken first (default: backups/ beside the database).")
 def upgrade_command(backup_dir):
-    """Back up the database, then apply each pending migration in its own transaction."""
+    """Back up the database, then apply each pending migration in its own transaction.
+    PostgreSQL: a pg_dump backup (when there is data and something to do), and an advisory lock, so two hosts
+    running this at once apply each migration once."""
     path = current_app.config["DATABASE"]
     backup_dir = backup_dir or str(Path(path).parent / "backups")
+    database = current_app.config["DATABASE_URL"]
+    postgres = pg_backup.is_postgres(database)
     try:
-        applied = migrate.upgrade(path, backup_dir=backup_dir, report=click.echo)
+        applied = migrate.upgrade(database if postgres else path, backup_dir=backup_dir, report=click.echo,
+                                  uploads_dir=current_app.config["UPLOADS_DIR"] if postgres else None)
     except (migrate.MigrationError, backup.BackupError) as error:
         raise click.ClickException(str(error)) from error
     version = migrate.head()
@@ -67,8 +72,9 @@ def upgrade_command(backup_dir):
 @db_cli.command("status")
 def status_command():
     """Print the database's schema version and the one this code needs; exit 1 when they differ."""
-    path = current_app.config["DATABASE"]
-    conn = connect(path)
+    database = current_app.config["DATABASE_URL"]
+    path = describe(database)
+    conn = connect(database)
     try:
         state = migrate.status(conn)
     finally:

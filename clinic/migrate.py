@@ -1,8 +1,16 @@
-"""Versioned schema: numbered migration files in clinic/migrations/, the database's version in PRAGMA user_version.
+"""Versioned schema: numbered migration files in clinic/migrations/, the database's version in PRAGMA user_version
+(SQLite) or the one-row table schema_version (PostgreSQL).
 
 Each migration runs in its own transaction with its new version number, so a failure leaves the database at the
-last version that completed. Foreign keys are off while one runs (SQLite's table-rebuild recipe needs that) and
-`PRAGMA foreign_key_check` must come back empty before it commits.
+last version that completed. SQLite: foreign keys are off while one runs (SQLite's table-rebuild recipe needs
+that) and `PRAGMA foreign_key_check` must come back empty before it commits.
+
+PostgreSQL (a `postgresql://` URL): no PostgreSQL database existed before version 10, so its migrations are
+clinic/migrations/postgresql/: a baseline NNNN_baseline.sql that makes the head schema of that day at once, then
+one file for every later number, beside the SQLite one (`migrations(dialect="postgresql")` refuses a number
+without its PostgreSQL twin). Each runs in a transaction holding an advisory lock, so two hosts running
+`db upgrade` at once apply it once. `check()` compares the database's shape, read from pg_catalog into a
+dialect-neutral form (`neutral_shape`), with the neutral shape of the SQLite migrations at the same version.
 """
 import importlib.util
 import re
@@ -14,13 +22,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from sqlalchemy import text
+
 from clinic import backup
+from clinic.db import DatabaseError, advisory_lock, describe, dialect_of, transaction
 from clinic.db import connect as pooled_connect
-from clinic.db import describe
 from clinic.private_files import private_folder, tighten_database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+POSTGRESQL_DIR = "postgresql"  # under the migrations folder: the PostgreSQL files
 FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.(sql|py)$")
+BASELINE_NAME = re.compile(r"^\d{4}_baseline\.sql$")
+UPGRADE_LOCK = "clinic.migrate.upgrade"  # the advisory lock every PostgreSQL migration's transaction holds
+UPGRADE_LOCK_WAIT_MS = 10 * 60 * 1000  # how long a second host's `db upgrade` waits for the first one's migration
+VERSION_TABLE = "schema_version"  # PostgreSQL: the migrator's one-row table, not part of the compared shape
 RELEASED_VERSION = 1  # what a database made before versioned migrations holds (user_version 0, tables present)
 UPGRADE_COMMAND = "flask --app app db upgrade"
 
@@ -42,8 +57,16 @@ class Migration:
     def name(self):
         return self.path.name
 
+    @property
+    def postgresql(self):
+        return self.path.parent.name == POSTGRESQL_DIR
+
     def apply(self, conn):
-        """Run inside the caller's transaction: SQL statement by statement, or a .py file's upgrade(conn)."""
+        """Run inside the caller's transaction: SQL statement by statement, or a .py file's upgrade(conn).
+        A PostgreSQL .sql file goes to the server as one script (functions with $$ bodies stay whole)."""
+        if self.postgresql and self.path.suffix == ".sql":
+            driver_connection(conn).execute(self.path.read_text(encoding="utf-8"))
+            return
         if self.path.suffix == ".sql":
             for statement in statements(self.path.read_text(encoding="utf-8")):
                 conn.execute(statement)
@@ -54,24 +77,51 @@ class Migration:
         module.upgrade(conn)
 
 
-def migrations(directory=MIGRATIONS_DIR):
-    """Every migration in order; numbering must run 1, 2, 3 ... without gaps or twins."""
+def _numbered_files(directory):
     found = []
     for path in sorted(Path(directory).iterdir()):
-        if path.name.startswith(("_", ".")) or path.suffix not in (".sql", ".py"):
+        if path.is_dir() or path.name.startswith(("_", ".")) or path.suffix not in (".sql", ".py"):
             continue
         match = FILE_NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_what_it_does.sql or .py")
         found.append(Migration(int(match.group(1)), path))
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise MigrationError(f"{migration.name}: expected number {expected:04d} (one file per number, no gaps)")
     return found
 
 
+def migrations(directory=MIGRATIONS_DIR, dialect="sqlite"):
+    """Every migration in order. SQLite's numbering must run 1, 2, 3 ... without gaps or twins.
+
+    dialect="postgresql": the files in the folder's postgresql/ subfolder: first NNNN_baseline.sql (the schema
+    SQLite reaches at NNNN, made at once), then exactly one file for each later SQLite number, none beyond."""
+    found = _numbered_files(directory)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise MigrationError(f"{migration.name}: expected number {expected:04d} (one file per number, no gaps)")
+    if dialect == "sqlite":
+        return found
+    if dialect != "postgresql":
+        raise MigrationError(f"no migrations for the {dialect} database")
+    folder = Path(directory) / POSTGRESQL_DIR
+    ours = _numbered_files(folder) if folder.is_dir() else []
+    if not ours or not BASELINE_NAME.match(ours[0].name):
+        raise MigrationError(f"{folder}: PostgreSQL migrations start with a baseline, NNNN_baseline.sql")
+    if ours[0].version > len(found):
+        raise MigrationError(f"{POSTGRESQL_DIR}/{ours[0].name}: there is no SQLite migration {ours[0].version:04d}")
+    for expected, migration in enumerate(ours, start=ours[0].version):
+        if migration.version != expected:
+            raise MigrationError(f"{POSTGRESQL_DIR}/{migration.name}: expected number {expected:04d} "
+                                 "(one PostgreSQL file per number after the baseline, no gaps)")
+        if expected > len(found):
+            raise MigrationError(f"{POSTGRESQL_DIR}/{migration.name}: there is no SQLite migration {expected:04d}")
+    for sqlite_migration in found[ours[-1].version:]:
+        raise MigrationError(f"{sqlite_migration.name} has no PostgreSQL twin: add {POSTGRESQL_DIR}/"
+                             f"{sqlite_migration.version:04d}_<what it does>.sql (README \"How to add a migration\")")
+    return ours
+
+
 def head(directory=MIGRATIONS_DIR):
-    """The version this code needs: the highest migration number."""
+    """The version this code needs: the highest migration number (the same on both databases)."""
     return len(migrations(directory))
 
 
@@ -105,8 +155,13 @@ def connect(path):
 
 
 def driver_connection(conn):
-    """sqlite3's connection for a pooled SQLAlchemy one; a sqlite3 connection as it is."""
+    """The driver's connection (sqlite3's, psycopg's) for a pooled SQLAlchemy one; a driver connection as it is."""
     return conn.connection.dbapi_connection if hasattr(conn, "exec_driver_sql") else conn
+
+
+def is_postgresql(conn):
+    """True for a pooled connection to PostgreSQL; a bare sqlite3 connection is SQLite."""
+    return getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
 
 
 # --- what a database holds ------------------------------------------------------------------------------------
@@ -134,10 +189,18 @@ class Status:
 
 
 def user_version(conn):
+    """The database's schema version: PRAGMA user_version, or PostgreSQL's schema_version row (0 without one)."""
+    if is_postgresql(conn):
+        if conn.execute(text("SELECT to_regclass(:table)"), {"table": VERSION_TABLE}).scalar() is None:
+            return 0
+        return conn.execute(text("SELECT COALESCE(MAX(version), 0) FROM schema_version")).scalar()
     return driver_connection(conn).execute("PRAGMA user_version").fetchone()[0]
 
 
 def has_tables(conn):
+    if is_postgresql(conn):
+        return conn.execute(text("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                                 "AND tablename <> :table LIMIT 1"), {"table": VERSION_TABLE}).first() is not None
     return driver_connection(conn).execute(
         "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1"
     ).fetchone() is not None
@@ -202,16 +265,168 @@ def differences(actual, expected):
 
 
 def shape_problems(conn, version, directory=MIGRATIONS_DIR):
+    if is_postgresql(conn):
+        return differences(neutral_shape(conn), expected_neutral_shape(version, directory))
     return differences(shape(conn), expected_shape(version, directory))
 
 
+# --- a shape both databases can be compared in ------------------------------------------------------------------
+# Tables -> (column, kind, not null, position in the primary key, default) in column order; unique column sets
+# and other indexes with their columns; foreign keys with ON DELETE; triggers by name. Kinds are "integer",
+# "text", "bytes"; a case-insensitive column in an index (SQLite COLLATE NOCASE, PostgreSQL lower(col)) reads
+# "lower(col)". Constraint names SQLite makes up (sqlite_autoindex_*) are left out: unique sets are compared
+# by their columns. CHECK constraints are not compared (the SQL differs, GLOB against ~); the tests check them.
+_SQLITE_KINDS = {"INTEGER": "integer", "TEXT": "text", "BLOB": "bytes"}
+_PG_KINDS = {"bigint": "integer", "integer": "integer", "smallint": "integer", "text": "text", "bytea": "bytes"}
+
+
+def _neutral_default(value):
+    if value is None:
+        return None
+    value = str(value).strip()
+    value = re.sub(r"::[a-z ]+$", "", value)  # PostgreSQL's cast: '{}'::text
+    return value[1:-1] if value.startswith("(") and value.endswith(")") else value
+
+
+def neutral_shape(conn):
+    """The dialect-neutral shape of the database behind `conn` (SQLite or PostgreSQL)."""
+    return _pg_neutral_shape(conn) if is_postgresql(conn) else _sqlite_neutral_shape(driver_connection(conn))
+
+
+def _sqlite_neutral_shape(conn):
+    objects = {}
+
+    def quoted(name):
+        return '"' + name.replace('"', '""') + '"'
+
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    for table in tables:
+        columns = conn.execute(f"PRAGMA table_info({quoted(table)})").fetchall()
+        objects[("table", table)] = tuple(
+            (name, _SQLITE_KINDS.get(kind.upper(), kind.lower()), bool(notnull or pk), pk, _neutral_default(default))
+            for _, name, kind, notnull, default, pk in columns)
+        for _seq, index, unique, origin, _partial in conn.execute(f"PRAGMA index_list({quoted(table)})").fetchall():
+            if origin == "pk":
+                continue
+            parts = tuple(f"lower({r[2]})" if (r[4] or "").upper() == "NOCASE" else r[2]
+                          for r in conn.execute(f"PRAGMA index_xinfo({quoted(index)})").fetchall() if r[5])
+            if unique:
+                objects[("unique", f"{table}({', '.join(parts)})")] = (table, *parts)
+            else:
+                objects[("index", index)] = (table, *parts)
+        for fk in _group_foreign_keys(conn.execute(f"PRAGMA foreign_key_list({quoted(table)})").fetchall()):
+            objects[("foreign key", f"{table}({', '.join(fk[0])})")] = (table, *fk)
+    for name, table in conn.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type = 'trigger'"):
+        objects[("trigger", name)] = (table,)
+    return objects
+
+
+def _group_foreign_keys(rows):
+    """PRAGMA foreign_key_list rows -> (from columns, table, to columns, on delete) per foreign key."""
+    keys = {}
+    for key_id, _seq, table, source, target, _on_update, on_delete, _match in rows:
+        keys.setdefault(key_id, (table, [], [], on_delete.upper()))
+        keys[key_id][1].append(source)
+        keys[key_id][2].append(target)
+    return [(tuple(sources), table, tuple(targets), on_delete) for table, sources, targets, on_delete in keys.values()]
+
+
+def _unquoted(part):
+    """A column pg_get_indexdef quoted because its name is a keyword ("position"), as its plain name."""
+    return part[1:-1].replace('""', '"') if len(part) > 1 and part[0] == part[-1] == '"' else part
+
+
+_PG_ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def _pg_neutral_shape(conn):
+    objects = {}
+    columns = conn.execute(text("""
+        SELECT c.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, NULL) AS kind,
+               a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS column_default,
+               COALESCE(array_position(pk.conkey, a.attnum), 0) AS pk
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+          LEFT JOIN pg_catalog.pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
+         WHERE c.relkind = 'r' AND c.relname <> :version_table
+         ORDER BY c.relname, a.attnum"""), {"version_table": VERSION_TABLE}).mappings().all()
+    tables = {}
+    for row in columns:
+        tables.setdefault(row["table_name"], []).append((
+            row["column_name"], _PG_KINDS.get(row["kind"], row["kind"]), bool(row["not_null"]), int(row["pk"]),
+            _neutral_default(row["column_default"])))
+    for table, found in tables.items():
+        objects[("table", table)] = tuple(found)
+    indexes = conn.execute(text("""
+        SELECT t.relname AS table_name, i.relname AS index_name, x.indisunique AS is_unique, x.indnkeyatts AS keys,
+               x.indexrelid AS index_oid
+          FROM pg_catalog.pg_index x
+          JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+          JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()
+         WHERE NOT x.indisprimary AND t.relname <> :version_table
+         ORDER BY i.relname"""), {"version_table": VERSION_TABLE}).mappings().all()
+    for row in indexes:
+        parts = tuple(_unquoted(conn.execute(text("SELECT pg_get_indexdef(:oid, :k, true)"),
+                                             {"oid": row["index_oid"], "k": k}).scalar())
+                      for k in range(1, row["keys"] + 1))
+        table = row["table_name"]
+        if row["is_unique"]:
+            objects[("unique", f"{table}({', '.join(parts)})")] = (table, *parts)
+        else:
+            objects[("index", row["index_name"])] = (table, *parts)
+    keys = conn.execute(text("""
+        SELECT t.relname AS table_name, r.relname AS target_table, k.confdeltype AS on_delete,
+               ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, pos)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum
+                     ORDER BY u.pos) AS sources,
+               ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, pos)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum
+                     ORDER BY u.pos) AS targets
+          FROM pg_catalog.pg_constraint k
+          JOIN pg_catalog.pg_class t ON t.oid = k.conrelid
+          JOIN pg_catalog.pg_class r ON r.oid = k.confrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()
+         WHERE k.contype = 'f'""")).mappings().all()
+    for row in keys:
+        sources = tuple(row["sources"])
+        objects[("foreign key", f"{row['table_name']}({', '.join(sources)})")] = (
+            row["table_name"], sources, row["target_table"], tuple(row["targets"]), _PG_ON_DELETE[row["on_delete"]])
+    triggers = conn.execute(text("""
+        SELECT g.tgname AS name, t.relname AS table_name FROM pg_catalog.pg_trigger g
+          JOIN pg_catalog.pg_class t ON t.oid = g.tgrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()
+         WHERE NOT g.tgisinternal""")).mappings().all()
+    for row in triggers:
+        objects[("trigger", row["name"])] = (row["table_name"],)
+    return objects
+
+
+@lru_cache(maxsize=8)
+def expected_neutral_shape(version, directory=MIGRATIONS_DIR):
+    """The neutral shape SQLite migrations 1..version give a new database: what PostgreSQL must match too."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for migration in migrations(directory)[:version]:
+            _apply(conn, migration)
+        return _sqlite_neutral_shape(conn)
+    finally:
+        conn.close()
+
+
 # --- changing it ------------------------------------------------------------------------------------------------
-def upgrade(path, *, backup_dir=None, directory=MIGRATIONS_DIR, report=lambda line: None):
+def upgrade(path, *, backup_dir=None, directory=MIGRATIONS_DIR, report=lambda line: None, uploads_dir=None):
     """Bring the database at `path` to the head version; returns the versions applied.
 
     With `backup_dir`, a checked backup is written there first (only when there is data and something to do).
     A database from before versioned migrations is checked against version 1's shape and stamped, data untouched.
+    `path` may be a `postgresql://` URL (then `uploads_dir` goes into the pg_dump backup's files folder).
     """
+    if dialect_of(path) == "postgresql":
+        return _pg_upgrade(path, backup_dir, directory, report, uploads_dir)
     private_folder(Path(path).parent)
     tighten_database(path)
     with connect(path) as conn:
@@ -323,6 +538,95 @@ def rebuild_table(conn, table, create_sql, *, copy=None):
         conn.execute(sql)
 
 
+# --- PostgreSQL ---------------------------------------------------------------------------------------------------
+def _pg_upgrade(url, backup_dir, directory, report, uploads_dir):
+    from clinic import pg_backup  # pg_dump/pg_restore: only when there is a PostgreSQL database to back up
+
+    pending = migrations(directory, dialect="postgresql")  # refuses a number without its PostgreSQL file first
+    conn = pooled_connect(url, busy_timeout_ms=UPGRADE_LOCK_WAIT_MS)
+    try:
+        state = status(conn, directory)
+        if state.ahead:
+            raise SchemaMismatch(ahead_message(describe(url), state))
+        if state.unversioned:
+            raise MigrationError(unversioned_pg_message(describe(url)))
+        if not state.behind:
+            return []
+        if backup_dir is not None and not state.empty:
+            private_folder(backup_dir)  # an existing directory gets a dated file
+            result = pg_backup.backup(url, backup_dir, uploads_dir=uploads_dir)
+            report(f"Backup written to {result.path} ({result.size_bytes} bytes, integrity ok)")
+        applied = []
+        for migration in pending:
+            if _pg_apply_in_transaction(conn, migration, pending[0]):
+                report(f"Applied {POSTGRESQL_DIR}/{migration.name}")
+                applied.append(migration.version)
+        return applied
+    finally:
+        conn.close()
+
+
+def unversioned_pg_message(where):
+    return (f"The PostgreSQL database {where} has tables but no schema version: `{UPGRADE_COMMAND}` did not make "
+            "it, and no migration knows its shape. Use an empty database, or restore a backup `db backup` made.")
+
+
+def _pg_apply_in_transaction(conn, migration, baseline):
+    """One migration and its version in one transaction under the upgrade lock; False if another host did it."""
+    try:
+        with transaction(conn):
+            advisory_lock(conn, UPGRADE_LOCK)  # a second host waits here, then finds the version moved on
+            current = user_version(conn)
+            if current >= migration.version:
+                return False
+            if migration is baseline:
+                if current != 0 or has_tables(conn):
+                    raise MigrationError(unversioned_pg_message(describe(conn.engine.url)))
+                conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version ("
+                                  "one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row), "
+                                  "version integer NOT NULL)"))
+            elif current != migration.version - 1:
+                raise MigrationError(f"{migration.name} needs version {migration.version - 1}, the database is at {current}")
+            try:
+                migration.apply(conn)
+            except (DatabaseError, sqlite3.Error) as error:
+                raise MigrationError(f"{POSTGRESQL_DIR}/{migration.name} failed: {_first_line(error)}") from error
+            except Exception as error:
+                if type(error).__module__.startswith("psycopg"):
+                    raise MigrationError(f"{POSTGRESQL_DIR}/{migration.name} failed: {_first_line(error)}") from error
+                raise
+            conn.execute(text("INSERT INTO schema_version (one_row, version) VALUES (true, :version) "
+                              "ON CONFLICT (one_row) DO UPDATE SET version = excluded.version"),
+                         {"version": migration.version})
+    except DatabaseError as error:
+        raise MigrationError(f"{POSTGRESQL_DIR}/{migration.name} failed: {_first_line(error)}") from error
+    return True
+
+
+def _first_line(error):
+    message = str(getattr(error, "orig", None) or error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
+
+
+def _pg_check(url, directory):
+    conn = pooled_connect(url)
+    try:
+        where = describe(url)
+        state = status(conn, directory)
+        if state.ahead:
+            raise SchemaMismatch(ahead_message(where, state))
+        if state.unversioned:
+            raise MigrationError(unversioned_pg_message(where))
+        if state.behind or state.empty:
+            raise SchemaMismatch(behind_message(where, state))
+        problems = shape_problems(conn, state.head, directory)
+    finally:
+        conn.close()
+    if problems:
+        raise MigrationError(f"The database {where} is at schema version {state.head} but its tables differ from what "
+                             "the migrations make: " + "; ".join(problems[:10]))
+
+
 # --- start-up -------------------------------------------------------------------------------------------------
 def behind_message(path, state):
     return (f"The database {path} holds {state.describe()}; this code needs schema version {state.head}. "
@@ -339,6 +643,8 @@ def check(path, directory=MIGRATIONS_DIR):
     """For a serving process and the commands that use the database: None when the database is at this code's
     version with the tables the migrations make; else SchemaMismatch (a new, older or newer database, with the
     command to run) or MigrationError (tables that differ). Reads only: nothing here creates or changes a table."""
+    if dialect_of(path) == "postgresql":
+        return _pg_check(path, directory)
     with connect(path) as conn:
         path = describe(path)  # for the messages
         state = status(conn, directory)
