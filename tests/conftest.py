@@ -19,7 +19,7 @@ from clinic import migrate
 from clinic.journey.version import content_version
 
 # Real PostgreSQL and Redis servers for the tests that ask for them (started once per session, on first use)
-from tests.support.postgres import postgres, postgres_url  # noqa: F401
+from tests.support.postgres import migrated_pg, postgres, postgres_url  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,9 @@ _MIGRATED = []
 @pytest.fixture
 def make_app(tmp_path):
     """Build an app on its own database file, migrated to the head version (a file the test made itself is left as
-    it is: a released database, say); keyword arguments override configuration."""
+    it is: a released database, say); keyword arguments override configuration. With DATABASE_URL (a PostgreSQL
+    URL, e.g. the `migrated_pg` fixture's) the app uses that database as it is, and DATABASE only names the
+    instance folder."""
 
     def build(**config):
         settings = {

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from clinic import migrate
 from clinic.db import connect
@@ -266,17 +267,50 @@ def test_create_app_never_migrates_an_older_or_a_new_database_and_serves_once_db
     assert sqlite3.connect(new).execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()[0] == 0
 
 
-def test_a_database_newer_than_the_code_is_refused_everywhere(tmp_path, make_app, caplog):
-    path = tmp_path / "newer.sqlite3"
-    migrate.upgrade(path)
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {migrate.head() + 1}")
+def database_at_version(kind, version, tmp_path, request):
+    """A head-schema database stamped `version`: (make_app settings, run_flask arguments)."""
+    if kind == "sqlite":
+        path = tmp_path / "stamped.sqlite3"
+        migrate.upgrade(path)
+        conn = sqlite3.connect(path)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.close()
+        return {"DATABASE": str(path)}, {"database": path}
+    url = request.getfixturevalue("migrated_pg")
+    conn = connect(url)
+    conn.execute(text("UPDATE schema_version SET version = :version"), {"version": version})
     conn.close()
+    return ({"DATABASE_URL": url},
+            {"database": tmp_path / "instance" / "clinic.sqlite3", "extra_env": {"FLASK_DATABASE_URL": url}})
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_newer_than_the_code_is_refused_everywhere(kind, tmp_path, make_app, caplog, request):
+    settings, flask_database = database_at_version(kind, migrate.head() + 1, tmp_path, request)
     for production in (False, True):
-        app = make_app(DATABASE=str(path), CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
+        app = make_app(**settings, CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=production)
         assert "newer than this code" in refused_pages(app, caplog)
-    result = run_flask("db", "upgrade", database=path)
+    result = run_flask("db", "upgrade", **flask_database)
     assert result.returncode == 1 and "newer than this code" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_older_than_the_code_is_refused_when_serving_and_the_log_names_the_command(kind, tmp_path,
+                                                                                            make_app, caplog, request):
+    settings, _ = database_at_version(kind, migrate.head() - 1, tmp_path, request)
+    app = make_app(**settings, CONTENT_DIR=str(FIXTURE_CONTENT), PRODUCTION=True)
+    assert "Run `flask --app app db upgrade`" in refused_pages(app, caplog)
+
+
+def test_serving_refuses_a_new_empty_postgresql_database_and_serves_once_db_upgrade_ran(postgres_url, tmp_path,
+                                                                                       make_app, caplog):
+    fresh = make_app(DATABASE_URL=postgres_url, CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert "a new, empty database" in refused_pages(fresh, caplog)
+    result = run_flask("db", "upgrade", database=tmp_path / "instance" / "clinic.sqlite3",
+                       extra_env={"FLASK_DATABASE_URL": postgres_url})
+    assert result.returncode == 0, result.stderr
+    again = make_app(DATABASE_URL=postgres_url, CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    assert again.test_client().get("/request").status_code == 200
 
 
 # --- the finding: an older database failed quietly ------------------------------------------------------------

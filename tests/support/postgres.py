@@ -10,6 +10,9 @@ Use it through the fixtures in tests/conftest.py:
     `postgres.new_database(template=postgres.template("migrated", build))` a copy of a database that `build(url)`
     filled once per session (CREATE DATABASE ... TEMPLATE: a file copy, far cheaper than migrating again).
   - `postgres_url` (per test): a fresh empty database's URL.
+  - `migrated_pg` (per test): a fresh database at the head schema version (`db upgrade` ran once per session into
+    a template, `migrated_template(postgres)`; each test gets a copy). `make_app(DATABASE_URL=migrated_pg)` serves
+    on it. Both per-test fixtures close the app's pooled connections and drop the database afterwards.
 Under pytest-xdist every worker process starts its own cluster (session fixtures are per worker), so workers never
 share a database.
 
@@ -166,6 +169,14 @@ class PostgresCluster:
             self._count += 1
             return f"{prefix}_{os.getpid()}_{self._count}"
 
+    def drop_database(self, url):
+        """Close this process's pooled connections to the database at `url`, then drop it (others are cut off)."""
+        from clinic import db as clinic_db
+
+        clinic_db.dispose(url)
+        name = url.rsplit("/", 1)[1]
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def new_database(self, template=None):
         """Create a fresh database (a copy of `template`'s name when given) and return its URL."""
         name = self._next_name("test")
@@ -214,7 +225,29 @@ def postgres():
         cluster.stop()
 
 
+def migrated_template(cluster):
+    """The session's template database at the head schema version, made by clinic.migrate.upgrade (`db upgrade`)."""
+    from clinic import db as clinic_db
+    from clinic import migrate
+
+    def build(url):
+        migrate.upgrade(url)
+        clinic_db.dispose(url)  # no pooled connection may stay open on a template
+
+    return cluster.template("migrated", build)
+
+
 @pytest.fixture
 def postgres_url(postgres):
     """A fresh, empty PostgreSQL database for one test."""
-    return postgres.new_database()
+    url = postgres.new_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def migrated_pg(postgres):
+    """A fresh PostgreSQL database at the head schema version for one test (a copy of the session's template)."""
+    url = postgres.new_database(template=migrated_template(postgres))
+    yield url
+    postgres.drop_database(url)
