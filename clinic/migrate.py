@@ -191,7 +191,11 @@ class Status:
 def user_version(conn):
     """The database's schema version: PRAGMA user_version, or PostgreSQL's schema_version row (0 without one)."""
     if is_postgresql(conn):
-        if conn.execute(text("SELECT to_regclass(:table)"), {"table": VERSION_TABLE}).scalar() is None:
+        # pg_tables, read with the statement's snapshot: to_regclass() would answer from this backend's catalog
+        # cache, which can still say "no such table" inside a transaction that waited for the upgrade lock
+        # while another host created it.
+        if conn.execute(text("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                             "AND tablename = :table"), {"table": VERSION_TABLE}).first() is None:
             return 0
         return conn.execute(text("SELECT COALESCE(MAX(version), 0) FROM schema_version")).scalar()
     return driver_connection(conn).execute("PRAGMA user_version").fetchone()[0]
