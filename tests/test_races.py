@@ -43,6 +43,14 @@ def case(request, tmp_path):
     return Case(request.getfixturevalue("migrated_pg"), "postgresql", request.param.endswith("without-lock"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either(request, tmp_path):
+    """For a race won by a single statement, with no lock of its own to take out: SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return Case(str(migrated_database(tmp_path / "clinic.sqlite3")), "sqlite", False)
+    return Case(request.getfixturevalue("migrated_pg"), "postgresql", False)
+
+
 @pytest.fixture
 def conn(case):
     connection = connect(case.database)
@@ -126,6 +134,25 @@ def test_two_answers_posted_at_once_to_one_journey_are_both_kept(case, conn, mon
         return
     assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
     assert answers == {"pain_where": "legs", "since": "years"}
+
+
+def test_one_continue_later_link_confirmed_in_two_browsers_at_once_opens_the_journey_in_one(either):
+    """One UPDATE gives the journey its new id (AnswerStore.move). PostgreSQL: the second UPDATE waits for the
+    first's row lock, then checks its WHERE again on the row the first wrote, whose id is no longer the old one."""
+    conn = connect(either.database)
+    try:
+        journey = AnswerStore(conn, lambda: NOW).create()
+
+        def confirm(c):
+            return AnswerStore(c, lambda: NOW).move(journey, keep_days=7)
+
+        outcome = race(either.database, confirm, confirm, pause_after="UPDATE journeys SET id")
+        assert (outcome.how, outcome.wait_event) == expected_wait(either, "transactionid")
+        assert outcome.first is not None and outcome.second is None
+        assert rows(conn, "SELECT id FROM journeys") == [{"id": outcome.first}]
+        assert scalar(conn, "SELECT SUM(count) FROM insight_events WHERE event = 'link_used'") == 1
+    finally:
+        conn.close()
 
 
 # --- the hourly journey ceiling -------------------------------------------------------------------------------
@@ -376,3 +403,22 @@ def test_two_status_changes_at_once_are_audited_in_the_order_they_happened(case,
         return
     assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
     assert (trail, status) == (["new -> contacted", "contacted -> closed"], "closed")
+
+
+def test_one_passkey_assertion_replayed_at_once_signs_in_once(case, conn, hasher):
+    """PostgreSQL: the conditional UPDATE on the passkey's counter (factors.passkey_used, WHERE sign_count =
+    :old_count): the second waits for the first's row lock, then finds the counter moved. Without that condition a
+    cloned key or a replayed assertion signs in beside the real one."""
+    member = staff.create_staff(conn, "nurse@clinic.test", "correct horse battery", hasher, NOW - 1000)
+    passkey = factors.add_passkey(conn, member.id, b"credential", b"public key", 4, "Phone", NOW - 1000)
+
+    def used(c):
+        return factors.passkey_used(c, passkey, 4, 5, NOW)
+
+    tamper = drop_from_statements(" AND sign_count = %(old_count)s", "UPDATE staff_passkeys") if case.lock_removed else None
+    outcome = race(case.database, used, used, pause_after="UPDATE staff_passkeys SET sign_count", tamper=tamper)
+    if case.lock_removed:
+        assert (outcome.how, outcome.first, outcome.second) == ("waited", True, True), "the race did not show"
+        return
+    assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
+    assert (outcome.first, outcome.second) == (True, False)
