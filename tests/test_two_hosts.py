@@ -1,6 +1,8 @@
 """Two app hosts behind nginx (issue 21): a patient's journey, its steps served by the two hosts in turn (round-robin
-upstream), reaches a sent request in Chromium on a phone, with JavaScript on and off. The hosts share the database,
-Redis and the secret key, and nothing else: each has its own processes and memory (tests/support/hosts.py)."""
+upstream), reaches a sent request in Chromium on a phone, with JavaScript on and off. The hosts share what two
+machines of a clinic group share: a PostgreSQL database (the session's throwaway cluster, its schema made by
+`flask db upgrade` as a deployer makes it), Redis and the secret key; nothing else: each has its own processes and
+memory (tests/support/hosts.py). Which host served each request is read from each host's own log."""
 import re
 import secrets
 import shutil
@@ -8,7 +10,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from scripts.loopback import LoopbackClient
+from scripts.loopback import LoopbackClient, free_port
 from tests.conftest import ROOT
 from tests.support.hosts import AppHost, Balancer, flask_command
 
@@ -17,20 +19,23 @@ LINE = re.compile(r"^(\S+ \S+) INFO blueprints.request_log: request id=\S+ metho
 
 
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory, redis_server):
+def hosts(tmp_path_factory, postgres, redis_server):
     if not shutil.which("nginx"):
         from tests.support.postgres import require_tool
 
         require_tool("nginx not installed: apt-get install nginx (.ci/run does)")
     workdir = tmp_path_factory.mktemp("two-hosts")
     workdir.chmod(0o755)  # nginx's worker reads its folder
+    port = free_port()  # nginx's: the address in the site's links
     env = {
         "PATH": "/usr/bin:/bin", "HOME": str(workdir),
         "FLASK_SECRET_KEY": secrets.token_hex(32),  # the same on both: a cookie signed on one opens on the other
-        "FLASK_DATABASE": str(workdir / "shared.sqlite3"),
+        "FLASK_DATABASE_URL": postgres.new_database(),
+        "FLASK_BASE_URL": f"http://127.0.0.1:{port}",
         "FLASK_RATELIMIT_STORAGE_URI": redis_server.url,
         "FLASK_CONTENT_DIR": str(FIXTURE_CONTENT),
         "FLASK_MAIL_DIR": str(workdir / "mail"),
+        "FLASK_UPLOADS_DIR": str(workdir / "uploads"),  # beside the database by default: no file on PostgreSQL
         "FLASK_PROXY_FIX": "1",
         "FLASK_REQUEST_MIN_SECONDS": "0",
         "FLASK_JOURNEY_CREATE_RATE_LIMIT": "6 per minute",
@@ -40,8 +45,7 @@ def hosts(tmp_path_factory, redis_server):
     upgrade = flask_command(env, "db", "upgrade")  # once, before either host serves
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     pair = [AppHost(f"host{n}", env, workdir, workers=1) for n in (1, 2)]
-    balancer = Balancer(pair, workdir)
-    env["FLASK_BASE_URL"] = balancer.url
+    balancer = Balancer(pair, workdir, port=port)
     try:
         for host in pair:
             host.launch()
