@@ -525,10 +525,8 @@ def main():
                         help="in-process requests per scenario and round against bare Flask (default 200)")
     parser.add_argument("--in-process-only", action="store_true",
                         help="only the in-process comparison with bare Flask (no gunicorn, no wrk)")
-    # PostgreSQL joins the default once `db upgrade` can make its schema (issue 21): until then "sqlite,postgresql"
-    # stops at the PostgreSQL database's upgrade.
-    parser.add_argument("--databases", default="sqlite",
-                        help="comma-separated, each measured in the same run: sqlite, postgresql (default sqlite)")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help="comma-separated, each measured in the same run (default sqlite,postgresql)")
     parser.add_argument("--write", metavar="PATH", help="also write the figures as Markdown to PATH")
     args = parser.parse_args()
     engines = [name.strip() for name in args.databases.split(",") if name.strip()]

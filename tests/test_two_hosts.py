@@ -59,6 +59,7 @@ def hosts(tmp_path_factory, postgres, redis_server):
         balancer.stop()
         for host in pair:
             host.kill()  # nothing to finish gracefully here, and the suite's time is shared
+        postgres.drop_database(env["FLASK_DATABASE_URL"])
 
 
 def app_requests(hosts, since):
