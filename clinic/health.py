@@ -1,4 +1,4 @@
-"""Health figures for monitors: can the database take a write, is its schema the code's, how far behind is the outbox.
+"""Health figures for monitors: is the database's schema the code's, can it take a write, how far behind is the outbox.
 
 No personal data."""
 import threading
@@ -60,16 +60,25 @@ def check(database_path, *, busy_timeout_ms=1000, now=None, probe=None):
     except DatabaseError:
         return False, report
     try:
-        report["database"] = probe.outcome(conn, now) if probe is not None else write_heartbeat(conn, now)
-        if report["database"] != "writable":
-            return False, report
+        # The schema first (reads only): behind, ahead, or tables that differ from what the migrations make, and
+        # every page may fail; the heartbeat's table may not even be there. SQLite: PRAGMA user_version;
+        # PostgreSQL: the schema_version row.
         try:
-            # Behind, ahead, or tables that differ from what the migrations make: every page may fail.
             version = migrate.user_version(conn)
             report["schema_version"] = version
             if version != migrate.head() or migrate.shape_problems(conn, version):
                 report["database"] = "schema_mismatch"
                 return False, report
+        except DatabaseBusy as error:
+            report["database"] = error.reason
+            return False, report
+        except DatabaseError:
+            report["database"] = "error"
+            return False, report
+        report["database"] = probe.outcome(conn, now) if probe is not None else write_heartbeat(conn, now)
+        if report["database"] != "writable":
+            return False, report
+        try:
             row = conn.execute(text(
                 "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END) AS pending,"
                 " COUNT(CASE WHEN status = 'failed' THEN 1 END) AS failed,"

@@ -365,8 +365,9 @@ def _pg_neutral_shape(conn):
     for table, found in tables.items():
         objects[("table", table)] = tuple(found)
     indexes = conn.execute(text("""
-        SELECT t.relname AS table_name, i.relname AS index_name, x.indisunique AS is_unique, x.indnkeyatts AS keys,
-               x.indexrelid AS index_oid
+        SELECT t.relname AS table_name, i.relname AS index_name, x.indisunique AS is_unique,
+               ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true) FROM generate_series(1, x.indnkeyatts) AS k
+                     ORDER BY k) AS parts
           FROM pg_catalog.pg_index x
           JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
           JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
@@ -374,9 +375,7 @@ def _pg_neutral_shape(conn):
          WHERE NOT x.indisprimary AND t.relname <> :version_table
          ORDER BY i.relname"""), {"version_table": VERSION_TABLE}).mappings().all()
     for row in indexes:
-        parts = tuple(_unquoted(conn.execute(text("SELECT pg_get_indexdef(:oid, :k, true)"),
-                                             {"oid": row["index_oid"], "k": k}).scalar())
-                      for k in range(1, row["keys"] + 1))
+        parts = tuple(_unquoted(part) for part in row["parts"])
         table = row["table_name"]
         if row["is_unique"]:
             objects[("unique", f"{table}({', '.join(parts)})")] = (table, *parts)

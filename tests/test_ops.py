@@ -60,11 +60,41 @@ def add_request_with_outbox(app, *, age_seconds, statuses=("pending",)):
 
 # /healthz
 
-def test_healthz_is_200_with_an_empty_backlog_when_the_database_takes_writes(client):
-    response = client.get("/healthz")
+def app_on(kind, make_app, request):
+    """An app on a head-version database: the SQLite file make_app makes, or a PostgreSQL one (`migrated_pg`)."""
+    settings = {"DATABASE_URL": request.getfixturevalue("migrated_pg")} if kind == "postgresql" else {}
+    return make_app(CONTENT_DIR=str(FIXTURE_CONTENT), WTF_CSRF_ENABLED=False, **settings)
+
+
+def run_sql(app, sql):
+    conn = clinic_db.connect(app.config["DATABASE_URL"])
+    try:
+        conn.exec_driver_sql(sql)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_healthz_is_200_with_an_empty_backlog_when_the_database_takes_writes(kind, make_app, request):
+    response = app_on(kind, make_app, request).test_client().get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "database": "writable", "schema_version": migrate.head(),
                              "outbox_pending": 0, "outbox_failed": 0, "oldest_pending_age_seconds": 0}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_healthz_reports_another_schema_version_as_a_mismatch_before_writing_anything(kind, make_app, request):
+    app = app_on(kind, make_app, request)
+    older = migrate.head() - 1
+    run_sql(app, f"PRAGMA user_version = {older}" if kind == "sqlite" else f"UPDATE schema_version SET version = {older}")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "schema_mismatch" and response.json["schema_version"] == older
+    conn = clinic_db.connect(app.config["DATABASE_URL"])
+    try:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM ops_heartbeat").scalar() == 0  # the version came first
+    finally:
+        conn.close()
 
 
 def test_healthz_reports_the_outbox_backlog_and_the_age_of_its_oldest_pending_message(client, app):
