@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from clinic import answer_store, factors, inbox, insights, outbox, requests, staff
 from clinic.answer_store import AnswerStore
@@ -25,6 +24,7 @@ from tests.conftest import migrated_database
 from tests.support.factors import TOTP_SECRET
 from tests.support.interleave import drop_from_statements, race
 from tests.support.staff import FAST_ARGON2
+from tests.support.storage import rows, scalar
 
 NOW = 1_800_000_000
 
@@ -56,14 +56,6 @@ def conn(case):
     connection = connect(case.database)
     yield connection
     connection.close()
-
-
-def rows(conn, sql, **params):
-    return [dict(row) for row in conn.execute(text(sql), params).mappings()]
-
-
-def scalar(conn, sql, **params):
-    return conn.execute(text(sql), params).scalar()
 
 
 def without_advisory_lock(monkeypatch, module, prefix):
