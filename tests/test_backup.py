@@ -7,15 +7,14 @@ import time
 import pytest
 from sqlalchemy import text
 
-from clinic import backup, migrate
+from clinic import backup
 from clinic.db import connect, transaction
-from tests.conftest import ROOT
+from tests.conftest import ROOT, migrated_database
 
 
 @pytest.fixture
 def database(tmp_path):
-    path = tmp_path / "live" / "clinic.sqlite3"
-    migrate.upgrade(path)
+    path = migrated_database(tmp_path / "live" / "clinic.sqlite3")
     conn = connect(path)
     with transaction(conn):
         # Enough pages that a copy takes a while, so the writer below really runs during it.

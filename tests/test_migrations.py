@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from clinic import migrate
 from clinic.db import connect
-from tests.conftest import ROOT, TEST_SECRET
+from tests.conftest import ROOT, TEST_SECRET, migrated_database
 from tests.support import factors as factor_support
 from tests.support.servers import gunicorn_env
 
@@ -270,8 +270,7 @@ def test_create_app_never_migrates_an_older_or_a_new_database_and_serves_once_db
 def database_at_version(kind, version, tmp_path, request):
     """A head-schema database stamped `version`: (make_app settings, run_flask arguments)."""
     if kind == "sqlite":
-        path = tmp_path / "stamped.sqlite3"
-        migrate.upgrade(path)
+        path = migrated_database(tmp_path / "stamped.sqlite3")
         conn = sqlite3.connect(path)
         conn.execute(f"PRAGMA user_version = {version}")
         conn.close()

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from clinic import migrate
 from clinic.db import DatabaseError, connect
 from clinic.outbox import MailSettings, Outbox, Sender, parse_addresses, retry_failed, scrub, send_pending
 from clinic.request_answers import StoredAnswers
@@ -19,7 +18,7 @@ from clinic.requests import (
     new_submission_id,
     normalise_phone,
 )
-from tests.conftest import EVENT_TIMEOUT_SECONDS
+from tests.conftest import EVENT_TIMEOUT_SECONDS, migrated_database
 from tests.support.storage import rows, scalar
 
 T0 = 1_800_000_000
@@ -35,9 +34,7 @@ class Clock:
 
 @pytest.fixture
 def database(tmp_path):
-    path = str(tmp_path / "clinic.sqlite3")
-    migrate.upgrade(path)
-    return path
+    return str(migrated_database(tmp_path / "clinic.sqlite3"))
 
 
 @pytest.fixture
