@@ -238,11 +238,16 @@ def shape(conn):
 @lru_cache(maxsize=8)
 def expected_shape(version, directory=MIGRATIONS_DIR):
     """The shape migrations 1..version give a new database (built once per process, in memory)."""
+    return _read_new_database(version, directory, shape)
+
+
+def _read_new_database(version, directory, read):
+    """`read` of a new in-memory SQLite database that migrations 1..version made."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         for migration in migrations(directory)[:version]:
             _apply(conn, migration)
-        return shape(conn)
+        return read(conn)
     finally:
         conn.close()
 
@@ -411,13 +416,7 @@ def _pg_neutral_shape(conn):
 @lru_cache(maxsize=8)
 def expected_neutral_shape(version, directory=MIGRATIONS_DIR):
     """The neutral shape SQLite migrations 1..version give a new database: what PostgreSQL must match too."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    try:
-        for migration in migrations(directory)[:version]:
-            _apply(conn, migration)
-        return _sqlite_neutral_shape(conn)
-    finally:
-        conn.close()
+    return _read_new_database(version, directory, _sqlite_neutral_shape)
 
 
 # --- changing it ------------------------------------------------------------------------------------------------
