@@ -51,7 +51,8 @@ serve: install
 	FLASK_PRODUCTION=1 $(VENV)/bin/flask --app app db upgrade
 	FLASK_PRODUCTION=1 $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
-## Speed figures (not part of `make test`): gunicorn + wrk on loopback; ARGS="--write docs/performance.md" to record them.
+## Speed figures (not part of `make test`): gunicorn + wrk on loopback and in-process against bare Flask, on SQLite
+## and a throwaway PostgreSQL in one run (ARGS="--databases sqlite" for SQLite alone); ARGS="--write docs/performance.md" to record them.
 bench: install-dev
 	$(PY) scripts/bench.py $(ARGS)
 
