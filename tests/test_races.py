@@ -311,6 +311,19 @@ def test_one_request_posted_twice_at_once_is_stored_once_and_both_posts_get_its_
 
 
 # --- a TOTP code opens one sign-in ------------------------------------------------------------------------------
+def race_a_conditional_update(case, attempt, condition, statement, accepted, refused):
+    """`attempt` twice at once, the first stopped after `statement` (an UPDATE ... WHERE ... `condition`): the second
+    waits for the first's row lock, then finds the row changed and is refused. With `condition` taken out of the
+    statement (case.lock_removed) it still waits, but both are accepted."""
+    tamper = drop_from_statements(condition, statement) if case.lock_removed else None
+    outcome = race(case.database, attempt, attempt, pause_after=statement, tamper=tamper)
+    if case.lock_removed:
+        assert (outcome.how, outcome.first, outcome.second) == ("waited", accepted, accepted), "the race did not show"
+    else:
+        assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
+        assert (outcome.first, outcome.second) == (accepted, refused)
+
+
 def test_one_totp_code_sent_twice_at_once_is_accepted_once(case, conn, hasher):
     """PostgreSQL: the conditional UPDATE (clinic/factors.py accept_totp, WHERE totp_last_step < :step). The second
     UPDATE waits for the first's row lock, then checks its WHERE again on the row the first wrote. Without that
@@ -322,13 +335,8 @@ def test_one_totp_code_sent_twice_at_once_is_accepted_once(case, conn, hasher):
     def accept(c):
         return factors.accept_totp(c, member.id, code, NOW)
 
-    tamper = drop_from_statements(" AND totp_last_step < %(step)s", "UPDATE staff SET") if case.lock_removed else None
-    outcome = race(case.database, accept, accept, pause_after="UPDATE staff SET totp_last_step", tamper=tamper)
-    if case.lock_removed:
-        assert (outcome.how, outcome.first, outcome.second) == ("waited", True, True), "the race did not show"
-        return
-    assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
-    assert (outcome.first, outcome.second) == (True, False)
+    race_a_conditional_update(case, accept, " AND totp_last_step < %(step)s", "UPDATE staff SET totp_last_step",
+                              accepted=True, refused=False)
     assert scalar(conn, "SELECT totp_last_step FROM staff WHERE id = :id", id=member.id) == factors.time_step(NOW)
 
 
@@ -341,13 +349,8 @@ def test_one_recovery_code_sent_twice_at_once_opens_one_sign_in(case, conn, hash
     def use(c):
         return factors.use_recovery_code(c, member.id, codes[3], NOW, hasher)
 
-    tamper = drop_from_statements(" AND used_at IS NULL", "UPDATE staff_recovery_codes") if case.lock_removed else None
-    outcome = race(case.database, use, use, pause_after="UPDATE staff_recovery_codes SET used_at", tamper=tamper)
-    if case.lock_removed:
-        assert (outcome.how, outcome.first, outcome.second) == ("waited", 9, 9), "the race did not show"
-        return
-    assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
-    assert (outcome.first, outcome.second) == (9, None)
+    race_a_conditional_update(case, use, " AND used_at IS NULL", "UPDATE staff_recovery_codes SET used_at",
+                              accepted=9, refused=None)  # the codes left after the first
 
 
 def test_two_loads_of_the_enrolment_page_at_once_show_the_one_secret_that_is_kept(case, conn, hasher, monkeypatch):
@@ -407,10 +410,5 @@ def test_one_passkey_assertion_replayed_at_once_signs_in_once(case, conn, hasher
     def used(c):
         return factors.passkey_used(c, passkey, 4, 5, NOW)
 
-    tamper = drop_from_statements(" AND sign_count = %(old_count)s", "UPDATE staff_passkeys") if case.lock_removed else None
-    outcome = race(case.database, used, used, pause_after="UPDATE staff_passkeys SET sign_count", tamper=tamper)
-    if case.lock_removed:
-        assert (outcome.how, outcome.first, outcome.second) == ("waited", True, True), "the race did not show"
-        return
-    assert (outcome.how, outcome.wait_event) == expected_wait(case, "transactionid")
-    assert (outcome.first, outcome.second) == (True, False)
+    race_a_conditional_update(case, used, " AND sign_count = %(old_count)s", "UPDATE staff_passkeys SET sign_count",
+                              accepted=True, refused=False)
