@@ -350,13 +350,14 @@ def in_process_ratios(content, rounds, requests, databases, engines, workdir):
     """
     from bench_bare import app as bare
 
+    # The apps first: the first create_app sets up the root logger's handler, which is then pointed at /dev/null.
+    sites = {engine: site_app(content, databases, engine, workdir, BENCH_ROUTE=True).test_client() for engine in engines}
     with open(os.devnull, "w") as devnull:
         handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
         streams = [h.setStream(devnull) for h in handlers]
         try:
             scenarios = {"bare": (bare.test_client(), "/", {})}
-            for engine in engines:
-                site = site_app(content, databases, engine, workdir, BENCH_ROUTE=True).test_client()
+            for engine, site in sites.items():
 
                 def fetch(method, url, fields=None, headers=None, site=site):
                     response = site.open(url, method=method, data=fields, headers=headers)
