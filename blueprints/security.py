@@ -3,6 +3,7 @@ import io
 from urllib.parse import urlsplit
 
 from flask import abort, request
+from flask.sessions import SecureCookieSessionInterface
 
 from clinic.production import PROXY_FIX_OFF, forwarded_without_proxy_fix
 
@@ -34,6 +35,22 @@ def content_security_policy(inline_script_hash):
     ])
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, unchanged, with its signing serializer made once per key instead of twice a
+    request (making one serialises an empty dict to learn its own output type)."""
+
+    def __init__(self):
+        self._kept = (object(), None)
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept_for, serializer = self._kept
+        if kept_for != keys:
+            serializer = super().get_signing_serializer(app)
+            self._kept = (keys, serializer)
+        return serializer
+
+
 def _read_at_most(stream, size):
     chunks, left = [], size
     while left > 0:
@@ -47,6 +64,7 @@ def _read_at_most(stream, size):
 
 def init_app(app):
     """Call before CSRFProtect.init_app: before_request hooks run in order, so a foreign post gets 403, not 400."""
+    app.session_interface = SessionCookies()
     if app.config.get("PRODUCTION"):
         # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain: no subdomain can set it.
         app.config.update(

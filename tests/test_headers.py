@@ -8,7 +8,7 @@ from flask import abort
 from itsdangerous import URLSafeTimedSerializer
 
 from blueprints.journey import CONTINUE_SALT
-from tests.conftest import TEST_SECRET, content_dir, journey_rows, route_to_summary, walk_to_summary
+from tests.conftest import ROOT, TEST_SECRET, content_dir, journey_rows, route_to_summary, walk_to_summary
 from tests.helpers import reference_in, submit_request
 from tests.support import factors as factor_support
 
@@ -267,3 +267,29 @@ def test_a_file_sent_in_place_of_a_text_field_is_refused_with_a_friendly_400(app
     assert "<html" in response.get_data(as_text=True)
     assert_security_headers(app, response, url)
     assert journey_rows(app) == 0
+
+
+
+def test_the_session_serializer_kept_per_key_follows_a_change_of_secret_key(make_app):
+    """blueprints/security.py SessionCookies keeps the signing serializer per key: after a key change, a cookie
+    signed with the old key opens only while that key is a fallback, and the new key signs what is set."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    app = make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content"), WTF_CSRF_ENABLED=False)
+    plain = SecureCookieSessionInterface()
+    client = app.test_client()
+    assert client.post("/journey/start").status_code == 303  # the start page read: "journey_seen" in the cookie
+    old_cookie = client.get_cookie("session").value
+    assert plain.get_signing_serializer(app).loads(old_cookie)["journey_seen"] == ["start"]
+    assert client.get("/journey/safety").status_code == 200
+
+    old_key, new_key = app.secret_key, "another-test-secret-key-0123456789abcdef0123456789"
+    app.secret_key = app.config["SECRET_KEY"] = new_key
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert client.get("/journey/safety").status_code == 200  # the old cookie still opens
+    assert client.post("/journey/start").status_code == 303
+    new_cookie = client.get_cookie("session").value
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert plain.get_signing_serializer(app).loads(new_cookie)["journey_seen"] == ["start"]  # signed with the new key
+    client.set_cookie("session", old_cookie)
+    assert client.get("/journey/safety").status_code == 302  # the old key is gone: its cookie is refused
