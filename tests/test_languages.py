@@ -130,6 +130,19 @@ def test_a_spanish_page_has_spanish_interface_text_and_dates(client):
     assert re.search(r"last updated <time[^>]*>[A-Z][a-z]+ \d{1,2}, \d{4}</time>", english)
 
 
+def test_pages_in_turn_keep_their_own_languages_interface_text(client):
+    """Templates keep each language's catalog (blueprints/i18n.py page_catalogs): English and Spanish pages and
+    partials, one after another in the same process, each say theirs, and the views' own messages agree."""
+    for _ in range(2):
+        for prefix, ours, other in (("", "Skip to main content", "Ir al contenido principal"),
+                                    ("/es", "Ir al contenido principal", "Skip to main content")):
+            html = client.get(f"{prefix}/").get_data(as_text=True)
+            assert ours in html and other not in html, prefix
+            partial = client.get(f"{prefix}/journey/nope", headers=HTMX).get_data(as_text=True)
+            assert ("Page not found" in partial) == (prefix == ""), partial
+    assert "Skip to main content" in client.get("/compare").get_data(as_text=True)
+
+
 def test_a_language_whose_content_is_not_complete_is_linked_from_nowhere(make_app):
     client = make_app(CONTENT_DIR=str(ROOT / "tests" / "fixtures" / "content")).test_client()  # no content/es/
     english = client.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
