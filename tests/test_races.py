@@ -186,6 +186,17 @@ def failures(conn):
     return scalar(conn, "SELECT COUNT(*) FROM sign_in_attempts WHERE outcome = 'failed'")
 
 
+def assert_the_second_guess_waits_and_is_refused(case, conn, outcome):
+    """Two wrong passwords raced past the limit: the second waits for the advisory lock, then is refused without its
+    password being checked (3 failures). With the lock taken out both are checked (4)."""
+    if case.lock_removed:
+        assert outcome.how == "ran"
+        assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "wrong"), 4), "the race did not show"
+        return
+    assert (outcome.how, outcome.wait_event) == expected_wait(case, "advisory")
+    assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "locked"), 3)
+
+
 def test_two_guesses_at_once_from_one_address_never_pass_the_failure_limit(case, conn, hasher, monkeypatch):
     """PostgreSQL: the account's and the address's advisory locks (staff.sign_in_lock) around the count and the
     pending attempt's insert. Without them both guesses see room for one more and both passwords are checked."""
@@ -197,12 +208,7 @@ def test_two_guesses_at_once_from_one_address_never_pass_the_failure_limit(case,
         without_advisory_lock(monkeypatch, staff, "sign_in.")
     attempt = guess(hasher, throttle, "198.51.100.7")
     outcome = race(case.database, attempt, attempt, pause_after="INSERT INTO sign_in_attempts")
-    if case.lock_removed:
-        assert outcome.how == "ran"
-        assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "wrong"), 4), "the race did not show"
-        return
-    assert (outcome.how, outcome.wait_event) == expected_wait(case, "advisory")
-    assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "locked"), 3)
+    assert_the_second_guess_waits_and_is_refused(case, conn, outcome)
 
 
 def test_two_guesses_at_once_from_two_addresses_meet_the_account_wide_slowdown(case, conn, hasher, monkeypatch):
@@ -216,12 +222,7 @@ def test_two_guesses_at_once_from_two_addresses_meet_the_account_wide_slowdown(c
         without_advisory_lock(monkeypatch, staff, "sign_in.account.")
     outcome = race(case.database, guess(hasher, throttle, "198.51.100.7"), guess(hasher, throttle, "198.51.100.8"),
                    pause_after="INSERT INTO sign_in_attempts")
-    if case.lock_removed:
-        assert outcome.how == "ran"
-        assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "wrong"), 4), "the race did not show"
-        return
-    assert (outcome.how, outcome.wait_event) == expected_wait(case, "advisory")
-    assert ((outcome.first, outcome.second), failures(conn)) == (("wrong", "locked"), 3)
+    assert_the_second_guess_waits_and_is_refused(case, conn, outcome)
 
 
 # --- requests: the hourly ceiling and its one digest ----------------------------------------------------------
