@@ -19,7 +19,8 @@ from clinic import migrate
 from clinic.journey.version import content_version
 
 # Real PostgreSQL and Redis servers for the tests that ask for them (started once per session, on first use)
-from tests.support.postgres import migrated_pg, postgres, postgres_url  # noqa: F401
+from tests.support.databases import MigratedDatabases
+from tests.support.postgres import migrated_pg, migrated_template, postgres, postgres_url  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,12 +76,64 @@ def migrated_database(path):
 _MIGRATED = []
 
 
+# --- Both databases (issue 21) ------------------------------------------------------------------------------------
+# A test module marked `pytestmark = pytest.mark.both_databases` (or one test marked so) runs each test twice:
+# [sqlite] on a migrated file, [postgresql] on a fresh migrated database of the session's throwaway cluster.
+# `make_app` builds on whichever `db_engine` says, `fresh_database` is such a database for tests without an app;
+# tests read and write it through tests/support/storage.py (`stored`, `value`, `execute`: an app, a path or a URL)
+# and hold its write lock with `database_locked`.
+# A test of something only SQLite has (file modes, WAL, PRAGMA, the backup API, a read-only file) is marked
+# `@pytest.mark.sqlite_only("why")` and runs once, on SQLite.
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_engine" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    if metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("db_engine", DATABASE_ENGINES)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None and not (marker.args and str(marker.args[0]).strip()):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.sqlite_only needs the reason, as its first argument")
+
+
 @pytest.fixture
-def make_app(tmp_path):
+def db_engine():
+    """"sqlite" or "postgresql": the database `make_app` and `fresh_database` build on (SQLite unless the test is
+    marked both_databases, which runs it on each)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def migrated_databases(postgres):  # noqa: F811 - the fixture imported above
+    """Migrated PostgreSQL databases handed out one per test and emptied for the next (tests/support/databases.py)."""
+    return MigratedDatabases(postgres, migrated_template(postgres))
+
+
+@pytest.fixture
+def fresh_database(db_engine, tmp_path, request):
+    """The test's own database at the head version with no rows, as clinic.db.connect takes it: the SQLite file's
+    path, or, with db_engine "postgresql", a PostgreSQL database's URL (emptied and pooled again afterwards)."""
+    if db_engine != "postgresql":
+        yield str(migrated_database(tmp_path / "clinic.sqlite3"))
+        return
+    databases = request.getfixturevalue("migrated_databases")
+    url = databases.acquire()
+    yield url
+    databases.release(url)
+
+
+@pytest.fixture
+def make_app(tmp_path, db_engine, request):
     """Build an app on its own database file, migrated to the head version (a file the test made itself is left as
     it is: a released database, say); keyword arguments override configuration. With DATABASE_URL (a PostgreSQL
     URL, e.g. the `migrated_pg` fixture's) the app uses that database as it is, and DATABASE only names the
-    instance folder."""
+    instance folder. With db_engine "postgresql" (tests marked both_databases) the app's DATABASE_URL is the
+    test's `fresh_database` (the same one for each app a test builds)."""
 
     def build(**config):
         settings = {
@@ -90,6 +143,10 @@ def make_app(tmp_path):
             "MAIL_DIR": str(tmp_path / "mail"),
             "BASE_URL": "http://clinic.test",
         }
+        if db_engine == "postgresql":
+            if "DATABASE" in config or "DATABASE_URL" in config:
+                pytest.fail("this test picks its own database: mark it sqlite_only, or let make_app choose")
+            settings["DATABASE_URL"] = request.getfixturevalue("fresh_database")
         settings.update(config)
         if not settings.get("DATABASE_URL"):
             migrated_database(settings["DATABASE"])
@@ -129,23 +186,47 @@ def signed_content(fixture_content):
     return sign_off(fixture_content)
 
 
+def database_of(target):
+    """What clinic.db.connect takes for an app (its DATABASE_URL), a SQLite path or a URL."""
+    config = getattr(target, "config", None)
+    return config["DATABASE_URL"] if config is not None else str(target)
+
+
 @contextmanager
-def database_locked(path, exclusive=False):
-    """Another connection holds the write lock until the block ends; EXCLUSIVE shuts out readers too."""
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE")
+def database_locked(target, exclusive=False):
+    """Another connection holds the write lock until the block ends (`exclusive`: BEGIN EXCLUSIVE, which in WAL
+    mode is the same; reads go on either way).
+
+    SQLite: BEGIN IMMEDIATE. PostgreSQL has no database-wide lock: every table of the schema is locked IN
+    EXCLUSIVE MODE, which lets plain reads go on while writes and SELECT ... FOR UPDATE wait, then meet
+    lock_timeout: what another writer holding SQLite's lock does."""
+    database = database_of(target)
+    if clinic_db.dialect_of(database) == "sqlite":
+        blocker = sqlite3.connect(clinic_db.sqlite_path(database), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    blocker = clinic_db.connect(database)
     try:
+        tables = blocker.execute(clinic_db.text("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_catalog.pg_tables "
+                                                "WHERE schemaname = current_schema()")).scalar()
+        blocker.exec_driver_sql("BEGIN")
+        blocker.exec_driver_sql(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
         yield
     finally:
-        blocker.execute("ROLLBACK")
+        blocker.exec_driver_sql("ROLLBACK")
         blocker.close()
 
 
 def journey_rows(app):
     """How many journeys the app's database holds."""
-    conn = sqlite3.connect(app.config["DATABASE"])
+    conn = clinic_db.connect(database_of(app))
     try:
-        return conn.execute("SELECT COUNT(*) FROM journeys").fetchone()[0]
+        return conn.execute(clinic_db.text("SELECT COUNT(*) FROM journeys")).scalar()
     finally:
         conn.close()
 

@@ -1,6 +1,6 @@
 """Reading a test app's database directly, as staff tools never do: what a request really stored.
 
-`stored` and `value` open a connection of their own through the seam (clinic/db.py), so they read the SQLite
+`stored`, `value` and `execute` open a connection of their own through the seam (clinic/db.py), so they read the SQLite
 file or the PostgreSQL database the app uses; `rows` and `scalar` run SQL on a connection a test already holds.
 Parameters are `:named`, as everywhere (sqlalchemy.text()).
 """
@@ -10,11 +10,15 @@ from clinic.db import connect
 
 
 def _target(app):
-    return app.config.get("DATABASE_URL") or app.config["DATABASE"]
+    """An app's database (its DATABASE_URL), or a SQLite path or URL as it is."""
+    config = getattr(app, "config", None)
+    if config is None:
+        return str(app)
+    return config.get("DATABASE_URL") or config["DATABASE"]
 
 
 def stored(app, sql, **params):
-    """Rows of `sql` on `app`'s database, each as a dict."""
+    """Rows of `sql` on `app`'s database (or a path's or URL's), each as a dict."""
     conn = connect(_target(app))
     try:
         return rows(conn, sql, **params)
@@ -27,6 +31,15 @@ def value(app, sql, **params):
     conn = connect(_target(app))
     try:
         return scalar(conn, sql, **params)
+    finally:
+        conn.close()
+
+
+def execute(app, sql, **params):
+    """Run one statement on `app`'s database (or a path's or URL's), committed at once; its row count."""
+    conn = connect(_target(app))
+    try:
+        return run(conn, sql, **params)
     finally:
         conn.close()
 
