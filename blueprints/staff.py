@@ -155,6 +155,10 @@ def require_staff():
         view = current_app.view_functions.get(request.endpoint)
         if getattr(view, "admin_only", False) and not g.staff.is_admin:
             abort(403)  # roles are checked here, on the server, before any admin view runs
+        if "reference" in (request.view_args or {}) and not is_reference(request.view_args["reference"]):
+            # Not a reference we hand out: no request has it, and PostgreSQL cannot even compare text with a NUL
+            # in it (a 500), so no view looks it up. The page never repeats another site's words either.
+            abort(404)
         return None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -307,12 +311,10 @@ def not_from_other_sites(view):
     """For GETs that write an audit row: a navigation that another site started (the browser says
     `Sec-Fetch-Site: cross-site`) gets a page with our own link instead, so no site can make a signed-in nurse
     leave a "viewed" row. Links typed, bookmarked, or opened from a mail program (`none`) go straight through.
-    A reference not shaped like ours is a 404 first: the page never repeats another site's words."""
+    A reference not shaped like ours was a 404 before this (require_staff)."""
 
     @functools.wraps(view)
     def guarded(**arguments):
-        if "reference" in arguments and not is_reference(arguments["reference"]):
-            abort(404)
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
             return render("staff/elsewhere.html", title="Opened from another site",
                           target=url_for(request.endpoint, **arguments), reference=arguments.get("reference")), 403
