@@ -1,5 +1,6 @@
 """Staff accounts, sign-in with throttling and lock-out, and server-side staff sessions (no Flask here)."""
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -79,8 +80,15 @@ def _dummy_hash(hasher):
     return _dummy_hashes[key]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def normalise_email(email):
-    return (email or "").strip().lower()
+    """The address as accounts are kept: trimmed, lower case. One with a control character in it is no one's
+    address: "" (so a sign-in with it is a wrong password, and PostgreSQL, which refuses to compare text holding
+    a NUL, is never asked to)."""
+    email = (email or "").strip().lower()
+    return "" if _CONTROL.search(email) else email
 
 
 def _sha256(text):
