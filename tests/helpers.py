@@ -59,7 +59,7 @@ def deliver(app, clock=time.time, **overrides):
         settings = mail_settings(app)
     if overrides:
         settings = replace(settings, **overrides)
-    return send_pending(app.config["DATABASE"], settings, clock)
+    return send_pending(app.config["DATABASE_URL"], settings, clock)
 
 
 def tampered(token):
