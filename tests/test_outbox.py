@@ -18,7 +18,7 @@ from clinic.requests import (
     new_submission_id,
     normalise_phone,
 )
-from tests.conftest import EVENT_TIMEOUT_SECONDS, migrated_database
+from tests.conftest import EVENT_TIMEOUT_SECONDS
 from tests.support.storage import rows, scalar
 
 T0 = 1_800_000_000
@@ -32,9 +32,12 @@ class Clock:
         return self.now
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
-def database(tmp_path):
-    return str(migrated_database(tmp_path / "clinic.sqlite3"))
+def database(fresh_database):
+    return fresh_database
 
 
 @pytest.fixture
