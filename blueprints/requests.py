@@ -475,7 +475,7 @@ def limit_only_where_limits_are(app, limiter, blueprint):
         if len(moved) != 1:
             raise RuntimeError(f"Flask-Limiter's hooks are not where this expects them: {moved!r}")
         registry[None].remove(moved[0])
-        registry.setdefault(blueprint, []).insert(0, moved[0])
+        registry[blueprint] = [moved[0], *registry.get(blueprint, [])]
 
 
 # --- Wiring --------------------------------------------------------------------------------------------
