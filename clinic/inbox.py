@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from clinic import audit, callback, local_time, request_answers, triage
-from clinic.db import is_sqlite, row_lock, transaction
+from clinic.db import DatabaseBusy, in_transaction, is_sqlite, row_lock, transaction
 
 STATUSES = ("new", "contacted", "closed", "spam")
 NOTE_MAX_LENGTH = 2000
@@ -236,17 +236,61 @@ def _delete_files(files, names):
         files.delete(names)
 
 
+# The tables an erasure or purge deletes rows from (_delete_requests): VACUUMed afterwards on PostgreSQL.
+ERASED_TABLES = ("request_files", "request_notes", "outbox", "requests")
+
+
 def _flush_wal(conn):
     # secure_delete (set in clinic/db.py) zeroes the rows in the database pages; the older copies of those
     # pages still sit in the -wal file until a checkpoint copies them back and TRUNCATE empties it.
-    # PostgreSQL keeps dead row versions until VACUUM and in its WAL until recycled (README, "Erasure").
+    # PostgreSQL keeps dead row versions in the table and index pages until VACUUM (README, "Erasure on
+    # PostgreSQL"), and its WAL until recycled.
     if not is_sqlite(conn):
-        return True
+        return _vacuum(conn)
     busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     if busy:
         # Another connection kept reading past the busy timeout; the next erase or purge empties it.
         log.warning("Erased rows are out of the database pages, but the -wal file could not be emptied yet")
     return not busy
+
+
+_VACUUMABLE = ("SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname = ANY(:tables) "
+               "AND c.relnamespace = current_schema()::regnamespace AND (pg_has_role(current_user, c.relowner, 'USAGE') "
+               "OR pg_has_role(current_user, (SELECT datdba FROM pg_catalog.pg_database "
+               "WHERE datname = current_database()), 'USAGE')")
+_VACUUMABLE_17 = _VACUUMABLE + " OR has_table_privilege(c.oid, 'MAINTAIN'))"  # MAINTAIN: PostgreSQL 17 on
+_VACUUMABLE += ")"
+
+
+def vacuumable(conn, tables=ERASED_TABLES):
+    """Which of `tables` this connection's role may VACUUM: their owner (or a member of it), the database's
+    owner, a superuser, or from PostgreSQL 17 on a role granted MAINTAIN (deploy/postgresql-roles.sql)."""
+    maintain = conn.exec_driver_sql("SELECT current_setting('server_version_num')::int >= 170000").scalar()
+    found = conn.execute(text(_VACUUMABLE_17 if maintain else _VACUUMABLE), {"tables": list(tables)}).scalars().all()
+    return [table for table in tables if table in found]
+
+
+def _vacuum(conn):
+    """PostgreSQL, after an erasure commits: VACUUM the tables it deleted from, so the deleted row versions leave
+    the table and index pages (their space marked free for new rows) instead of waiting for autovacuum.
+    VACUUM cannot run inside a transaction: the pooled connection is in autocommit here. True when done."""
+    if in_transaction(conn):
+        raise RuntimeError("VACUUM runs after the erasure's transaction, never inside one")
+    allowed = vacuumable(conn)
+    try:
+        if allowed:
+            conn.exec_driver_sql("VACUUM " + ", ".join(allowed))
+    except DatabaseBusy as error:
+        log.warning("Erased rows are gone from every query, but VACUUM could not run yet (%s); autovacuum or the "
+                    "next erase or purge removes their old versions", error)
+        return False
+    skipped = [table for table in ERASED_TABLES if table not in allowed]
+    if skipped:
+        log.warning("Erased rows are gone from every query, but this database role may not VACUUM %s: their old "
+                    "versions stay in the table pages until autovacuum or the owner's vacuumdb (README, \"Erasure on "
+                    "PostgreSQL\")", ", ".join(skipped))
+        return False
+    return True
 
 
 def erase(conn, actor, reference, now, files=None):
