@@ -2,15 +2,27 @@
 every page in Spanish (lang, hreflang, no English interface text, axe-clean), every warning sign routed as in English,
 and a Spanish self-harm phrasing flagged for staff.
 
-Cheap by design (the suite has a budget): the signs are walked with the Flask client, the routing being server-side,
-with one browser check per tier and JavaScript setting; the end-to-end walk runs axe with JavaScript on only.
+Cheap by design (the suite has a budget): every sign is routed with the Flask client (tests/test_spanish_site.py) and
+ticked alone in Chromium with JavaScript on and off (tests/test_warning_signs.py, the English test's walk at /es/);
+here one sign per tier is walked from /es/ by taps, its stop page checked for English and by axe. axe checks every
+page of the walks with JavaScript on; with it off, the request pages and one step of each layout (the page's DOM is
+checked in a page that can run axe).
 """
 import re
 
 import pytest
 from babel.messages.pofile import read_po
 
-from tests.conftest import PHONE, ROOT, TEST_SECRET, assert_no_axe_violations, new_context, route_to_summary
+from tests.conftest import (
+    AXE,
+    PHONE,
+    ROOT,
+    TEST_SECRET,
+    assert_no_axe_violations,
+    assert_no_axe_violations_without_javascript,
+    new_context,
+    route_to_summary,
+)
 from tests.helpers import fill_answers, submit_and_wait
 from tests.support.spanish_site import screen_forms, serve_spanish_site, stored_request
 
@@ -83,6 +95,30 @@ def assert_spanish_page(page, base):
     assert not left, f"English interface text on {page.url}: {left[:8]}"
 
 
+def layout(journey, step):
+    """What a step's page is made of: the first page or not, its kind, and its questions' types. Without
+    JavaScript the steps' markup is the server's, which the walk with JavaScript checks on every step (the script
+    changes little): axe checks one step of each layout there (8 of 18, about 0.4 s each)."""
+    return step.id == journey.first_step, step.kind, tuple(question.type for question in step.questions)
+
+
+@pytest.fixture(scope="module")
+def axe_page(browser):
+    """A page with JavaScript on that bypasses CSP: where axe checks the pages shown with JavaScript off."""
+    context = new_context(browser, java_script_enabled=True, bypass_csp=True, **PHONE)
+    context.add_init_script(path=str(AXE))  # in every document it opens: cheaper than a script tag each time
+    yield context.new_page()
+    context.close()
+
+
+def check_axe(page, js, axe_page):
+    """axe on the page as Chromium shows it, with JavaScript on or off."""
+    if js:
+        assert_no_axe_violations(page)
+    else:
+        assert_no_axe_violations_without_javascript(page, axe_page)
+
+
 @pytest.fixture(scope="module")
 def spanish_site(tmp_path_factory):
     yield from serve_spanish_site(tmp_path_factory)
@@ -90,7 +126,7 @@ def spanish_site(tmp_path_factory):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
-def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, spanish_site, js):
+def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, spanish_site, axe_page, js):
     app, base = spanish_site.app, spanish_site.url
     spanish = app.extensions["journeys"]["es"]
     context = new_context(browser, java_script_enabled=js, bypass_csp=True, **PHONE)
@@ -98,16 +134,17 @@ def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, s
     try:
         page.goto(base + "/es/")
         route = route_to_summary(spanish)
-        for step, form in route[:-1]:
+        layouts = set()  # without JavaScript, axe checks the first step of each layout (with it, every step)
+        for step, form in route:
             assert_spanish_page(page, base)
-            if js:
-                assert_no_axe_violations(page)
+            if js or layout(spanish, step) not in layouts:
+                check_axe(page, js, axe_page)
+                layouts.add(layout(spanish, step))
+            if step is route[-1][0]:
+                break
             fill_answers(page, form)
             submit_and_wait(page)
         assert page.url.endswith(f"/es/journey/{route[-1][0].id}")
-        assert_spanish_page(page, base)
-        if js:
-            assert_no_axe_violations(page)
 
         page.locator("main a[href$='/es/request']").first.click()
         page.wait_for_url(re.compile(r"/es/request$"))
@@ -121,8 +158,7 @@ def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, s
         send.click()
         page.locator(".error-summary").wait_for()
         assert_spanish_page(page, base)
-        if js:
-            assert_no_axe_violations(page)
+        check_axe(page, js, axe_page)
         assert page.input_value("input[name=name]") == "Alex Ejemplo"  # what was typed is kept
         page.fill("input[name=email]", "alex@example.com")
         if not page.is_checked("input[name=consent]"):
@@ -130,8 +166,7 @@ def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, s
         send.click()
         page.wait_for_url(re.compile(r"/es/request/sent"))
         assert_spanish_page(page, base)
-        if js:
-            assert_no_axe_violations(page)
+        check_axe(page, js, axe_page)
         reference = re.search(r"FBS-[2-9A-Z]{4}", page.inner_text("main")).group(0)
     finally:
         context.close()
@@ -142,14 +177,14 @@ def test_es_walked_end_to_end_to_a_sent_request_every_page_in_spanish(browser, s
 
 @pytest.mark.browser
 @pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
-def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page(browser, spanish_site, js):
+def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page(browser, spanish_site, axe_page, js):
     app, base = spanish_site.app, spanish_site.url
     spanish = app.extensions["journeys"]["es"]
     context = new_context(browser, java_script_enabled=js, bypass_csp=True, **PHONE)
     try:
         for tier in spanish.warning_signs.tiers:
             # The tier's sign that reaches its stop page in the fewest screens (every sign is routed, server side,
-            # in tests/test_spanish_site.py): this checks what the browser adds, htmx or plain forms.
+            # in tests/test_spanish_site.py, and in Chromium in tests/test_warning_signs.py): this walks from /es/.
             sign = min((s for s in spanish.warning_signs.signs() if s.tier.id == tier.id),
                        key=lambda s: len(screen_forms(spanish, s)[0]))
             context.clear_cookies()
@@ -164,8 +199,7 @@ def test_one_sign_of_each_tier_ticked_in_chromium_lands_on_its_spanish_stop_page
             assert page.inner_text("h1") == spanish.steps[tier.stop_step].title
             assert sign.label in page.inner_text(".signs-given")
             assert_spanish_page(page, base)  # the stop page too: lang, hreflang, no English
-            if js:
-                assert_no_axe_violations(page)
+            check_axe(page, js, axe_page)
             page.close()
     finally:
         context.close()

@@ -293,7 +293,7 @@ def test_the_summary_lists_every_warning_sign_and_the_confirmation_the_emergency
     assert "<details" not in summary.split('id="warning-reminder-title"')[1], "the signs are on the page, not folded"
 
 
-# --- in a browser: every sign alone, on a fresh journey, with JavaScript on and off -----------------------
+# --- in a browser: every sign alone, on a fresh journey, with JavaScript on and off, in English and Spanish
 @pytest.fixture(scope="module")
 def signs_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("signs")
@@ -315,37 +315,60 @@ def sign_contexts(browser):
         context.close()
 
 
+@pytest.fixture(scope="module")
+def sign_pages(sign_contexts):
+    """One page in each of those contexts, reused by every sign and language (a new page per sign cost more than
+    the sign's own screens)."""
+    return {js: context.new_page() for js, context in sign_contexts.items()}
+
+
+def tick_alone_and_send(page, base, journey, sign, js):
+    """On a fresh journey at `base` ('' or a language's prefix, /es), tick `sign` alone in the browser and send the
+    screens (htmx with JavaScript, plain forms without) until they stop; then check the stop page is its tier's.
+
+    The screens before the sign's own are answered "None of these" by plain posts (six screens, walked in the
+    browser 44 times, took a minute); from the sign's own screen on, the browser ticks and sends."""
+    context, signs = page.context, journey.warning_signs
+    context.clear_cookies()
+    own = next(group.step for group in signs.groups if group.id == sign.group)
+    assert context.request.post(f"{base}/journey/start", max_redirects=0).status == 303
+    for screen, form in screen_forms(sign, until=own):  # the routing is the English data in every language
+        none = {name: values[0] for name, values in form.items()}  # "None of these": one value each
+        response = context.request.post(f"{base}/journey/{screen}", form=none, max_redirects=0)
+        assert response.status == 303, (screen, response.status)
+    page.goto(f"{base}/journey/{own}")
+    while page.locator(f"input[name^=signs_][value={NONE_VALUE}]").count():
+        for group in signs.groups_on(page.url.rsplit("/", 1)[1]):
+            value = sign.id if sign.group == group.id else NONE_VALUE
+            page.locator(f"input[name={group.question_id}][value={value}]").check()
+        _submit_and_wait(page, js)
+    assert page.url.endswith("/journey/" + sign.tier.stop_step)
+    assert page.get_attribute("html", "lang") == journey.language
+    assert page.inner_text("h1") == journey.steps[sign.tier.stop_step].title
+    assert sign.label in page.inner_text(".signs-given")
+    if sign.tier.rank == 0:  # the emergency page's big button is 911
+        assert page.get_attribute(".button-call", "href") == "tel:911"
+    else:  # the same-day page has no big button: the surgeon's office comes first, 911 is a line below
+        assert page.locator(".button-call").count() == 0
+    assert page.locator("main a[href='tel:988']").count() and page.locator("main a[href='tel:911']").count()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("sign", ALL_SIGNS, ids=lambda s: s.id)
-def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_contexts, sign, js):
-    context = sign_contexts[js]
-    context.clear_cookies()
-    page = context.new_page()
-    try:
-        # The screens before the sign's own are answered "None of these" by plain posts (six screens, walked in the
-        # browser 44 times, took a minute); from the sign's own screen on, the browser ticks and sends.
-        own = next(group.step for group in SIGNS.groups if group.id == sign.group)
-        assert context.request.post(signs_site.url + "/journey/start", max_redirects=0).status == 303
-        for screen, form in screen_forms(sign, until=own):
-            none = {name: values[0] for name, values in form.items()}  # "None of these": one value each
-            response = context.request.post(f"{signs_site.url}/journey/{screen}", form=none, max_redirects=0)
-            assert response.status == 303, (screen, response.status)
-        page.goto(f"{signs_site.url}/journey/{own}")
-        while page.locator(f"input[name^=signs_][value={NONE_VALUE}]").count():
-            for group in SIGNS.groups_on(page.url.rsplit("/", 1)[1]):
-                value = sign.id if sign.group == group.id else NONE_VALUE
-                page.locator(f"input[name={group.question_id}][value={value}]").check()
-            _submit_and_wait(page, js)
-        assert page.url.endswith("/journey/" + sign.tier.stop_step)
-        assert page.inner_text("h1") == JOURNEY.steps[sign.tier.stop_step].title
-        assert sign.label in page.inner_text(".signs-given")
-        if sign.tier.rank == 0:  # the emergency page's big button is 911
-            assert page.get_attribute(".button-call", "href") == "tel:911"
-        else:  # the same-day page has no big button: the surgeon's office comes first, 911 is a line below
-            assert page.locator(".button-call").count() == 0
-    finally:
-        page.close()
+def test_each_sign_ticked_alone_lands_on_its_tier_s_stop_page(signs_site, sign_pages, sign, js):
+    tick_alone_and_send(sign_pages[js], signs_site.url, JOURNEY, sign, js)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("sign_id", [s.id for s in ALL_SIGNS])
+def test_each_sign_ticked_alone_in_spanish_lands_on_its_tier_s_spanish_stop_page(signs_site, sign_pages, sign_id, js):
+    """Issue 20: the same routing in /es/, every sign, JavaScript on and off; the stop page is in Spanish and its
+    988 line says to press 2 for Spanish."""
+    page, spanish = sign_pages[js], signs_site.app.extensions["journeys"]["es"]
+    tick_alone_and_send(page, signs_site.url + "/es", spanish, spanish.warning_signs.sign(sign_id), js)
+    assert "oprima 2" in page.inner_text("main")
 
 
 @pytest.mark.browser
