@@ -108,6 +108,9 @@ def _as_busy(context):
 # may be what a patient wrote.
 _engines = {}
 _engines_lock = threading.Lock()
+# What callers pass (the app's DATABASE_URL, every request) -> its engine: parsing and rendering the URL again was a
+# third of a pooled connect. Only URLs and absolute paths: a relative path's file depends on the working directory.
+_given = {}
 
 
 def database_url(database):
@@ -142,15 +145,18 @@ def dialect_of(database):
 
 def engine(database):
     """The one Engine (and pool) of this process for `database`."""
-    url = database_url(database)
-    key = url.render_as_string(hide_password=False)
-    found = _engines.get(key)
+    given = str(database)
+    found = _given.get(given)
     if found is not None:
         return found
+    url = database_url(database)
+    key = url.render_as_string(hide_password=False)
     with _engines_lock:
         found = _engines.get(key)
         if found is None:
             found = _engines[key] = _make_engine(url)
+        if "://" in given or os.path.isabs(given):
+            _given[given] = found
         return found
 
 
@@ -218,6 +224,7 @@ def _file_id(path):
 def dispose(database=None, *, close=True):
     """Close the pooled connections of one database, or of all (after a restore replaced the file; in tests)."""
     with _engines_lock:
+        _given.clear()
         if database is None:
             doomed = list(_engines.values())
             _engines.clear()
