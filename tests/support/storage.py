@@ -19,27 +19,24 @@ def _target(app):
 
 def stored(app, sql, **params):
     """Rows of `sql` on `app`'s database (or a path's or URL's), each as a dict."""
-    conn = connect(_target(app))
-    try:
-        return rows(conn, sql, **params)
-    finally:
-        conn.close()
+    return _on_own_connection(app, rows, sql, params)
 
 
 def value(app, sql, **params):
     """The one value `sql` reads from `app`'s database."""
-    conn = connect(_target(app))
-    try:
-        return scalar(conn, sql, **params)
-    finally:
-        conn.close()
+    return _on_own_connection(app, scalar, sql, params)
 
 
 def execute(app, sql, **params):
     """Run one statement on `app`'s database (or a path's or URL's), committed at once; its row count."""
+    return _on_own_connection(app, run, sql, params)
+
+
+def _on_own_connection(app, how, sql, params):
+    """`how` (rows, scalar or run) on a connection of its own to `app`'s database, closed afterwards."""
     conn = connect(_target(app))
     try:
-        return run(conn, sql, **params)
+        return how(conn, sql, **params)
     finally:
         conn.close()
 
