@@ -9,6 +9,9 @@ from sqlalchemy import text
 from clinic import db as clinic_db
 from tests.conftest import ROOT, database_locked
 from tests.helpers import submit_request
+from tests.support.storage import execute
+
+pytestmark = pytest.mark.both_databases
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 TYPED = {"name": "Quinn Columnless", "email": "quinn@example.com", "description": "Pain since the fusion."}
@@ -20,13 +23,11 @@ def app(make_app):
                     OUTBOX_AUTOSEND=False, HEALTHZ_PROBE_SECONDS=0)
 
 
-def drop_columns(path, *columns):
+def drop_columns(app, *columns):
     """What a database made by a version with a column fewer looks like to the running code."""
-    conn = sqlite3.connect(path)
     for table_column in columns:
         table, column = table_column.split(".")
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-    conn.close()
+        execute(app, f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 # --- the finding: an older database failed quietly ---------------------------------------------------------
@@ -34,7 +35,7 @@ def drop_columns(path, *columns):
 def test_finding_a_column_fewer_is_a_server_error_with_a_log_line_not_a_not_sent_yet_page(app, caplog):
     client = app.test_client()
     assert client.get("/request").status_code == 200  # serving: the schema was right when the process started
-    drop_columns(app.config["DATABASE"], "requests.spam_reason")
+    drop_columns(app, "requests.spam_reason")
     caplog.set_level(logging.ERROR)
     response = submit_request(client, **TYPED)
     assert response.status_code == 500
@@ -48,7 +49,7 @@ def test_finding_a_column_fewer_gives_journey_steps_a_server_error_not_the_busy_
     client = app.test_client()
     assert client.post("/journey/start").status_code in (302, 303)
     assert client.post("/journey/safety", data={"bladder": "no"}).status_code == 303  # the first answer makes the row
-    drop_columns(app.config["DATABASE"], "journeys.seen")
+    drop_columns(app, "journeys.seen")
     response = client.get("/journey/surgery")
     assert response.status_code == 500
     assert "The site is busy" not in response.get_data(as_text=True)
@@ -57,7 +58,7 @@ def test_finding_a_column_fewer_gives_journey_steps_a_server_error_not_the_busy_
 def test_finding_healthz_is_503_when_the_tables_are_not_what_the_code_needs(app):
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
-    drop_columns(app.config["DATABASE"], "requests.spam_reason")
+    drop_columns(app, "requests.spam_reason")
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json["status"] == "error"
     assert response.json["database"] == "schema_mismatch"
@@ -66,15 +67,21 @@ def test_finding_healthz_is_503_when_the_tables_are_not_what_the_code_needs(app)
 # --- busy for a moment stays a 503 --------------------------------------------------------------------------
 
 def test_a_lock_held_by_another_writer_is_database_busy(app):
-    conn = clinic_db.connect(app.config["DATABASE"], busy_timeout_ms=50)
-    with database_locked(app.config["DATABASE"]):
+    conn = clinic_db.connect(app.config["DATABASE_URL"], busy_timeout_ms=50)
+    with database_locked(app):
         with pytest.raises(clinic_db.DatabaseBusy) as raised:
-            with clinic_db.transaction(conn):
-                pass
-    assert raised.value.reason == "locked" and raised.value.orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            with clinic_db.transaction(conn):  # SQLite: BEGIN IMMEDIATE waits; PostgreSQL: the write does
+                conn.execute(text("UPDATE requests SET status = status"))
+    original = raised.value.orig
+    assert raised.value.reason == "locked"
+    if clinic_db.is_sqlite(conn):
+        assert original.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    else:
+        assert original.sqlstate == "55P03"  # lock_not_available: lock_timeout ran out
     conn.close()
 
 
+@pytest.mark.sqlite_only("a full disk is made with PRAGMA max_page_count")
 def test_a_full_disk_is_database_busy(app):
     conn = clinic_db.connect(app.config["DATABASE"])
     pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
@@ -88,7 +95,7 @@ def test_a_full_disk_is_database_busy(app):
 
 
 def test_a_missing_column_or_table_is_not_database_busy(app):
-    conn = clinic_db.connect(app.config["DATABASE"])
+    conn = clinic_db.connect(app.config["DATABASE_URL"])
     for sql in ("SELECT no_such_column FROM requests", "SELECT * FROM no_such_table"):
         with pytest.raises(clinic_db.DatabaseError) as raised:
             conn.execute(text(sql))
@@ -99,7 +106,7 @@ def test_a_missing_column_or_table_is_not_database_busy(app):
 def test_the_busy_page_still_comes_with_retry_after_for_a_locked_database(app):
     client = app.test_client()
     client.post("/journey/start")
-    with database_locked(app.config["DATABASE"], exclusive=True):
+    with database_locked(app, exclusive=True):
         response = client.post("/journey/safety", data={"bladder": "no"})
     assert response.status_code == 503 and "The site is busy" in response.get_data(as_text=True)
     assert response.headers["Retry-After"] == "5"
