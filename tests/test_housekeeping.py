@@ -1,5 +1,4 @@
 """Housekeeping off the request path: `flask housekeeping`, safe any time and twice, and its in-process schedule."""
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -8,8 +7,10 @@ import pytest
 from sqlalchemy import text
 
 from clinic import housekeeping, insights
-from clinic.db import transaction
+from clinic.db import connect, transaction
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, database_locked
+
+pytestmark = pytest.mark.both_databases
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 DAY = 86400
@@ -23,28 +24,29 @@ def app(make_app):
                     STAFF_SIGNIN_WINDOW_SECONDS=900, DATABASE_BUSY_TIMEOUT_MS=50)
 
 
-def sql(app, statement, params=()):
-    conn = sqlite3.connect(app.config["DATABASE"])
+def sql(app, statement, **params):
+    """Rows of `statement` (:named parameters) on the app's database, committed at once, as tuples."""
+    conn = connect(app.config["DATABASE_URL"])
     try:
-        with conn:
-            return conn.execute(statement, params).fetchall()
+        result = conn.execute(text(statement), params)
+        return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         conn.close()
 
 
-def count(app, table, where="1"):
+def count(app, table, where="1 = 1"):
     return sql(app, f"SELECT COUNT(*) FROM {table} WHERE {where}")[0][0]  # noqa: S608  # nosec B608 - test tables
 
 
 def add_journey(app, journey_id, updated_days_ago):
     at = NOW - updated_days_ago * DAY
-    sql(app, "INSERT INTO journeys (id, created_at, updated_at) VALUES (?, ?, ?)", (journey_id, at, at))
+    sql(app, "INSERT INTO journeys (id, created_at, updated_at) VALUES (:id, :at, :at)", id=journey_id, at=at)
 
 
 def add_request(app, reference, days_ago):
     sql(app, "INSERT INTO requests (reference, submission_id, created_at, name, email, contact_by, description) "
-             "VALUES (?, ?, ?, 'Old Example', 'old@example.org', 'email', 'Old pain')",
-        (reference, f"sub-{reference}", NOW - days_ago * DAY))
+             "VALUES (:reference, :submission, :at, 'Old Example', 'old@example.org', 'email', 'Old pain')",
+        reference=reference, submission=f"sub-{reference}", at=NOW - days_ago * DAY)
 
 
 def expired_and_fresh_rows(app):
@@ -53,18 +55,19 @@ def expired_and_fresh_rows(app):
     add_journey(app, "journey-new", 1)
     add_request(app, "FBS-OLD1", 31)
     add_request(app, "FBS-NEW1", 2)
-    sql(app, "INSERT INTO staff (email, password_hash, created_at) VALUES ('s@clinic.example', 'x', 1)")
+    staff_id = sql(app, "INSERT INTO staff (email, password_hash, created_at) VALUES ('s@clinic.example', 'x', 1) "
+                        "RETURNING id")[0][0]
     sql(app, "INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at) VALUES "
-             "('idle', 1, ?, ?), ('too-old', 1, ?, ?), ('active', 1, ?, ?)",
-        (NOW - 3600, NOW - 3600, NOW - 13 * 3600, NOW - 60, NOW - 600, NOW - 60))
-    sql(app, "INSERT INTO sign_in_attempts (account, address, at) VALUES ('a', '192.0.2.1', ?), ('a', '192.0.2.2', ?)",
-        (NOW - 2 * 3600, NOW - 60))
-    sql(app, "INSERT INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (1, '192.0.2.1', ?), "
-             "(1, '192.0.2.2', ?)", (NOW - 31 * DAY, NOW - DAY))
+             "('idle', :staff, :idle, :idle), ('too-old', :staff, :old, :recent), ('active', :staff, :active, :recent)",
+        staff=staff_id, idle=NOW - 3600, old=NOW - 13 * 3600, recent=NOW - 60, active=NOW - 600)
+    sql(app, "INSERT INTO sign_in_attempts (account, address, at) VALUES ('a', '192.0.2.1', :old), "
+             "('a', '192.0.2.2', :recent)", old=NOW - 2 * 3600, recent=NOW - 60)
+    sql(app, "INSERT INTO staff_known_addresses (staff_id, address, last_seen_at) VALUES (:staff, '192.0.2.1', :old), "
+             "(:staff, '192.0.2.2', :recent)", staff=staff_id, old=NOW - 31 * DAY, recent=NOW - DAY)
     old_week = insights.weeks_back(NOW - (insights.KEEP_WEEKS + 2) * 7 * DAY, 1)[0]
     this_week = insights.weeks_back(NOW, 1)[0]
-    sql(app, "INSERT INTO insight_events (week, event, count) VALUES (?, 'started', 3), (?, 'started', 4)",
-        (old_week, this_week))
+    sql(app, "INSERT INTO insight_events (week, event, count) VALUES (:old, 'started', 3), (:this, 'started', 4)",
+        old=old_week, this=this_week)
 
 
 def remaining(app):
@@ -105,7 +108,7 @@ def test_staff_sign_in_leaves_requests_past_retention_to_housekeeping(make_app):
 
 def test_housekeeping_removes_what_is_past_its_keeping_time_and_keeps_the_rest(app):
     expired_and_fresh_rows(app)
-    outcomes = housekeeping.run(app.config["DATABASE"], app.config, now=NOW)
+    outcomes = housekeeping.run(app.config["DATABASE_URL"], app.config, now=NOW)
     assert [o.task for o in outcomes] == [t.name for t in housekeeping.TASKS]
     assert all(o.removed is not None for o in outcomes)
     assert remaining(app) == KEPT
@@ -116,8 +119,8 @@ def test_housekeeping_removes_what_is_past_its_keeping_time_and_keeps_the_rest(a
 
 def test_housekeeping_twice_removes_nothing_the_second_time(app):
     expired_and_fresh_rows(app)
-    first = housekeeping.run(app.config["DATABASE"], app.config, now=NOW)
-    second = housekeeping.run(app.config["DATABASE"], app.config, now=NOW)
+    first = housekeeping.run(app.config["DATABASE_URL"], app.config, now=NOW)
+    second = housekeeping.run(app.config["DATABASE_URL"], app.config, now=NOW)
     assert sum(o.removed for o in first) == 7
     assert [o.removed for o in second] == [0] * len(housekeeping.TASKS)
     assert remaining(app) == KEPT and count(app, "audit_log", "action = 'purged'") == 1
@@ -131,7 +134,7 @@ def test_one_failing_task_does_not_stop_the_others(app, caplog):
         conn.execute(text("SELECT * FROM no_such_table"))
 
     tasks = [housekeeping.Task("broken", broken), *housekeeping.TASKS]
-    outcomes = housekeeping.run(app.config["DATABASE"], app.config, now=NOW, tasks=tasks)
+    outcomes = housekeeping.run(app.config["DATABASE_URL"], app.config, now=NOW, tasks=tasks)
     assert outcomes[0].removed is None and "no_such_table" in outcomes[0].error
     assert remaining(app) == KEPT
     assert any("housekeeping: broken failed" in r.getMessage() for r in caplog.records)
@@ -152,7 +155,7 @@ def test_the_command_says_what_each_task_removed(app):
 
 def test_the_command_fails_and_removes_nothing_while_the_database_is_locked_then_catches_up(app):
     expired_and_fresh_rows(app)
-    with database_locked(app.config["DATABASE"]):
+    with database_locked(app):
         result = app.test_cli_runner().invoke(args=["housekeeping"])
     assert result.exit_code == 1 and "not done" in result.output
     assert count(app, "journeys") == 2 and count(app, "requests") == 2
