@@ -27,6 +27,8 @@ from tests.support.storage import value
 from tests.support.uploads import PDF as UPLOADED_PDF
 from tests.support.uploads import post_request as upload_request
 
+pytestmark = pytest.mark.both_databases
+
 READER = "reader@clinic.test"
 
 

@@ -68,6 +68,7 @@ def test_the_preferred_language_is_the_call_back_choice_else_the_guide_language(
     assert callback.preferred_language(None) is None
 
 
+@pytest.mark.both_databases
 def test_a_spanish_request_shows_staff_preferred_language_spanish_in_the_list_the_page_and_the_csv(staff_app, journeys):
     spanish = journeys["es"]
     seen = {s for s, step in spanish.steps.items() if step.kind == "info"}
