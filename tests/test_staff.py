@@ -114,6 +114,15 @@ def test_wrong_password_and_unknown_email_give_the_same_response(staff_app):
     assert not any(c.startswith("staff=") for c in wrong.headers.getlist("Set-Cookie"))
 
 
+def test_an_email_with_a_nul_or_another_control_character_is_a_wrong_password_not_a_500(staff_app):
+    # PostgreSQL refuses text holding a NUL even in a comparison: the lookup was a 500 there (SQLite found nobody).
+    create_staff(staff_app)
+    for email in (EMAIL + "\x00", "nurse\x00@clinic.test", "\x07" + EMAIL):
+        response = sign_in(staff_app.test_client(), email=email)
+        assert response.status_code == 200 and "Email or password is not right" in response.get_data(as_text=True)
+    assert value(staff_app, "SELECT COUNT(*) FROM staff_sessions") == 0
+
+
 def test_empty_fields_are_shown_next_to_each_field_and_in_the_summary(staff_app):
     response = staff_app.test_client().post("/staff/sign-in", data={"email": "typed@x.test", "password": ""})
     page = response.get_data(as_text=True)
