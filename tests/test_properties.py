@@ -1,7 +1,6 @@
 """Property-based tests: whatever a browser (or anything else) sends, never a 500, and nothing invalid is stored."""
 import io
 import json
-import sqlite3
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -9,6 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import content_dir, route_to_summary, walk_to_summary
+from tests.support.storage import stored
+
+pytestmark = pytest.mark.both_databases
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -71,11 +73,7 @@ def send(client, method, url, content_type, body, headers=None):
 
 
 def db_rows(app, sql):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    return [tuple(row.values()) for row in stored(app, sql)]
 
 
 def stored_answers_are_valid(app):
