@@ -1,6 +1,5 @@
 """The second-opinion request page: the form, its confirmation, the "not sent yet" and "too many" pages, the outbox sender."""
 import functools
-import re
 import time
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from clinic.requests import (
     normalise_phone,
 )
 from clinic.shared_limits import FallbackCounter
+from clinic.typed_text import multi_line, one_line
 
 bp = Blueprint("requests", __name__)
 STARTED_SALT = "request-form-started"
@@ -53,23 +53,6 @@ SESSION_REFERENCE = "request_reference"
 
 
 # --- The form ------------------------------------------------------------------------------------------
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0/C1 control characters except tab and line feed
-
-
-def _strip(value):
-    """One-line fields: line breaks and tabs become spaces, other control characters (NUL...) go."""
-    if not isinstance(value, str):
-        return value
-    return _CONTROL.sub("", re.sub(r"[\t\r\n]+", " ", value)).strip()
-
-
-def _one_newline_per_line(value):
-    # Browsers send CRLF: a line break must count as one character, as the person sees it.
-    if not isinstance(value, str):
-        return value
-    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
-
-
 class CheckboxesField(SelectMultipleField):
     """Tick boxes, all that apply (the form macro `checkboxes` draws them as a fieldset)."""
 
@@ -83,17 +66,17 @@ def _call_time_label(key):
 
 class RequestForm(FlaskForm):
     # Labels and messages in the page's language (lazy: the form class is made once, read on each request).
-    name = StringField(_l("Full name"), filters=[_strip], validators=[
+    name = StringField(_l("Full name"), filters=[one_line], validators=[
         DataRequired(_l("Enter your full name")),
         Length(max=200, message=_l("Full name must be 200 characters or fewer"))])
-    email = EmailField(_l("Email address"), filters=[_strip], validators=[
+    email = EmailField(_l("Email address"), filters=[one_line], validators=[
         DataRequired(_l("Enter your email address")),
         Length(max=254, message=_l("Email address must be 254 characters or fewer")),
         Email(_l("Enter an email address in the correct format, like name@example.com"), check_deliverability=False)])
     contact_by = RadioField(_l("How should we contact you?"), validate_choice=False,
                             choices=[SelectChoice("email", _l("By email")), SelectChoice("phone", _l("By phone"))])
     # After the choice, so it reads as the follow-up it is; required only when phone is chosen.
-    phone = TelField(_l("Phone number (needed if you choose phone)"), filters=[_strip])
+    phone = TelField(_l("Phone number (needed if you choose phone)"), filters=[one_line])
     # Call-back details (clinic/callback.py): ids stored, words drawn from there. Voicemail only with phone contact.
     voicemail = RadioField(_l("May we leave a voicemail that says it is about your back?"), validate_choice=False,
                            choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))])
@@ -101,10 +84,10 @@ class RequestForm(FlaskForm):
                                  choices=[SelectChoice(key, _call_time_label(key)) for key in callback.CALL_TIMES])
     language = RadioField(_l("Which language would you like us to use?"), validate_choice=False,
                           choices=[SelectChoice(key, _l(label)) for key, label in callback.LANGUAGES.items()])
-    language_other = StringField(_l("Which language?"), filters=[_strip])
+    language_other = StringField(_l("Which language?"), filters=[one_line])
     interpreter = BooleanField(_l("I would like an interpreter"))
     # No maxlength attribute: a browser would cut pasted text short without a word; the server says what is too long.
-    description = TextAreaField(_l("Your back problem, in your own words"), filters=[_one_newline_per_line],
+    description = TextAreaField(_l("Your back problem, in your own words"), filters=[multi_line],
                                 render_kw={"maxlength": False}, validators=[
         DataRequired(_l("Tell us about your back problem")),
         Length(max=DESCRIPTION_MAX, message=_l("Your description must be %(num)s characters or fewer",

@@ -35,6 +35,7 @@ from clinic.client_address import client_key
 from clinic.db import connect, transaction
 from clinic.private_files import private_file_for_writing
 from clinic.requests import format_phone, is_reference, phone_uri
+from clinic.typed_text import multi_line
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 # The sign-in's own pages; the second-factor steps check the pending sign-in themselves (blueprints/factors.py).
@@ -57,7 +58,7 @@ class StatusForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    body = TextAreaField("Add an internal note", validators=[
+    body = TextAreaField("Add an internal note", filters=[multi_line], validators=[
         InputRequired("Enter the note"),
         Length(max=inbox.NOTE_MAX_LENGTH, message=f"The note must be {inbox.NOTE_MAX_LENGTH} characters or fewer"),
     ])

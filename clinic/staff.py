@@ -1,6 +1,5 @@
 """Staff accounts, sign-in with throttling and lock-out, and server-side staff sessions (no Flask here)."""
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -9,6 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import text
 
 from clinic.db import advisory_lock, transaction
+from clinic.typed_text import has_control_characters
 
 MIN_PASSWORD_LENGTH = 12
 ROLES = ("reader", "admin")  # reader: list, read, status, notes; admin: also export, erase, audit trail, report CSV
@@ -80,15 +80,12 @@ def _dummy_hash(hasher):
     return _dummy_hashes[key]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def normalise_email(email):
     """The address as accounts are kept: trimmed, lower case. One with a control character in it is no one's
     address: "" (so a sign-in with it is a wrong password, and PostgreSQL, which refuses to compare text holding
     a NUL, is never asked to)."""
     email = (email or "").strip().lower()
-    return "" if _CONTROL.search(email) else email
+    return "" if has_control_characters(email) else email
 
 
 def _sha256(text):

@@ -465,6 +465,15 @@ def test_an_empty_or_too_long_note_is_refused_and_keeps_the_text(staff_app, sign
     assert not audit_rows(staff_app, "note_added")
 
 
+def test_a_note_keeps_its_line_breaks_and_drops_control_characters_a_nul_among_them(staff_app, signed_in):
+    # PostgreSQL refuses text holding a NUL: the note was a 500 there (issue 21). The request form drops them too.
+    reference = add_request(staff_app)
+    response = signed_in.post(f"/staff/requests/{reference}/notes", data={"body": "Called\x00 back\r\nno\x07 answer\t."})
+    assert response.status_code == 303
+    assert value(staff_app, "SELECT body FROM request_notes") == "Called back\nno answer\t."
+    assert len(audit_rows(staff_app, "note_added")) == 1
+
+
 def test_export_neutralises_formulas_and_leaves_an_audit_row(staff_app, signed_in):
     reference = add_request(staff_app, name='=HYPERLINK("http://evil.example","x")', phone="+44 20 7946 0000",
                             email="@evil.example", description="-2+3", contact_by="phone")
