@@ -41,6 +41,8 @@ HTMX_CONFIG = {
     ],
 }
 
+HTMX_CONFIG_JSON = json.dumps(HTMX_CONFIG, separators=(",", ":"))  # once: every full page's meta tag says it
+
 
 def get_db():
     if "db" not in g:
@@ -166,7 +168,7 @@ def init_app(app):
             "site": site,
             "site_label": site.title,  # the end of every page title; the staff area says "Clinic inbox" instead
             "staff_area": False,
-            "htmx_config": json.dumps(HTMX_CONFIG, separators=(",", ":")),
+            "htmx_config": HTMX_CONFIG_JSON,
             "htmx_file": HTMX_FILE,
             "inline_script": app.extensions["inline_script"],
             "favicon_data_url": app.extensions["favicon_data_url"],
