@@ -69,12 +69,20 @@ def showing(url):
 def page_url(code):
     """This page's path in language `code`: the header's language link and hreflang. Without the query string:
     nothing a link elsewhere put there is echoed into the page (a page's arguments are checked by its view)."""
-    base = request.environ.get("clinic.script_name", request.script_root)
-    prefix = "" if code == DEFAULT else "/" + code
+    return page_url_maker()(code)
+
+
+def page_url_maker():
+    """page_url for this request, the request read once (each page asks for it in up to four languages)."""
+    req = request._get_current_object()
+    root = req.script_root
+    base = req.environ.get("clinic.script_name", root)
     shown = g.get("shown_url")
-    if shown and shown.startswith(request.script_root + "/"):
-        return base + prefix + shown[len(request.script_root):].split("?", 1)[0]
-    return base + prefix + request.path
+    if shown and shown.startswith(root + "/"):
+        path = shown[len(root):].split("?", 1)[0]
+    else:
+        path = req.path
+    return lambda code: base + ("" if code == DEFAULT else "/" + code) + path
 
 
 def static_at_the_root(app):
@@ -146,6 +154,7 @@ def init_app(app):
         base_url = current_app.config["BASE_URL"].rstrip("/")
         offer_spanish = ("es" in offered and here == DEFAULT and request.endpoint == "journey.start"
                          and request.accept_languages.best_match(["en", "es"]) == "es")
+        page_url = page_url_maker()
         return {
             "page_language": here,
             "other_language": {"code": other, "name": NAMES[other], "url": page_url(other)} if other else None,
