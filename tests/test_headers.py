@@ -293,3 +293,15 @@ def test_the_session_serializer_kept_per_key_follows_a_change_of_secret_key(make
     assert plain.get_signing_serializer(app).loads(new_cookie)["journey_seen"] == ["start"]  # signed with the new key
     client.set_cookie("session", old_cookie)
     assert client.get("/journey/safety").status_code == 302  # the old key is gone: its cookie is refused
+
+
+@pytest.mark.parametrize("path", ["/compare", "/about", "/references", "/privacy", "/es/compare", "/healthz"])
+def test_a_page_without_a_form_makes_no_csrf_token_and_sets_no_cookie(make_app, path):
+    """Issue 21: a CSRF token is made (and the session cookie written) only by a page with a form to post."""
+    client = make_app().test_client()
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, path
+        assert "<form" not in response.get_data(as_text=True), f"{path} has a form now: pick another page"
+        assert "Set-Cookie" not in response.headers, path
+    assert "Set-Cookie" in client.get("/").headers  # the first step has a form: its token is in the new cookie
