@@ -95,7 +95,7 @@ if command -v systemd-analyze >/dev/null; then
   mkdir -p "$WORK/units"
   for unit in deploy/*.service deploy/*.timer; do
     sed -e "s#/srv/fbss-journey#$HERE#g" -e "s#^User=fbss#User=root#" -e "s#^Group=fbss#Group=root#" \
-        -e "s#^EnvironmentFile=#EnvironmentFile=-#" "$unit" > "$WORK/units/$(basename "$unit")"
+        -e "s#^EnvironmentFile=/#EnvironmentFile=-/#" "$unit" > "$WORK/units/$(basename "$unit")"
   done
   # Unknown or misspelt settings are only warnings to systemd: any message at all counts as a failure here.
   if out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./*.service ./*.timer 2>&1) && [ -z "$out" ]; then

@@ -94,3 +94,26 @@ def test_a_unit_without_a_network_that_the_drop_in_does_not_name_fails_the_check
     assert returncode != 0
     assert f"fbss-journey-housekeeping.service has PrivateNetwork=yes but {DROP_IN} does not name it: FAILED" in report
     assert f"fbss-journey-backup.service (PrivateNetwork=yes) is named by {DROP_IN}: ok" in report
+
+
+def test_the_database_servers_vacuum_timer_is_verified_and_needs_no_network_drop_in(tmp_path):
+    """deploy/fbss-db-vacuum.service runs on the database server through the local socket: it passes the kit's
+    systemd-analyze verify, needs no network (so the app hosts' drop-in does not name it), and the check would see
+    it broken (systemd-analyze checks the first ExecStart= line's program)."""
+    unit = (ROOT / "deploy" / "fbss-db-vacuum.service").read_text(encoding="utf-8")
+    assert "PrivateNetwork=yes" not in unit and "RestrictAddressFamilies=AF_UNIX\n" in unit
+    assert "fbss-db-vacuum" not in (ROOT / DROP_IN).read_text(encoding="utf-8")
+    report, returncode = check_deploy(live=False)
+    assert returncode == 0 and "systemd-analyze verify: ok" in report, report
+
+    tree = tmp_path / "kit"
+    shutil.copytree(ROOT / "deploy", tree / "deploy")
+    (tree / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "check-deploy.sh", tree / "scripts")
+    (tree / ".venv").symlink_to(ROOT / ".venv")  # the app hosts' units name its flask and gunicorn
+    broken = tree / "deploy" / "fbss-db-vacuum.service"
+    broken.write_text(unit.replace("/usr/bin/vacuumdb --full", "/usr/bin/no-such-vacuumdb --full"), encoding="utf-8")
+    report, returncode = check_deploy(live=False, tree=tree)
+    assert returncode != 0 and "systemd-analyze verify: FAILED" in report, report
+    assert [line for line in report.splitlines() if "not executable" in line] == [
+        "fbss-db-vacuum.service: Command /usr/bin/no-such-vacuumdb is not executable: No such file or directory"] * 2
