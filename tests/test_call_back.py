@@ -2,7 +2,6 @@
 interpreter, validated on the server, stored as ids, shown to staff and in the CSV; the consent text's version."""
 import csv
 import io
-import sqlite3
 
 import pytest
 
@@ -10,7 +9,9 @@ from clinic import callback
 from tests.conftest import content_dir
 from tests.helpers import submit_request
 from tests.support.staff import FAST_ARGON2, create_staff, sign_in
-from tests.support.storage import stored
+from tests.support.storage import execute, stored
+
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
@@ -115,11 +116,8 @@ def test_zone_words_for_a_clinic_elsewhere():
 
 
 def test_a_request_saved_before_call_back_details_reads_as_not_given(app):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.execute("INSERT INTO requests (reference, submission_id, created_at, name, email, phone, contact_by, description)"
+    execute(app, "INSERT INTO requests (reference, submission_id, created_at, name, email, phone, contact_by, description)"
                  " VALUES ('FBS-2D2D', 'old-submission-0001', 1, 'Old', 'old@example.com', '5550100199', 'phone', 'd')")
-    conn.commit()
-    conn.close()
     html = staff_client(app).get("/staff/requests/FBS-2D2D").get_data(as_text=True)
     assert "Not asked (sent before this question): do not leave one" in html
     assert "Sent before the consent text was recorded" in html

@@ -1,7 +1,6 @@
 """Continue-later links (issue 11 M1): opening one changes nothing until a POST confirms; confirming moves the
 answers to a new journey id, so the link works once; staff and patient state live in separate cookies."""
 import re
-import sqlite3
 import time
 
 import pytest
@@ -11,6 +10,9 @@ from tests.conftest import ROOT, LiveServer, assert_no_axe_violations, pages_sit
 from tests.helpers import sign_in, tampered
 from tests.support import factors as factor_support
 from tests.support.staff import EMAIL, FAST_ARGON2, PASSWORD, create_staff
+from tests.support.storage import stored
+
+pytestmark = pytest.mark.both_databases
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
 CONFIRM = "Continue your saved answers?"
@@ -37,11 +39,7 @@ def save_link(client):
 
 
 def journeys(app):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return {row[0]: row[1] for row in conn.execute("SELECT id, answers FROM journeys")}
-    finally:
-        conn.close()
+    return {row["id"]: row["answers"] for row in stored(app, "SELECT id, answers FROM journeys")}
 
 
 def journey_id_in_cookie(client):

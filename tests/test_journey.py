@@ -2,12 +2,14 @@
 import base64
 import json
 import re
-import sqlite3
 import zlib
 
 import pytest
 
 from tests.conftest import ROOT, database_locked
+from tests.support.storage import execute, stored
+
+pytestmark = pytest.mark.both_databases
 
 HTMX = {"HX-Request": "true"}
 
@@ -27,11 +29,7 @@ def walk_to_summary(client, surgery="fusion"):
 
 
 def stored_journeys(app):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return conn.execute("SELECT id, answers, seen FROM journeys").fetchall()
-    finally:
-        conn.close()
+    return [(row["id"], row["answers"], row["seen"]) for row in stored(app, "SELECT id, answers, seen FROM journeys")]
 
 
 def test_start_page_is_a_full_page_with_the_start_button(client):
@@ -276,10 +274,7 @@ def test_answers_are_kept_on_the_server_and_the_cookie_carries_only_a_random_id(
 
 def test_unfinished_journeys_expire_after_a_week_without_activity(client, app):
     walk_to_summary(client)
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.execute("UPDATE journeys SET updated_at = updated_at - 8 * 86400")
-    conn.commit()
-    conn.close()
+    execute(app, "UPDATE journeys SET updated_at = updated_at - 8 * 86400")
     assert client.get("/journey/summary").headers["Location"] == "/"
     assert app.test_cli_runner().invoke(args=["housekeeping"]).exit_code == 0  # removes the expired answers
     assert stored_journeys(app) == []
@@ -315,7 +310,7 @@ def test_a_locked_database_gives_a_busy_page_not_a_server_error(make_app):
                    DATABASE_BUSY_TIMEOUT_MS=50)
     client = app.test_client()
     client.post("/journey/start")
-    with database_locked(app.config["DATABASE"], exclusive=True):
+    with database_locked(app, exclusive=True):
         response = client.post("/journey/safety", data={"bladder": "no"})
     assert response.status_code == 503
     assert "The site is busy" in response.get_data(as_text=True)

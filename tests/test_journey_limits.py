@@ -1,10 +1,12 @@
 """How many journeys can be made (issue 11 M2): a row only once the first question is answered, a rate limit per
 client address, and a ceiling on journeys made in the last hour with a friendly 429 page."""
-import sqlite3
 
 import pytest
 
 from tests.conftest import ROOT, journey_rows
+from tests.support.storage import execute
+
+pytestmark = pytest.mark.both_databases
 
 FIXTURE_CONTENT = str(ROOT / "tests" / "fixtures" / "content")
 HTMX = {"HX-Request": "true"}
@@ -73,10 +75,7 @@ def test_past_the_hourly_ceiling_nobody_can_start_until_the_hour_has_passed(make
     response = first_answer(app, address="203.0.113.9")
     assert response.status_code == 429 and "Please wait a moment" in response.get_data(as_text=True)
     assert journey_rows(app) == 5
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.execute("UPDATE journeys SET created_at = created_at - 3601")
-    conn.commit()
-    conn.close()
+    execute(app, "UPDATE journeys SET created_at = created_at - 3601")
     assert first_answer(app, address="203.0.113.9").status_code == 303
 
 
