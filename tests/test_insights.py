@@ -42,7 +42,7 @@ def walk(client, route):
 
 
 def counter_rows(app):
-    conn = connect(app.config["DATABASE"])
+    conn = connect(app.config["DATABASE_URL"])
     try:
         rows = []
         for table in ("insight_steps", "insight_events", "insight_answers"):
@@ -53,6 +53,7 @@ def counter_rows(app):
 
 
 # --- the counters' definitions ------------------------------------------------------------------------------
+@pytest.mark.sqlite_only("reads SQLite's own table definitions; tests/test_pg_schema.py holds PostgreSQL's tables to the same columns")
 def test_counter_tables_hold_no_column_that_could_identify_a_person(app):
     conn = sqlite3.connect(app.config["DATABASE"])
     tables = conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'insight%'").fetchall()
@@ -86,6 +87,7 @@ def test_small_counts_are_shown_as_fewer_than_five():
     assert [shown(n) for n in (0, 1, 4, 5, 17)] == [0, "fewer than 5", "fewer than 5", 5, 17]
 
 
+@pytest.mark.both_databases
 def test_the_report_names_events_by_id_and_the_flask_layer_words_every_one(report_app):
     """Issue 20 A: clinic/insights.py holds message ids (event names), no English; blueprints/insights.py words them."""
     from blueprints.insights import event_label, event_short_label
@@ -94,7 +96,7 @@ def test_the_report_names_events_by_id_and_the_flask_layer_words_every_one(repor
     for wording in ("FEWER", "SHORT", "event_label", "event_short_label", "shown"):
         assert not hasattr(insights, wording), wording
     assert all(re.fullmatch(r"[a-z_]+", name) for name in insights.EVENTS)
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     try:
         report = insights.build_report(conn, journey, time.time(), 4)
     finally:
@@ -115,6 +117,7 @@ def test_the_report_covers_a_period_it_offers_and_otherwise_twelve_weeks():
 
 
 # --- counting as journeys happen ----------------------------------------------------------------------------
+@pytest.mark.both_databases
 def test_the_report_shows_exactly_the_journeys_walked(report_app):
     journey = report_app.extensions["journey"]
     to_summary = route_to_summary(journey)
@@ -158,18 +161,19 @@ def test_the_report_shows_exactly_the_journeys_walked(report_app):
     assert not any(re.fullmatch(r"[1-4]", r["count"]) for r in table), "a count from 1 to 4 leaked into the CSV"
 
     # The real figures are in the table, for the tests' eyes only.
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     events = dict(conn.execute(text("SELECT event, count FROM insight_events")).fetchall())
     conn.close()
     assert events["started"] == 10 and events["summary"] == 7 and events["request_sent"] == 2
     assert events[f"stop:{stop_id}"] == 3
 
 
+@pytest.mark.both_databases
 def test_a_journeys_id_and_answers_appear_nowhere_in_the_counters(report_app):
     journey = report_app.extensions["journey"]
     patient = report_app.test_client()
     walk(patient, route_to_summary(journey))
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     journey_ids = [row[0] for row in conn.execute(text("SELECT id FROM journeys"))]
     conn.close()
     assert journey_ids
@@ -184,6 +188,7 @@ def test_a_journeys_id_and_answers_appear_nowhere_in_the_counters(report_app):
             assert answer in {o.value for o in journey.question(question).options}
 
 
+@pytest.mark.both_databases
 def test_the_report_needs_a_signed_in_staff_member_and_is_audited(report_app):
     anonymous = report_app.test_client()
     assert anonymous.get("/staff/insights").status_code in (302, 303)
@@ -191,7 +196,7 @@ def test_the_report_needs_a_signed_in_staff_member_and_is_audited(report_app):
     staff = signed_in(report_app)
     assert staff.get("/staff/insights?weeks=52").status_code == 200
     assert staff.post("/staff/insights/export.csv", data={"weeks": "52"}).status_code == 200
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     actions = conn.execute(text("SELECT action, detail FROM audit_log WHERE detail LIKE 'journey report%'")).fetchall()
     conn.close()
     assert [tuple(a) for a in actions] == [("viewed", "journey report, 52 weeks"), ("exported", "journey report, 52 weeks")]
@@ -209,8 +214,9 @@ def test_the_export_is_a_post_with_a_csrf_token(make_app):
 
 
 # --- housekeeping and demonstration figures -----------------------------------------------------------------
+@pytest.mark.both_databases
 def test_counters_older_than_two_years_are_removed(app):
-    conn = connect(app.config["DATABASE"])
+    conn = connect(app.config["DATABASE_URL"])
     now = time.time()
     old = insights.week_of(now - 106 * 7 * 86400)
     recent = insights.week_of(now - 100 * 7 * 86400)
@@ -221,11 +227,12 @@ def test_counters_older_than_two_years_are_removed(app):
     conn.close()
 
 
+@pytest.mark.both_databases
 def test_demo_figures_fill_an_empty_database_and_refuse_one_with_requests(report_app, tmp_path):
     runner = report_app.test_cli_runner()
     result = runner.invoke(args=["insights", "demo", "--weeks", "12", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     weeks = {row[0] for row in conn.execute(text("SELECT week FROM insight_steps"))}
     conn.close()
     assert len(weeks) == 12
@@ -272,6 +279,7 @@ def test_the_report_renders_at_phone_width_and_is_accessible(browser, make_app, 
             context.close()
 
 
+@pytest.mark.both_databases
 def test_start_again_and_continue_later_links_are_counted_once_each(report_app):
     journey = report_app.extensions["journey"]
     route = route_to_summary(journey)
@@ -286,7 +294,7 @@ def test_start_again_and_continue_later_links_are_counted_once_each(report_app):
     assert other_phone.post("/journey/restart", data={"confirm": "yes"}).status_code == 303
     assert other_phone.post("/journey/restart", data={"confirm": "yes"}).status_code == 303  # nothing left: not counted
 
-    conn = connect(report_app.config["DATABASE"])
+    conn = connect(report_app.config["DATABASE_URL"])
     events = dict(conn.execute(text("SELECT event, count FROM insight_events")).fetchall())
     conn.close()
     assert (events["started"], events["link_made"], events["link_used"], events["restarted"]) == (1, 1, 1, 1)

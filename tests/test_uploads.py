@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import socket
-import sqlite3
 import stat
 import subprocess
 import time
@@ -19,7 +18,7 @@ from tests.conftest import EVENT_TIMEOUT_SECONDS, content_dir
 from tests.helpers import PATIENT, form_fields, sign_started
 from tests.support.html_check import html_problems
 from tests.support.staff import FAST_ARGON2, audit_rows, create_staff, sign_in
-from tests.support.storage import stored
+from tests.support.storage import execute, stored
 from tests.support.uploads import EXECUTABLE, PDF, jpeg_with_location, post_request
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -61,6 +60,7 @@ def test_the_form_asks_for_reports_and_posts_multipart(client):
     assert 'type="file"' in html and "multiple" in html and "Up to 3 files, 10 MB each: PDF, JPEG or PNG" in html
 
 
+@pytest.mark.both_databases
 def test_a_pdf_and_a_jpeg_are_stored_privately_with_random_names_and_the_jpeg_loses_its_location(app, client):
     response = post_request(client, [("MRI report.pdf", PDF), ("op-note.jpg", jpeg_with_location())])
     assert response.status_code == 303, response.get_data(as_text=True)
@@ -111,6 +111,7 @@ def test_a_body_over_the_upload_limit_gets_the_friendly_413_and_other_routes_kee
     assert client.post("/staff/sign-in", data={"email": "x" * (70 * 1024)}).status_code == 413
 
 
+@pytest.mark.both_databases
 def test_staff_download_files_as_attachments_with_nosniff_and_a_sandbox_and_each_download_is_audited(app):
     assert post_request(app.test_client(), [("r.pdf", PDF), ("p.jpg", jpeg_with_location())]).status_code == 303
     [request] = stored(app, "SELECT reference FROM requests")
@@ -136,6 +137,7 @@ def test_staff_download_files_as_attachments_with_nosniff_and_a_sandbox_and_each
     assert staff.get(f"/staff/requests/{reference}/files/3").status_code == 404
 
 
+@pytest.mark.both_databases
 def test_erasing_or_purging_a_request_deletes_its_files_from_disk(app):
     client = app.test_client()
     assert post_request(client, [("r.pdf", PDF)]).status_code == 303
@@ -145,10 +147,7 @@ def test_erasing_or_purging_a_request_deletes_its_files_from_disk(app):
     staff = staff_client(app)
     assert staff.post(f"/staff/requests/{first}/erase").status_code == 303
     assert len(files_on_disk(app)) == 1 and stored(app, "SELECT COUNT(*) AS n FROM request_files") == [{"n": 1}]
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.execute("UPDATE requests SET created_at = created_at - 2 * 86400")
-    conn.commit()
-    conn.close()
+    execute(app, "UPDATE requests SET created_at = created_at - 2 * 86400")
     result = app.test_cli_runner().invoke(args=["requests", "purge", "--older-than", "1"])
     assert "Purged 1 request" in result.output, result.output
     assert files_on_disk(app) == []
