@@ -17,6 +17,9 @@ from clinic import db as clinic_db
 from clinic.outbox import send_pending
 from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, content_dir, database_locked
 from tests.helpers import reference_in, submit_request
+from tests.support.storage import stored, value
+
+pytestmark = pytest.mark.both_databases
 
 TYPED = {"name": "Robin Faultline", "email": "robin.faultline@example.com",
          "description": "Pain in my left leg since the second operation."}
@@ -44,26 +47,17 @@ def app(make_app, smtp_server):
 
 
 def count(app, sql):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return conn.execute(sql).fetchone()[0]
-    finally:
-        conn.close()
+    return value(app, sql)
 
 
 def outbox(app):
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT status, attempts, last_error FROM outbox ORDER BY id")]
-    finally:
-        conn.close()
+    return stored(app, "SELECT status, attempts, last_error FROM outbox ORDER BY id")
 
 
 def send_pass(app, clock):
     with app.app_context():
         settings = mail_settings(app)
-    return send_pending(app.config["DATABASE"], settings, clock)
+    return send_pending(app.config["DATABASE_URL"], settings, clock)
 
 
 def accepted_reference(client):
@@ -221,12 +215,13 @@ def assert_not_sent_yet(app, response):
 
 def test_database_locked_by_another_writer_gives_the_not_sent_page_and_writes_nothing(app):
     client = app.test_client()
-    with database_locked(app.config["DATABASE"]):
+    with database_locked(app):
         response = submit_request(client, **TYPED)
     assert_not_sent_yet(app, response)
     assert count(app, "SELECT COUNT(*) FROM requests") == 0 and count(app, "SELECT COUNT(*) FROM outbox") == 0
 
 
+@pytest.mark.sqlite_only("a full disk is made with PRAGMA max_page_count")
 def test_database_full_gives_the_not_sent_page_and_leaves_no_partial_rows(app, monkeypatch):
     import blueprints.web
 
@@ -280,6 +275,7 @@ def read_only_database(app):
     subprocess.run(["chattr", "-i", path], check=True)
 
 
+@pytest.mark.sqlite_only("a read-only database file")
 def test_database_read_only_gives_the_not_sent_page_and_writes_nothing(app, read_only_database):
     client = app.test_client()
     response = submit_request(client, **TYPED)
@@ -289,6 +285,7 @@ def test_database_read_only_gives_the_not_sent_page_and_writes_nothing(app, read
     assert report.status_code == 503 and report.get_json()["database"] == "not_writable"
 
 
+@pytest.mark.sqlite_only("the database file deleted under the app")
 def test_database_deleted_under_the_running_app_is_a_logged_500_not_a_busy_page(app, caplog):
     # Not "busy for a moment": waiting never brings the tables back, so it is a fault for the deployer
     # (500, logged, /healthz 503), not a "try again" page for the patient (issue 10).
@@ -328,6 +325,8 @@ def test_a_sender_killed_mid_send_leaves_the_mail_to_be_sent_once_after_restart(
            "FLASK_CONTENT_DIR": str(content_dir()), "FLASK_SMTP_HOST": "127.0.0.1",
            "FLASK_SMTP_PORT": str(hanging_smtp.port), "FLASK_SMTP_STARTTLS": "false", "FLASK_SMTP_TIMEOUT": "30",
            "FLASK_STAFF_EMAILS": "staff@clinic.test"}
+    if clinic_db.dialect_of(app.config["DATABASE_URL"]) == "postgresql":
+        env["FLASK_DATABASE_URL"] = app.config["DATABASE_URL"]
     sender = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "outbox", "send"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
