@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint check-content serve bench bench-taps bench-export audit translations
+.PHONY: run test install install-dev lint check-content serve bench bench-taps bench-export bench-vacuum audit translations
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-taps: install-dev
 ## A 30,000-request CSV export through gunicorn while a patient posts: post times alone and during it, worker memory.
 bench-export: install-dev
 	$(PY) scripts/bench_export.py $(ARGS)
+
+## How long the database server's nightly VACUUM FULL (deploy/fbss-db-vacuum.service) holds each patient table, 30,000 requests.
+bench-vacuum: install-dev
+	$(PY) scripts/vacuum_full_time.py $(ARGS)
 
 ## Lighthouse (mobile) on the start page, a question step and the request page; prints the four category scores.
 audit: install-dev
