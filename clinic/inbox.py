@@ -287,8 +287,8 @@ def _vacuum(conn):
     skipped = [table for table in ERASED_TABLES if table not in allowed]
     if skipped:
         log.warning("Erased rows are gone from every query, but this database role may not VACUUM %s: their old "
-                    "versions stay in the table pages until autovacuum or the owner's vacuumdb (README, \"Erasure on "
-                    "PostgreSQL\")", ", ".join(skipped))
+                    "versions stay in the table pages until autovacuum or the database server's nightly "
+                    "fbss-db-vacuum.timer (README, \"Erasure on PostgreSQL\")", ", ".join(skipped))
         return False
     return True
 
