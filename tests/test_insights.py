@@ -53,7 +53,7 @@ def counter_rows(app):
 
 
 # --- the counters' definitions ------------------------------------------------------------------------------
-@pytest.mark.sqlite_only("reads SQLite's own table definitions; tests/test_pg_schema.py holds PostgreSQL's tables to the same columns")
+@pytest.mark.sqlite_only("SQLite's own table definitions; test_pg_schema.py holds PostgreSQL's to the same columns")
 def test_counter_tables_hold_no_column_that_could_identify_a_person(app):
     conn = sqlite3.connect(app.config["DATABASE"])
     tables = conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'insight%'").fetchall()
