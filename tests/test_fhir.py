@@ -19,6 +19,8 @@ from tests.helpers import submit_request
 from tests.support.staff import FAST_ARGON2, audit_rows, create_staff, sign_in
 from tests.support.storage import stored
 
+pytestmark = pytest.mark.both_databases
+
 SCHEMA = ROOT / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
 
 

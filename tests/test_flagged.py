@@ -23,6 +23,8 @@ from tests.support.html_check import html_problems
 from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 from tests.support.storage import run
 
+pytestmark = pytest.mark.both_databases
+
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 
 

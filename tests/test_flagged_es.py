@@ -217,6 +217,7 @@ def test_every_concept_has_spanish_patterns_and_examples(real_triage):
         assert concept.patterns_es and concept.examples_es, concept.id
 
 
+@pytest.mark.both_databases
 def test_a_spanish_request_is_flagged_like_an_english_one(make_app, smtp_server):
     app = make_app(CONTENT_DIR=str(content_dir()), WTF_CSRF_ENABLED=False, STAFF_ARGON2=FAST_ARGON2,
                    STAFF_CLOCK=Clock(), **smtp_server.config())

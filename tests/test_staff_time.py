@@ -12,6 +12,8 @@ from tests.conftest import content_dir
 from tests.support.staff import FAST_ARGON2, Clock, add_request, create_staff, db, sign_in
 from tests.support.storage import scalar
 
+pytestmark = pytest.mark.both_databases
+
 # Two moments, 18:00 UTC in mid-January and mid-July 2026: New York (the default: the clinic is in Fort Myers,
 # Florida) is UTC-5 (EST) then UTC-4 (EDT); Chicago UTC-6 (CST) then UTC-5 (CDT); Sydney, whose summer is our
 # winter, is UTC+11 (AEDT) then UTC+10 (AEST), already on the next day.
