@@ -2,7 +2,8 @@
 and run on the session's throwaway cluster as the postgres OS user through the Unix socket (what the unit does),
 leave no byte of an erased request in any page of the table, where the site's plain VACUUM after the erasure left
 them in the page's free space; and a patient who sends a request while its VACUUM FULL holds the table waits or
-is told "not sent yet" with everything typed kept, never loses it."""
+is told "not sent yet" with everything typed kept, never loses it; behind a long transaction the unit gives up
+after its own lock_timeout, so the site never queues behind it."""
 import os
 import subprocess
 import threading
@@ -82,6 +83,7 @@ def test_the_nightly_unit_leaves_no_byte_of_an_erased_request_or_expired_journey
     assert row_versions_holding(postgres, migrated_pg, "CANARY-ERASED-7731") == 0
     assert raw_pages_holding(postgres, name, "requests", "CANARY-ERASED-7731") >= 1
     assert raw_pages_holding(postgres, name, "journeys", "CANARY-JOURNEY-GONE-5150") >= 1
+    assert raw_pages_holding(postgres, name, "requests_reference_key", erased) >= 1  # the index's old entry too
     # So the unit's command without --full would not do: the same lines as plain VACUUM leave them too.
     plain = [[word for word in argv if word != "--full"] for argv in service(UNIT)[0]]
     assert run_unit(postgres, name, commands=plain).returncode == 0
@@ -91,6 +93,8 @@ def test_the_nightly_unit_leaves_no_byte_of_an_erased_request_or_expired_journey
     assert result.returncode == 0, result.stderr
     assert raw_pages_holding(postgres, name, "requests", "CANARY-ERASED-7731") == 0
     assert raw_pages_holding(postgres, name, "journeys", "CANARY-JOURNEY-GONE-5150") == 0
+    assert raw_pages_holding(postgres, name, "requests_reference_key", erased) == 0
+    assert raw_pages_holding(postgres, name, "requests_reference_key", kept) == 1
     assert raw_pages_holding(postgres, name, "requests", "CANARY-KEPT-2208") == 1  # the rest is all there
     assert raw_pages_holding(postgres, name, "journeys", "CANARY-JOURNEY-KEPT") == 1
     assert [r["reference"] for r in rows(app, "SELECT reference FROM requests")] == [kept]
@@ -183,3 +187,40 @@ def test_a_request_sent_during_a_short_vacuum_full_waits_for_it_and_is_stored(po
     assert response.status_code == 303, response.get_data(as_text=True)
     assert lock_after == "0"  # it was stored once the VACUUM FULL let go of the table, not beside it
     assert len(rows(app, "SELECT id FROM requests WHERE description LIKE '%CANARY-TYPED-6402%'")) == 1
+
+
+def test_behind_a_long_transaction_the_unit_gives_up_after_its_lock_timeout_so_the_site_never_queues_behind_it(
+        postgres, request_site):
+    """A pg_dump (here: a transaction that has read the table) holds requests: VACUUM FULL would wait for it, and every
+    statement of the site on the table would queue behind the VACUUM. The unit's own lock_timeout ends its wait first,
+    so a patient's request sent meanwhile is stored, and the unit fails, for systemd to try again later."""
+    name, app = request_site
+    outcome = {}
+    full = [argv for argv in service(UNIT)[0] if "--full" in argv]
+    thread = threading.Thread(target=lambda: outcome.update(result=run_unit(postgres, name, commands=full)))
+    dump = connect(app.config["DATABASE_URL"])
+    try:
+        dump.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        dump.exec_driver_sql("SELECT count(*) FROM requests")  # holds AccessShareLock until it ends, as pg_dump does
+        started = time.monotonic()
+        thread.start()
+        for _ in range(200):  # the VACUUM FULL waiting for the table
+            if postgres.psql("SELECT count(*) FROM pg_locks WHERE relation = 'requests'::regclass AND NOT granted",
+                             database=name) == "1":
+                break
+            time.sleep(0.02)
+        response = submit_request(app.test_client(), **PATIENT_TYPED)
+        thread.join(timeout=10)  # without its lock_timeout it would wait for the "dump" to end
+        gave_up = time.monotonic() - started
+    finally:
+        dump.exec_driver_sql("ROLLBACK")
+        dump.close()
+        if thread.ident is not None:
+            thread.join()
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert len(rows(app, "SELECT id FROM requests WHERE description LIKE '%CANARY-TYPED-6402%'")) == 1
+    result = outcome["result"]
+    assert result.returncode != 0 and "lock timeout" in result.stderr, result.stderr
+    assert 2.5 < gave_up < 5  # the unit's 3 s, under the site's 5 s
+    unit = UNIT.read_text(encoding="utf-8")
+    assert "\nRestart=on-failure\n" in unit and "\nRestartSec=15min\n" in unit
