@@ -21,7 +21,7 @@ from clinic import db as clinic_db
 VERSION_TABLE = "schema_version"
 
 FINGERPRINT = """
-SELECT md5(concat_ws(' | ',
+SELECT ARRAY[
   (SELECT string_agg(format('%s.%s %s %s %s %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
                             a.attnotnull, pg_get_expr(d.adbin, d.adrelid), c.relacl), ', ' ORDER BY c.relname, a.attnum)
      FROM pg_class c
@@ -39,9 +39,9 @@ SELECT md5(concat_ws(' | ',
      FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace),
   (SELECT string_agg(format('%s %s', c.relname, c.relrowsecurity), ', ' ORDER BY c.relname)
      FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'),
-  (SELECT string_agg(format('%s %s', datname, datacl), ', ') FROM pg_database WHERE datname = current_database()),
+  (SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()),
   (SELECT string_agg(version::text, ', ') FROM schema_version)
-))
+]
 """
 
 OTHERS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -59,6 +59,7 @@ class MigratedDatabases:
         self._fingerprint = None
         self._empty_script = None
         self.made = self.reused = self.dropped = 0
+        self.last_change = None  # which parts of the fingerprint a dropped database's test changed
 
     def acquire(self):
         with self._lock:
@@ -74,7 +75,7 @@ class MigratedDatabases:
     def _learn(self, url):
         conn = clinic_db.connect(url)
         try:
-            self._fingerprint = conn.execute(clinic_db.text(FINGERPRINT)).scalar()
+            self._fingerprint = list(conn.execute(clinic_db.text(FINGERPRINT)).scalar())
             tables = conn.execute(clinic_db.text(
                 "SELECT quote_ident(tablename) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 "AND tablename <> :version_table ORDER BY tablename"), {"version_table": VERSION_TABLE}).scalars().all()
@@ -96,7 +97,10 @@ class MigratedDatabases:
         admin = clinic_db.connect(url)
         try:
             admin.exec_driver_sql(OTHERS)
-            same = admin.execute(clinic_db.text(FINGERPRINT)).scalar() == self._fingerprint
+            found = list(admin.execute(clinic_db.text(FINGERPRINT)).scalar())
+            same = found == self._fingerprint
+            if not same:
+                self.last_change = [(i, a, b) for i, (a, b) in enumerate(zip(self._fingerprint, found)) if a != b]
             if same:
                 admin.exec_driver_sql(self._empty_script)
         finally:
