@@ -50,3 +50,5 @@ def test_a_database_whose_schema_a_test_changed_is_dropped_not_reused(migrated_d
         assert fresh != url and value(fresh, "SELECT COUNT(*) FROM requests WHERE spam_reason IS NULL") == 0
     finally:
         migrated_databases.release(fresh)
+    assert migrated_databases.acquire() == fresh  # a database made after a drop is reused like any other
+    migrated_databases.release(fresh)
