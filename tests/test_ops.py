@@ -5,7 +5,6 @@ import logging
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -45,17 +44,21 @@ class ProbeClock:
 
 def add_request_with_outbox(app, *, age_seconds, statuses=("pending",)):
     now = int(time.time())
-    conn = sqlite3.connect(app.config["DATABASE"])
-    with conn:
-        cursor = conn.execute(
-            "INSERT INTO requests (reference, submission_id, created_at, name, email, phone, contact_by, description) "
-            "VALUES (?, ?, ?, 'Alice Example', 'alice@example.org', '+1 555 0199', 'email', 'My leg goes numb')",
-            (f"FBS-{now % 10000}{len(statuses)}", f"sub-{now}-{age_seconds}", now - age_seconds),
-        )
-        for status in statuses:
-            conn.execute("INSERT INTO outbox (request_id, kind, status, next_attempt_at, created_at) "
-                         "VALUES (?, 'staff_notification', ?, ?, ?)", (cursor.lastrowid, status, now, now - age_seconds))
-    conn.close()
+    conn = clinic_db.connect(app.config["DATABASE_URL"])
+    try:
+        with clinic_db.transaction(conn):
+            request_id = conn.execute(clinic_db.text(
+                "INSERT INTO requests (reference, submission_id, created_at, name, email, phone, contact_by, description) "
+                "VALUES (:reference, :submission, :at, 'Alice Example', 'alice@example.org', '+1 555 0199', 'email', "
+                "'My leg goes numb') RETURNING id"),
+                {"reference": f"FBS-{now % 10000}{len(statuses)}", "submission": f"sub-{now}-{age_seconds}",
+                 "at": now - age_seconds}).scalar_one()
+            for status in statuses:
+                conn.execute(clinic_db.text("INSERT INTO outbox (request_id, kind, status, next_attempt_at, created_at) "
+                                            "VALUES (:request, 'staff_notification', :status, :now, :at)"),
+                             {"request": request_id, "status": status, "now": now, "at": now - age_seconds})
+    finally:
+        conn.close()
 
 
 # /healthz
@@ -97,6 +100,7 @@ def test_healthz_reports_another_schema_version_as_a_mismatch_before_writing_any
         conn.close()
 
 
+@pytest.mark.both_databases
 def test_healthz_reports_the_outbox_backlog_and_the_age_of_its_oldest_pending_message(client, app):
     add_request_with_outbox(app, age_seconds=600, statuses=("pending", "failed", "sent"))
     add_request_with_outbox(app, age_seconds=30, statuses=("pending",))
@@ -105,8 +109,9 @@ def test_healthz_reports_the_outbox_backlog_and_the_age_of_its_oldest_pending_me
     assert 600 <= report["oldest_pending_age_seconds"] < 700
 
 
+@pytest.mark.both_databases
 def test_healthz_is_503_while_another_writer_holds_the_database(client, app):
-    with database_locked(app.config["DATABASE"]):
+    with database_locked(app):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "error" and response.json["database"] == "locked"
@@ -119,10 +124,11 @@ def probe_clock(app):
     return app.extensions["health_probe"].clock
 
 
+@pytest.mark.both_databases
 def test_healthz_write_probe_runs_at_most_every_10_seconds_however_often_it_is_called(client, app):
     clock = probe_clock(app)
     assert client.get("/healthz").status_code == 200  # probes: the database takes a write
-    with database_locked(app.config["DATABASE"]):
+    with database_locked(app):
         # Another writer holds the lock now: a probe would see it. None runs for the next 10 seconds.
         for _ in range(50):
             clock.advance(0.19)
@@ -136,12 +142,13 @@ def test_healthz_write_probe_runs_at_most_every_10_seconds_however_often_it_is_c
 PUBLIC = {"REMOTE_ADDR": "203.0.113.9"}
 
 
+@pytest.mark.both_databases
 def test_healthz_tells_the_public_only_its_status(client, app):
     add_request_with_outbox(app, age_seconds=600, statuses=("pending", "failed"))
     response = client.get("/healthz", environ_base=PUBLIC)
     assert response.status_code == 200 and response.json == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"
-    with database_locked(app.config["DATABASE"]):
+    with database_locked(app):
         probe_clock(app).advance(10)
         response = client.get("/healthz", environ_base=PUBLIC)
     assert response.status_code == 503 and response.json == {"status": "error"}
@@ -202,6 +209,7 @@ def test_healthz_is_503_when_the_database_file_is_read_only(client, app, tmp_pat
     assert response.json["status"] == "error" and response.json["database"] != "writable"
 
 
+@pytest.mark.both_databases
 def test_healthz_is_not_cached_and_holds_only_counts_never_personal_data_or_versions(client, app):
     add_request_with_outbox(app, age_seconds=5)
     response = client.get("/healthz")
