@@ -14,14 +14,11 @@ from clinic import housekeeping, inbox, migrate, pg_backup
 from clinic.db import connect
 from tests.conftest import ROOT
 from tests.support import staff as staff_support
+from tests.support.pg_pages import database_name, row_versions_holding
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 ROLES_FILE = ROOT / "deploy" / "postgresql-roles.sql"
 OWNER, APP = "fbss", "fbss_app"
-
-
-def database_name(url):
-    return url.rsplit("/", 1)[1]
 
 
 def run_roles_file(postgres, name):
@@ -118,14 +115,6 @@ def test_the_sites_role_writes_what_the_site_writes_but_cannot_rewrite_the_audit
         assert may_vacuum == [] and warned
     else:  # the roles file granted MAINTAIN on the erased tables
         assert may_vacuum == list(inbox.ERASED_TABLES) and not warned
-
-
-def row_versions_holding(postgres, url, needle):
-    """How many row versions in the requests table's pages (live or dead, as pageinspect reads them) hold `needle`."""
-    return int(postgres.psql(
-        "SELECT count(*) FROM generate_series(0, pg_relation_size('requests') / current_setting('block_size')::int - 1)"
-        " AS block, heap_page_items(get_raw_page('requests', block::int)) AS item"
-        f" WHERE position(convert_to('{needle}', 'UTF8') IN item.t_data) > 0", database=database_name(url)))
 
 
 def test_erasure_vacuums_so_the_erased_rows_old_versions_leave_the_table_pages(postgres, migrated_pg, make_app):

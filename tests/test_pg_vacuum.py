@@ -16,12 +16,13 @@ from clinic.db import connect
 from tests.conftest import ROOT, content_dir
 from tests.helpers import form_fields, submit_request
 from tests.support import staff as staff_support
+from tests.support.pg_pages import database_name, row_versions_holding
 from tests.support.storage import stored as rows
 from tests.support.systemd_unit import service
-from tests.test_pg_roles import FIXTURE_CONTENT, database_name, row_versions_holding
 
 UNIT = ROOT / "deploy" / "fbss-db-vacuum.service"
 TIMER = ROOT / "deploy" / "fbss-db-vacuum.timer"
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 
 
 def run_unit(postgres, name, commands=None, extra_options=""):
