@@ -13,7 +13,7 @@ from sqlalchemy import text
 from clinic import db as clinic_db
 from clinic import migrate, staff
 from clinic.db import connect, transaction
-from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET
+from tests.conftest import EVENT_TIMEOUT_SECONDS, ROOT, TEST_SECRET, migrated_database
 
 FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "content"
 FLASK = str(ROOT / ".venv" / "bin" / "flask") if (ROOT / ".venv" / "bin" / "flask").exists() else shutil.which("flask")
@@ -150,9 +150,7 @@ def test_a_migration_without_its_postgresql_twin_or_one_without_a_sqlite_twin_is
 
 def test_the_postgresql_head_schema_has_the_sqlite_head_schemas_tables_columns_keys_indexes_and_triggers(migrated_pg,
                                                                                                          tmp_path):
-    path = tmp_path / "head.sqlite3"
-    migrate.upgrade(path)
-    conn = connect(path)
+    conn = connect(migrated_database(tmp_path / "head.sqlite3"))
     try:
         sqlite_shape = migrate.neutral_shape(conn)
     finally:
