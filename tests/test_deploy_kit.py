@@ -117,3 +117,34 @@ def test_the_database_servers_vacuum_timer_is_verified_and_needs_no_network_drop
     assert returncode != 0 and "systemd-analyze verify: FAILED" in report, report
     assert [line for line in report.splitlines() if "not executable" in line] == [
         "fbss-db-vacuum.service: Command /usr/bin/no-such-vacuumdb is not executable: No such file or directory"] * 2
+
+
+def fbss_flask(settings, *arguments, database_url=None):
+    """`deploy/fbss-flask ARGUMENTS` itself, with `settings` for /etc/fbss-journey.env and this checkout for
+    /srv/fbss-journey, as root (this machine has no user fbss); FLASK_DATABASE_URL set before it when given."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
+    env.update(FBSS_ENV_FILE=str(settings), FBSS_HOME=str(ROOT), FBSS_USER="root")
+    if database_url is not None:
+        env["FLASK_DATABASE_URL"] = database_url
+    result = subprocess.run(["sh", str(ROOT / "deploy" / "fbss-flask"), *arguments], capture_output=True, text=True,
+                            timeout=120, env=env)
+    return result.stdout + result.stderr
+
+
+def test_fbss_flask_keeps_a_database_url_set_before_it_over_the_settings_files(tmp_path, postgres, migrated_pg):
+    """The settings file holds the site role's URL; `FLASK_DATABASE_URL=OWNER_URL fbss-flask db upgrade` (README,
+    docs/deploy.md) must run on the owner's URL, not be overwritten by the file's."""
+    if os.getuid() != 0:
+        pytest.skip("runs fbss-flask's runuser as root")
+    from tests.support.pg_pages import database_name
+    site_url = postgres.new_database()  # empty: db status says so
+    try:
+        settings = tmp_path / "fbss-journey.env"
+        settings.write_text(f"FLASK_DATABASE_URL={site_url}\n", encoding="utf-8")
+        from_file = fbss_flask(settings, "db", "status")
+        assert database_name(site_url) in from_file and "empty" in from_file, from_file
+        from_caller = fbss_flask(settings, "db", "status", database_url=migrated_pg)
+        assert database_name(migrated_pg) in from_caller and database_name(site_url) not in from_caller, from_caller
+        assert "empty" not in from_caller, from_caller
+    finally:
+        postgres.drop_database(site_url)
