@@ -152,6 +152,11 @@ def export_csv(reader, writer, actor, now, *, zone, journey=None, empty_answer=N
     try:
         # SQLite: deferred, the first read below fixes the snapshot. PostgreSQL: one snapshot for the whole export.
         reader.exec_driver_sql("BEGIN" if is_sqlite(reader) else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if not is_sqlite(reader):
+            # The snapshot sits idle in its transaction between chunks for as long as the download (or a pipe to
+            # `less`) takes: the site role's idle_in_transaction_session_timeout (deploy/postgresql-roles.sql) must
+            # not cut it. It is read-only, so it holds no row locks for that timeout to free.
+            reader.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
         count = reader.execute(text("SELECT COUNT(*) FROM requests WHERE CAST(:status AS TEXT) IS NULL"
                                     " OR status = :status"), {"status": status}).scalar_one()
         with transaction(writer):

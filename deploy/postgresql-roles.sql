@@ -45,6 +45,11 @@ ALTER DEFAULT PRIVILEGES FOR ROLE fbss IN SCHEMA public GRANT USAGE, SELECT ON S
 REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_log FROM fbss_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON schema_version FROM fbss_app;
 
+-- A transaction the site leaves open (a host that lost power closes nothing) ends within a minute, so its row locks
+-- cannot stall the other host; the same value docs/deploy.md gives the owner. The staff CSV export's read-only
+-- snapshot turns it off for its own transaction (SET LOCAL, clinic/inbox.py), so a slow download is not cut.
+ALTER ROLE fbss_app SET idle_in_transaction_session_timeout = '60s';
+
 -- PostgreSQL 17 and later: the site may VACUUM the tables an erasure deletes from, right after it commits
 -- (README "Erasure on PostgreSQL"). Before 17 only the owner may; autovacuum and the owner's vacuumdb do it.
 DO $$

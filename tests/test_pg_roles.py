@@ -151,3 +151,33 @@ def test_a_purge_vacuums_too_and_vacuum_never_runs_inside_a_transaction(postgres
     finally:
         conn.close()
     assert row_versions_holding(postgres, migrated_pg, "CANARY-PURGED-5521") == 0
+
+
+def test_the_sites_role_ends_an_idle_transaction_within_a_minute_but_the_csv_export_is_not_cut(two_roles, make_app):
+    """A host that loses power leaves its transaction open: the roles file gives fbss_app the same
+    idle_in_transaction_session_timeout docs/deploy.md gives the owner; the export's read-only snapshot, idle between
+    chunks for as long as the download takes, turns it off for its own transaction only."""
+    from zoneinfo import ZoneInfo
+    owner_url, app_url = two_roles
+    app = make_app(DATABASE_URL=app_url, CONTENT_DIR=str(FIXTURE_CONTENT), OUTBOX_AUTOSEND=False)
+    staff_support.add_request(app)
+    conn = connect(app_url)
+    try:
+        assert conn.exec_driver_sql(f"SELECT rolconfig FROM pg_roles WHERE rolname = '{APP}'").scalar() == [
+            "idle_in_transaction_session_timeout=60s"]
+        assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "1min"
+    finally:
+        conn.close()
+    reader, writer = connect(app_url), connect(app_url)
+    try:
+        count, chunks = inbox.export_csv(reader, writer, None, time.time(), zone=ZoneInfo("America/New_York"))
+        assert count == 1
+        assert reader.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "0"
+        assert "reference" in "".join(chunks)
+    finally:
+        writer.close()
+    conn = connect(app_url)
+    try:  # SET LOCAL: the pooled connection is back to the role's value
+        assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "1min"
+    finally:
+        conn.close()
