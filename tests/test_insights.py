@@ -53,7 +53,8 @@ def counter_rows(app):
 
 
 # --- the counters' definitions ------------------------------------------------------------------------------
-@pytest.mark.sqlite_only("SQLite's own table definitions; test_pg_schema.py holds PostgreSQL's to the same columns")
+@pytest.mark.sqlite_only("SQLite's own table definitions; test_pg_schema.py holds PostgreSQL's to the same columns "
+                         "and test_check_constraints.py both to the week CHECK; WITHOUT ROWID is SQLite's only")
 def test_counter_tables_hold_no_column_that_could_identify_a_person(app):
     conn = sqlite3.connect(app.config["DATABASE"])
     tables = conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'insight%'").fetchall()
