@@ -95,6 +95,27 @@ def is_busy(error):
     return busy_reason(error) is not None
 
 
+def _terse(context):
+    """handle_error hook (PostgreSQL): an error's text keeps libpq's primary message only, as libpq's TERSE error
+    verbosity would (psycopg 3.3's PGconn cannot set it). The full message adds `DETAIL: Failing row contains (...)`
+    for a CHECK or NOT NULL violation and `Key (...)=(...)` for a UNIQUE one: the patient's name, email, phone and
+    description, which a 500's log line (str, repr, the chained traceback) would carry. The driver's own error and
+    SQLAlchemy's wrapper are both rewritten; `diag` (sqlstate, constraint_name) stays as it was for callers."""
+    original = context.original_exception
+    diag = getattr(original, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if not primary:
+        return None
+    # libpq's TERSE text is "SEVERITY:  primary"; psycopg drops the severity, so the primary message is the text
+    terse = " ".join(primary.split())
+    if str(original) != terse:
+        original.args = (terse,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+        wrapped.args = (f"({type(original).__module__}.{type(original).__name__}) {terse}",) + wrapped.args[1:]
+    return None
+
+
 def _as_busy(context):
     """handle_error hook: a busy-for-a-moment error leaves the seam as DatabaseBusy, whatever statement met it."""
     reason = busy_reason(context.original_exception)
@@ -105,7 +126,7 @@ def _as_busy(context):
 
 # --- engines ----------------------------------------------------------------------------------------------------
 # hide_parameters on both: an error's text (logged on a 500) names the statement, never the values in it, which
-# may be what a patient wrote.
+# may be what a patient wrote. On PostgreSQL `_terse` also drops libpq's DETAIL line, which repeats the row's values.
 _engines = {}
 _engines_lock = threading.Lock()
 # What callers pass (the app's DATABASE_URL, every request) -> its engine: parsing and rendering the URL again was a
@@ -209,6 +230,8 @@ def _make_engine(url):
                 cursor.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
             record.info["busy_timeout_ms"] = BUSY_TIMEOUT_MS
 
+    if url.get_backend_name() == "postgresql":
+        event.listen(made, "handle_error", _terse)  # first: DatabaseBusy.from_error then wraps the terse error
     event.listen(made, "handle_error", _as_busy, retval=True)
     return made
 
