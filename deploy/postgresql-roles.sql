@@ -1,7 +1,8 @@
 -- Two PostgreSQL roles for the site (README "PostgreSQL roles", docs/deploy.md "The database server"):
 --
---   fbss      the owner: owns the database and every table; `db upgrade`, `db backup`, `db restore` run as it.
---   fbss_app  the site: gunicorn, the timers and `fbss-flask` commands other than those three. It reads and
+--   fbss      the owner: owns the database and every table; `db upgrade` and `db restore` run as it.
+--   fbss_app  the site: gunicorn, the timers and `fbss-flask` commands other than those two. `db backup` works
+--             as either (the nightly one, the backup timer's, runs as fbss_app). It reads and
 --             writes every table but may only read and add to the audit trail (no UPDATE, DELETE or TRUNCATE on
 --             audit_log) and may only read the schema version. Even the owner cannot change an audit row
 --             without first dropping the append-only triggers (clinic/migrations/postgresql/0010_baseline.sql).

@@ -93,8 +93,10 @@ def test_the_sites_role_writes_what_the_site_writes_but_cannot_rewrite_the_audit
     assert "cannot be deleted" in refused(owner_url, "DELETE FROM audit_log")
     assert len(staff_support.audit_rows(app)) == len(actions)
 
-    # the nightly backup (pg_dump) works as the site's role; a migration needs the owner's
+    # `db backup` (pg_dump) works as either role (the nightly one runs as the site's); a migration needs the owner's
     assert pg_backup.backup(app_url, tmp_path).tables["audit_log"] == len(actions)
+    (tmp_path / "as-owner").mkdir()
+    assert pg_backup.backup(owner_url, tmp_path / "as-owner").tables["audit_log"] == len(actions)
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
     nxt = migrate.head() + 1
