@@ -8,8 +8,9 @@
 --             without first dropping the append-only triggers (clinic/migrations/postgresql/0010_baseline.sql).
 --
 -- Make both roles first (createuser --pwprompt fbss; createuser --pwprompt fbss_app; createdb --owner fbss fbss),
--- run `fbss-flask db upgrade` as fbss, then this file as the superuser in the site's database:
---     runuser -u postgres -- psql -v ON_ERROR_STOP=1 -d fbss -f deploy/postgresql-roles.sql
+-- run `fbss-flask db upgrade` as fbss (on one app host), then this file as the superuser in the site's database,
+-- on the database server (install -D -m 0644 deploy/postgresql-roles.sql /usr/local/share/fbss-journey/):
+--     runuser -u postgres -- psql -v ON_ERROR_STOP=1 -d fbss -f /usr/local/share/fbss-journey/postgresql-roles.sql
 -- It only grants and revokes, so it is safe to run again, and it must run again after a `db upgrade` that adds a
 -- table (the default privileges below cover tables fbss makes, but not the audit trail's revokes).
 -- Other role names: edit the two names here and in ALTER DEFAULT PRIVILEGES.
