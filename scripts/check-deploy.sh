@@ -143,7 +143,7 @@ if [ -n "$DATABASE_HOST" ]; then
         echo "$name cannot reach the database at $DATABASE_HOST (PrivateNetwork=yes): FAILED (install $NETWORK_DROPIN, docs/deploy.md)"
         status=1
       else
-        echo "$name can reach the database at $DATABASE_HOST (PrivateNetwork=no): ok"
+        echo "$name: the timers' PrivateNetwork=no drop-in: ok"
       fi
     done
   else
