@@ -23,6 +23,7 @@ from clinic.journey.version import content_version
 from tests.support.databases import MigratedDatabases
 from tests.support.postgres import migrated_pg, migrated_template, postgres, postgres_url  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -277,9 +278,7 @@ def live_server(app):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
+        require_tool(f"Chromium not found at {CHROMIUM} (.ci/run installs it)")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EVENT_TIMEOUT_MS)  # expect(...) assertions retry until then (5 s by default)

@@ -9,15 +9,14 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.tools import require_tool
 
 
 def check_deploy(*arguments, live=True, tree=ROOT):
     """The report of `scripts/check-deploy.sh [--live] ARGUMENTS` (the copy in `tree`) and its exit status."""
     missing = [tool for tool in ("nginx", "openssl", "curl", "systemd-analyze") if shutil.which(tool) is None]
     if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{', '.join(missing)} not installed; .ci/run installs them")
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install nginx systemd)")
+        require_tool(f"{', '.join(missing)} not installed (apt-get install nginx systemd; .ci/run installs them)")
     result = subprocess.run(["bash", "scripts/check-deploy.sh", *(["--live"] if live else []), *arguments], cwd=tree,
                             capture_output=True, text=True, timeout=180, env=dict(os.environ, PY=sys.executable))
     return result.stdout + result.stderr, result.returncode
@@ -135,7 +134,7 @@ def test_fbss_flask_keeps_a_database_url_set_before_it_over_the_settings_files(t
     """The settings file holds the site role's URL; `FLASK_DATABASE_URL=OWNER_URL fbss-flask db upgrade` (README,
     docs/deploy.md) must run on the owner's URL, not be overwritten by the file's."""
     if os.getuid() != 0:
-        pytest.skip("runs fbss-flask's runuser as root")
+        require_tool("fbss-flask switches to its service user with runuser, which needs root (CI runs as root)")
     from tests.support.pg_pages import database_name
     site_url = postgres.new_database()  # empty: db status says so
     try:

@@ -1,6 +1,5 @@
 """What a patient takes to their doctor: the summary and the comparison printed by Chromium (page.pdf), read back
 with pdftotext, hold every answer, every warning sign and every doctor question, and no buttons or navigation."""
-import os
 import re
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from markupsafe import Markup
 from clinic.journey import reading
 from tests.conftest import ROOT
 from tests.helpers import post_answers
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -24,9 +24,7 @@ def app(make_app):
 def pdf_text(pdf, tmp_path):
     """The PDF's text, its lines joined and spaces collapsed, so a label wrapped over two lines still matches."""
     if not shutil.which("pdftotext"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("pdftotext not found; .ci/run installs poppler-utils")
-        pytest.skip("pdftotext (poppler-utils) not found")
+        require_tool("pdftotext not found (apt-get install poppler-utils; .ci/run installs it)")
     path = tmp_path / "printed.pdf"
     path.write_bytes(pdf)
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, text=True).stdout

@@ -21,7 +21,7 @@ LINE = re.compile(r"^(\S+ \S+) INFO blueprints.request_log: request id=\S+ metho
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, postgres, redis_server):
     if not shutil.which("nginx"):
-        from tests.support.postgres import require_tool
+        from tests.support.tools import require_tool
 
         require_tool("nginx not installed: apt-get install nginx (.ci/run does)")
     workdir = tmp_path_factory.mktemp("two-hosts")

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tools import require_tool  # noqa: F401  # re-exported: fixtures and tests call pg.require_tool
+
 SERVER_USER = "postgres"
 START_TIMEOUT_SECONDS = 60
 
@@ -62,13 +64,6 @@ def missing_reason():
         if not shutil.which("runuser"):
             return "running as root and runuser (util-linux) is missing"
     return None
-
-
-def require_tool(reason):
-    """In CI a missing server is a failure, never a skip (the brief); locally, skip with the reason."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI must run every test)", pytrace=False)
-    pytest.skip(reason)
 
 
 def free_port():

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import free_port, require_tool
+from tests.support.postgres import free_port
+from tests.support.tools import require_tool
 
 START_TIMEOUT_SECONDS = 30
 
